@@ -1,0 +1,46 @@
+//! # ferrite-tensor
+//!
+//! n-dimensional `f32`/`f64` tensors on top of [`ndarray`]: creation, NumPy broadcasting,
+//! elementwise maths, reductions, shape operations, matrix products, and the numeric kernels
+//! of convolution and pooling together with their backward kernels. There is no autograd
+//! here: `ferrite-autograd` builds the graph on top of these functions.
+//!
+//! ```
+//! use ferrite_tensor::{seeded_rng, Conv2dParams, Tensor};
+//! let x = Tensor::<f32>::randn(&[1, 1, 9, 9], &mut seeded_rng(0));
+//! let w = Tensor::<f32>::randn(&[1, 1, 3, 3], &mut seeded_rng(1));
+//! let y = x.conv2d(&w, None, &Conv2dParams::default().with_stride([2, 2]))?;
+//! assert_eq!(y.shape(), &[1, 1, 4, 4]);
+//! # Ok::<(), ferrite_tensor::TensorError>(())
+//! ```
+#![deny(missing_docs)]
+
+mod error;
+mod float;
+pub mod gemm;
+pub mod ops;
+mod tensor;
+
+pub use error::{Result, TensorError};
+pub use float::Float;
+pub use ops::binary::broadcast_shapes;
+pub use ops::conv::{Conv2dParams, Padding, PaddingMode};
+pub use ops::pool::Pool2dParams;
+pub use tensor::{normalize_dim, Tensor};
+
+/// The random generator used for every seeded draw in ferrite (ChaCha8: fast, portable,
+/// and the same stream on every platform).
+pub type Rng = rand_chacha::ChaCha8Rng;
+
+/// A generator seeded with `seed`: the same seed gives the same numbers everywhere.
+///
+/// ```
+/// use ferrite_tensor::{seeded_rng, Tensor};
+/// let a = Tensor::<f64>::randn(&[2], &mut seeded_rng(42));
+/// let b = Tensor::<f64>::randn(&[2], &mut seeded_rng(42));
+/// assert_eq!(a, b);
+/// ```
+pub fn seeded_rng(seed: u64) -> Rng {
+    use rand::SeedableRng;
+    Rng::seed_from_u64(seed)
+}

@@ -1,0 +1,405 @@
+//! The [`Tensor`] type: creation, inspection and conversion.
+
+use ndarray::{ArcArray, ArrayD, ArrayViewD, IxDyn};
+use rand::Rng as _;
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::{Float, Result, Rng, TensorError};
+
+/// An n-dimensional array of `f32` (the default) or `f64`, cheap to clone.
+///
+/// A `Tensor` is an immutable value: every operation returns a new tensor, and clones share
+/// their buffer (copy-on-write). It knows nothing of gradients; `ferrite_autograd::Var`
+/// wraps it to record operations.
+///
+/// Fallible operations return [`Result`]; the arithmetic operators (`&a + &b`) panic with the
+/// same message instead (see their `# Panics` sections).
+///
+/// ```
+/// use ferrite_tensor::Tensor;
+/// let a = Tensor::<f32>::from_vec(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3])?;
+/// let b = Tensor::<f32>::from_vec(vec![10.0, 20.0, 30.0], &[3])?;
+/// let c = a.add(&b)?; // broadcasts [3] over [2, 3]
+/// assert_eq!(c.shape(), &[2, 3]);
+/// assert_eq!(c.to_vec(), vec![11.0, 22.0, 33.0, 14.0, 25.0, 36.0]);
+/// # Ok::<(), ferrite_tensor::TensorError>(())
+/// ```
+#[derive(Clone, PartialEq)]
+pub struct Tensor<T: Float = f32> {
+    data: ArcArray<T, IxDyn>,
+}
+
+impl<T: Float> Tensor<T> {
+    /// Wraps an `ndarray` array (any layout).
+    ///
+    /// ```
+    /// use ferrite_tensor::Tensor;
+    /// let t = Tensor::from_array(ndarray::ArrayD::<f64>::zeros(ndarray::IxDyn(&[2, 2])));
+    /// assert_eq!(t.shape(), &[2, 2]);
+    /// ```
+    pub fn from_array(array: ArrayD<T>) -> Self {
+        Tensor {
+            data: array.into_shared(),
+        }
+    }
+
+    /// A view of the elements as an `ndarray` array.
+    ///
+    /// ```
+    /// use ferrite_tensor::Tensor;
+    /// let t = Tensor::<f32>::ones(&[2]);
+    /// assert_eq!(t.as_array().sum(), 2.0);
+    /// ```
+    pub fn as_array(&self) -> ArrayViewD<'_, T> {
+        self.data.view()
+    }
+
+    /// The elements as an owned `ndarray` array (copies only if the buffer is shared).
+    ///
+    /// ```
+    /// use ferrite_tensor::Tensor;
+    /// let a = Tensor::<f32>::ones(&[3]).into_array();
+    /// assert_eq!(a.len(), 3);
+    /// ```
+    pub fn into_array(self) -> ArrayD<T> {
+        self.data.into_owned()
+    }
+
+    /// A tensor of the given shape filled with zeros.
+    ///
+    /// ```
+    /// use ferrite_tensor::Tensor;
+    /// assert_eq!(Tensor::<f32>::zeros(&[2, 3]).to_vec(), vec![0.0; 6]);
+    /// ```
+    pub fn zeros(shape: &[usize]) -> Self {
+        Self::full(shape, T::zero())
+    }
+
+    /// A tensor of the given shape filled with ones.
+    ///
+    /// ```
+    /// use ferrite_tensor::Tensor;
+    /// assert_eq!(Tensor::<f64>::ones(&[2]).to_vec(), vec![1.0, 1.0]);
+    /// ```
+    pub fn ones(shape: &[usize]) -> Self {
+        Self::full(shape, T::one())
+    }
+
+    /// A tensor of the given shape filled with `value`.
+    ///
+    /// ```
+    /// use ferrite_tensor::Tensor;
+    /// assert_eq!(Tensor::<f32>::full(&[2], 7.0).to_vec(), vec![7.0, 7.0]);
+    /// ```
+    pub fn full(shape: &[usize], value: T) -> Self {
+        Tensor {
+            data: ArcArray::from_elem(IxDyn(shape), value),
+        }
+    }
+
+    /// A 0-dimensional tensor holding one value (shape `[]`).
+    ///
+    /// ```
+    /// use ferrite_tensor::Tensor;
+    /// let s = Tensor::<f32>::scalar(3.0);
+    /// assert_eq!(s.ndim(), 0);
+    /// assert_eq!(s.item()?, 3.0);
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn scalar(value: T) -> Self {
+        Self::full(&[], value)
+    }
+
+    /// A tensor of the given shape from row-major data.
+    ///
+    /// # Errors
+    /// When `data.len()` is not the product of `shape`.
+    ///
+    /// ```
+    /// use ferrite_tensor::Tensor;
+    /// let t = Tensor::<f32>::from_vec(vec![1.0, 2.0, 3.0, 4.0], &[2, 2])?;
+    /// assert_eq!(t.shape(), &[2, 2]);
+    /// assert!(Tensor::<f32>::from_vec(vec![1.0], &[2, 2]).is_err());
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn from_vec(data: Vec<T>, shape: &[usize]) -> Result<Self> {
+        let expected = checked_numel("from_vec", shape)?;
+        if data.len() != expected {
+            return Err(TensorError::shape(
+                "from_vec",
+                format!(
+                    "shape {shape:?} needs {expected} elements but {} were given",
+                    data.len()
+                ),
+            ));
+        }
+        let array = ArrayD::from_shape_vec(IxDyn(shape), data)
+            .map_err(|e| TensorError::shape("from_vec", e.to_string()))?;
+        Ok(Self::from_array(array))
+    }
+
+    /// Values `start, start + step, ...` below `end` (1-D), like `torch.arange`.
+    ///
+    /// # Errors
+    /// When `step` is zero, not finite, or points away from `end`.
+    ///
+    /// ```
+    /// use ferrite_tensor::Tensor;
+    /// assert_eq!(Tensor::<f32>::arange(0.0, 4.0, 1.0)?.to_vec(), vec![0.0, 1.0, 2.0, 3.0]);
+    /// assert_eq!(Tensor::<f64>::arange(1.0, 0.0, -0.5)?.to_vec(), vec![1.0, 0.5]);
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn arange(start: T, end: T, step: T) -> Result<Self> {
+        let (s, e, st) = (start.as_f64(), end.as_f64(), step.as_f64());
+        if st == 0.0 || !st.is_finite() || !s.is_finite() || !e.is_finite() || (e - s) * st < 0.0 {
+            return Err(TensorError::invalid(
+                "arange",
+                format!("cannot step from {start} to {end} by {step}"),
+            ));
+        }
+        let n = ((e - s) / st).ceil() as usize;
+        let data = (0..n).map(|i| T::of(s + i as f64 * st)).collect::<Vec<_>>();
+        Self::from_vec(data, &[n])
+    }
+
+    /// Uniform samples from `[0, 1)`, drawn from a seeded generator.
+    ///
+    /// Samples are drawn in `f64` and rounded, so an `f32` tensor equals the rounded `f64`
+    /// tensor drawn from the same seed.
+    ///
+    /// ```
+    /// use ferrite_tensor::{seeded_rng, Tensor};
+    /// let a = Tensor::<f32>::rand(&[3], &mut seeded_rng(0));
+    /// let b = Tensor::<f32>::rand(&[3], &mut seeded_rng(0));
+    /// assert_eq!(a, b);
+    /// assert!(a.to_vec().iter().all(|&x| (0.0..1.0).contains(&x)));
+    /// ```
+    pub fn rand(shape: &[usize], rng: &mut Rng) -> Self {
+        Self::uniform(shape, T::zero(), T::one(), rng)
+    }
+
+    /// Uniform samples from `[low, high)`, drawn from a seeded generator.
+    ///
+    /// ```
+    /// use ferrite_tensor::{seeded_rng, Tensor};
+    /// let t = Tensor::<f64>::uniform(&[100], -2.0, 2.0, &mut seeded_rng(1));
+    /// assert!(t.to_vec().iter().all(|&x| (-2.0..2.0).contains(&x)));
+    /// ```
+    pub fn uniform(shape: &[usize], low: T, high: T, rng: &mut Rng) -> Self {
+        let (lo, hi) = (low.as_f64(), high.as_f64());
+        let n: usize = shape.iter().product();
+        let data = (0..n)
+            .map(|_| T::of(lo + (hi - lo) * rng.random::<f64>()))
+            .collect::<Vec<_>>();
+        Self::from_array(ArrayD::from_shape_vec(IxDyn(shape), data).expect("numel matches shape"))
+    }
+
+    /// Standard normal samples (mean 0, std 1), drawn from a seeded generator.
+    ///
+    /// ```
+    /// use ferrite_tensor::{seeded_rng, Tensor};
+    /// let t = Tensor::<f64>::randn(&[10_000], &mut seeded_rng(0));
+    /// let mean = t.to_vec().iter().sum::<f64>() / 10_000.0;
+    /// assert!(mean.abs() < 0.05);
+    /// ```
+    pub fn randn(shape: &[usize], rng: &mut Rng) -> Self {
+        Self::normal(shape, T::zero(), T::one(), rng)
+    }
+
+    /// Normal samples with the given mean and standard deviation.
+    ///
+    /// ```
+    /// use ferrite_tensor::{seeded_rng, Tensor};
+    /// let t = Tensor::<f32>::normal(&[4], 10.0, 0.0, &mut seeded_rng(0));
+    /// assert_eq!(t.to_vec(), vec![10.0; 4]);
+    /// ```
+    pub fn normal(shape: &[usize], mean: T, std: T, rng: &mut Rng) -> Self {
+        let (m, s) = (mean.as_f64(), std.as_f64());
+        let n: usize = shape.iter().product();
+        let data = (0..n)
+            .map(|_| {
+                let z: f64 = StandardNormal.sample(rng);
+                T::of(m + s * z)
+            })
+            .collect::<Vec<_>>();
+        Self::from_array(ArrayD::from_shape_vec(IxDyn(shape), data).expect("numel matches shape"))
+    }
+
+    /// The size of each dimension.
+    ///
+    /// ```
+    /// use ferrite_tensor::Tensor;
+    /// assert_eq!(Tensor::<f32>::zeros(&[2, 3]).shape(), &[2, 3]);
+    /// ```
+    pub fn shape(&self) -> &[usize] {
+        self.data.shape()
+    }
+
+    /// The number of dimensions.
+    ///
+    /// ```
+    /// use ferrite_tensor::Tensor;
+    /// assert_eq!(Tensor::<f32>::zeros(&[2, 3]).ndim(), 2);
+    /// ```
+    pub fn ndim(&self) -> usize {
+        self.data.ndim()
+    }
+
+    /// The number of elements.
+    ///
+    /// ```
+    /// use ferrite_tensor::Tensor;
+    /// assert_eq!(Tensor::<f32>::zeros(&[2, 3]).numel(), 6);
+    /// ```
+    pub fn numel(&self) -> usize {
+        self.data.len()
+    }
+
+    /// The elements in row-major order.
+    ///
+    /// ```
+    /// use ferrite_tensor::Tensor;
+    /// let t = Tensor::<f32>::from_vec(vec![1.0, 2.0, 3.0, 4.0], &[2, 2])?.transpose(0, 1)?;
+    /// assert_eq!(t.to_vec(), vec![1.0, 3.0, 2.0, 4.0]);
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn to_vec(&self) -> Vec<T> {
+        match self.data.as_slice() {
+            Some(s) => s.to_vec(),
+            None => self.data.iter().copied().collect(),
+        }
+    }
+
+    /// The elements as a row-major slice when the buffer is contiguous and standard-order.
+    ///
+    /// ```
+    /// use ferrite_tensor::Tensor;
+    /// assert_eq!(Tensor::<f32>::ones(&[2]).as_slice(), Some(&[1.0f32, 1.0][..]));
+    /// ```
+    pub fn as_slice(&self) -> Option<&[T]> {
+        self.data.as_slice()
+    }
+
+    /// This tensor with a contiguous row-major buffer (no copy if it already has one).
+    ///
+    /// ```
+    /// use ferrite_tensor::Tensor;
+    /// let t = Tensor::<f32>::zeros(&[2, 3]).transpose(0, 1)?.contiguous();
+    /// assert!(t.as_slice().is_some());
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn contiguous(&self) -> Self {
+        if self.data.is_standard_layout() {
+            self.clone()
+        } else {
+            Self::from_array(self.data.as_standard_layout().into_owned())
+        }
+    }
+
+    /// The single value of a one-element tensor.
+    ///
+    /// # Errors
+    /// When the tensor has more or fewer than one element.
+    ///
+    /// ```
+    /// use ferrite_tensor::Tensor;
+    /// assert_eq!(Tensor::<f32>::full(&[1, 1], 2.5).item()?, 2.5);
+    /// assert!(Tensor::<f32>::zeros(&[2]).item().is_err());
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn item(&self) -> Result<T> {
+        if self.numel() != 1 {
+            return Err(TensorError::shape(
+                "item",
+                format!(
+                    "expected a tensor with one element, found shape {:?}",
+                    self.shape()
+                ),
+            ));
+        }
+        Ok(*self.data.iter().next().expect("one element"))
+    }
+
+    /// Converts the elements to another float type.
+    ///
+    /// ```
+    /// use ferrite_tensor::Tensor;
+    /// let t: Tensor<f64> = Tensor::<f32>::full(&[2], 0.5).cast();
+    /// assert_eq!(t.to_vec(), vec![0.5f64, 0.5]);
+    /// ```
+    pub fn cast<U: Float>(&self) -> Tensor<U> {
+        Tensor::from_array(self.data.mapv(|x| U::of(x.as_f64())))
+    }
+
+    /// Applies `f` to every element.
+    ///
+    /// ```
+    /// use ferrite_tensor::Tensor;
+    /// let t = Tensor::<f32>::full(&[2], 3.0).map(|x| x * x);
+    /// assert_eq!(t.to_vec(), vec![9.0, 9.0]);
+    /// ```
+    pub fn map(&self, f: impl Fn(T) -> T + Sync + Send) -> Self {
+        Self::from_array(self.data.map(|&x| f(x)))
+    }
+
+    /// True when every element is finite (no NaN, no infinity).
+    ///
+    /// ```
+    /// use ferrite_tensor::Tensor;
+    /// assert!(Tensor::<f32>::ones(&[2]).all_finite());
+    /// assert!(!Tensor::<f32>::full(&[2], f32::NAN).all_finite());
+    /// ```
+    pub fn all_finite(&self) -> bool {
+        self.data.iter().all(|x| x.is_finite())
+    }
+
+    /// The underlying shared array (crate-internal).
+    pub(crate) fn arc(&self) -> &ArcArray<T, IxDyn> {
+        &self.data
+    }
+}
+
+impl<T: Float> std::fmt::Debug for Tensor<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tensor<{}>{:?} {:?}", T::NAME, self.shape(), self.data)
+    }
+}
+
+impl<T: Float> std::fmt::Display for Tensor<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.data)
+    }
+}
+
+/// The number of elements of `shape`, refusing a product that overflows `usize`.
+pub(crate) fn checked_numel(op: &'static str, shape: &[usize]) -> Result<usize> {
+    shape.iter().try_fold(1usize, |acc, &d| {
+        acc.checked_mul(d).ok_or_else(|| {
+            TensorError::invalid(op, format!("shape {shape:?} has too many elements"))
+        })
+    })
+}
+
+/// Turns a possibly negative dimension into an index in `0..ndim`.
+///
+/// ```
+/// use ferrite_tensor::normalize_dim;
+/// assert_eq!(normalize_dim("sum", -1, 3)?, 2);
+/// assert!(normalize_dim("sum", 3, 3).is_err());
+/// # Ok::<(), ferrite_tensor::TensorError>(())
+/// ```
+pub fn normalize_dim(op: &'static str, dim: isize, ndim: usize) -> Result<usize> {
+    let n = ndim as isize;
+    let d = if dim < 0 { dim + n } else { dim };
+    if d < 0 || d >= n.max(1) || (ndim == 0 && d != 0) {
+        return Err(TensorError::invalid(
+            op,
+            format!(
+                "dimension {dim} is out of range for a tensor with {ndim} dimensions (expected {} to {})",
+                -(n.max(1)),
+                n.max(1) - 1
+            ),
+        ));
+    }
+    Ok(d as usize)
+}
