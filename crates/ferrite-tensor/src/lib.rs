@@ -25,8 +25,9 @@ pub use error::{Result, TensorError};
 pub use float::Float;
 pub use ops::binary::broadcast_shapes;
 pub use ops::conv::{Conv2dParams, Padding, PaddingMode};
+pub use ops::linear::{LinearGrads, linear_backward};
 pub use ops::pool::Pool2dParams;
-pub use tensor::{normalize_dim, Tensor};
+pub use tensor::{Tensor, normalize_dim};
 
 /// The random generator used for every seeded draw in ferrite (ChaCha8: fast, portable,
 /// and the same stream on every platform).

@@ -2,6 +2,7 @@
 
 pub mod binary;
 pub mod conv;
+pub mod linear;
 pub mod matmul;
 pub mod pool;
 pub mod reduce;

@@ -2,7 +2,7 @@
 
 use ndarray::{ArrayD, Axis, IxDyn};
 
-use crate::{normalize_dim, Float, Result, Tensor, TensorError};
+use crate::{Float, Result, Tensor, TensorError, normalize_dim};
 
 /// Resolves a list of (possibly negative) dims; an empty list means every dim.
 /// Returns the dims sorted ascending, refusing duplicates.

@@ -4,7 +4,7 @@
 use ndarray::{Axis, IxDyn, Slice};
 
 use crate::tensor::checked_numel;
-use crate::{normalize_dim, Float, Result, Tensor, TensorError};
+use crate::{Float, Result, Tensor, TensorError, normalize_dim};
 
 impl<T: Float> Tensor<T> {
     /// The same elements in a new shape; one entry may be `-1` (inferred), like `torch.reshape`.
@@ -343,13 +343,13 @@ pub(crate) fn infer_shape(
                 return Err(TensorError::invalid(
                     op,
                     format!("only one dimension can be -1, found {shape:?}"),
-                ))
+                ));
             }
             s if s < 0 => {
                 return Err(TensorError::invalid(
                     op,
                     format!("invalid size {s} in shape {shape:?}"),
-                ))
+                ));
             }
             s => {
                 known = known.checked_mul(s as usize).ok_or_else(bad)?;

@@ -1,0 +1,289 @@
+//! [`gradcheck`]: compares the gradients from `backward` with central finite differences,
+//! like `torch.autograd.gradcheck`.
+
+use std::fmt;
+
+use ferrite_tensor::{Tensor, TensorError};
+
+use crate::{Var, no_grad};
+
+/// Tolerances of [`gradcheck`], with PyTorch's defaults (`eps = 1e-6`, `atol = 1e-5`,
+/// `rtol = 1e-3`).
+///
+/// ```
+/// use ferrite_autograd::GradcheckOptions;
+/// let o = GradcheckOptions::default().with_input_names(&["input", "weight"]);
+/// assert_eq!(o.eps, 1e-6);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct GradcheckOptions {
+    /// Step of the central difference `(f(x + eps) - f(x - eps)) / (2 eps)`.
+    pub eps: f64,
+    /// Absolute tolerance.
+    pub atol: f64,
+    /// Relative tolerance (relative to the numerical value).
+    pub rtol: f64,
+    /// Names of the inputs for messages (`input 1` otherwise).
+    pub input_names: Vec<String>,
+}
+
+impl Default for GradcheckOptions {
+    fn default() -> Self {
+        GradcheckOptions {
+            eps: 1e-6,
+            atol: 1e-5,
+            rtol: 1e-3,
+            input_names: Vec::new(),
+        }
+    }
+}
+
+impl GradcheckOptions {
+    /// Names the inputs in order, for the report.
+    pub fn with_input_names(mut self, names: &[&str]) -> Self {
+        self.input_names = names.iter().map(|s| s.to_string()).collect();
+        self
+    }
+    /// Sets the finite-difference step.
+    pub fn with_eps(mut self, eps: f64) -> Self {
+        self.eps = eps;
+        self
+    }
+    /// Sets the absolute and relative tolerances.
+    pub fn with_tolerances(mut self, atol: f64, rtol: f64) -> Self {
+        self.atol = atol;
+        self.rtol = rtol;
+        self
+    }
+}
+
+/// What a passing [`gradcheck`] compared.
+///
+/// ```
+/// use ferrite_autograd::{gradcheck, GradcheckOptions, Var};
+/// use ferrite_tensor::Tensor;
+/// let r = gradcheck(|v: &[Var<f64>]| v[0].exp(), &[Tensor::ones(&[2])], &GradcheckOptions::default())?;
+/// assert_eq!(r.checked, 4); // a 2x2 Jacobian
+/// # Ok::<(), ferrite_autograd::GradcheckError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct GradcheckReport {
+    /// The op that produced the checked function's output.
+    pub op: &'static str,
+    /// Number of Jacobian entries compared.
+    pub checked: usize,
+    /// Largest `|analytical - numerical|` seen.
+    pub max_abs_error: f64,
+}
+
+/// Why [`gradcheck`] failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GradcheckError {
+    /// An analytical and a numerical Jacobian entry disagree.
+    Mismatch {
+        /// The op that produced the checked function's output.
+        op: &'static str,
+        /// Name of the input (or `input N`).
+        input: String,
+        /// Multi-index of the input element.
+        input_index: Vec<usize>,
+        /// Flat index of the output element.
+        output_index: usize,
+        /// d(output)/d(input) from `backward`.
+        analytical: f64,
+        /// The same from central differences.
+        numerical: f64,
+    },
+    /// The function itself failed.
+    Op(TensorError),
+}
+
+impl fmt::Display for GradcheckError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GradcheckError::Mismatch {
+                op,
+                input,
+                input_index,
+                output_index,
+                analytical,
+                numerical,
+            } => write!(
+                f,
+                "gradcheck: backward of '{op}' is wrong for {input} at index {input_index:?} (output element {output_index}): analytical {analytical:e}, numerical {numerical:e}"
+            ),
+            GradcheckError::Op(e) => write!(f, "gradcheck: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for GradcheckError {}
+
+impl From<TensorError> for GradcheckError {
+    fn from(e: TensorError) -> Self {
+        GradcheckError::Op(e)
+    }
+}
+
+fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
+    let mut idx = vec![0; shape.len()];
+    for (i, &d) in shape.iter().enumerate().rev() {
+        if d > 0 {
+            idx[i] = flat % d;
+            flat /= d;
+        }
+    }
+    idx
+}
+
+/// Checks the gradients of `f` with respect to every one of `inputs` in `f64`: the full
+/// Jacobian from `backward` (one pass per output element) against central finite
+/// differences, entry by entry, passing when `|a - n| <= atol + rtol * |n|`.
+///
+/// # Errors
+/// The first disagreeing entry, naming the op, the input, the index and both values; or
+/// the error of `f` itself.
+///
+/// ```
+/// use ferrite_autograd::{gradcheck, GradcheckOptions, Var};
+/// use ferrite_tensor::{seeded_rng, Tensor};
+/// let x = Tensor::<f64>::randn(&[2, 3], &mut seeded_rng(0));
+/// let w = Tensor::<f64>::randn(&[4, 3], &mut seeded_rng(1));
+/// gradcheck(|v: &[Var<f64>]| v[0].linear(&v[1], None), &[x, w], &GradcheckOptions::default())?;
+/// # Ok::<(), ferrite_autograd::GradcheckError>(())
+/// ```
+pub fn gradcheck(
+    f: impl Fn(&[Var<f64>]) -> Result<Var<f64>, TensorError>,
+    inputs: &[Tensor<f64>],
+    options: &GradcheckOptions,
+) -> Result<GradcheckReport, GradcheckError> {
+    let constants = || -> Vec<Var<f64>> { inputs.iter().map(|t| Var::new(t.clone())).collect() };
+    let reference = f(&inputs
+        .iter()
+        .map(|t| Var::parameter(t.clone()))
+        .collect::<Vec<_>>())?;
+    let op = reference.op();
+    let out_shape = reference.shape();
+    let m: usize = out_shape.iter().product();
+
+    // Analytical Jacobian, one row (output element) at a time.
+    let mut analytical: Vec<Vec<Vec<f64>>> = inputs
+        .iter()
+        .map(|t| vec![vec![0.0; m]; t.numel()])
+        .collect();
+    for j in 0..m {
+        let params: Vec<Var<f64>> = inputs.iter().map(|t| Var::parameter(t.clone())).collect();
+        let out = f(&params)?;
+        if !out.requires_grad() {
+            continue;
+        }
+        let mut onehot = vec![0.0; m];
+        onehot[j] = 1.0;
+        out.backward_with(&Tensor::from_vec(onehot, &out_shape)?)?;
+        for (i, p) in params.iter().enumerate() {
+            if let Some(g) = p.grad() {
+                for (k, v) in g.to_vec().into_iter().enumerate() {
+                    analytical[i][k][j] = v;
+                }
+            }
+        }
+    }
+
+    // Numerical Jacobian, one column (input element) at a time, and the comparison.
+    let mut checked = 0;
+    let mut max_abs_error: f64 = 0.0;
+    for (i, input) in inputs.iter().enumerate() {
+        let base = input.to_vec();
+        for k in 0..base.len() {
+            let eval = |delta: f64| -> Result<Vec<f64>, GradcheckError> {
+                let mut data = base.clone();
+                data[k] += delta;
+                let mut vars = constants();
+                vars[i] = Var::new(Tensor::from_vec(data, input.shape())?);
+                Ok(no_grad(|| f(&vars))?.value().to_vec())
+            };
+            let plus = eval(options.eps)?;
+            let minus = eval(-options.eps)?;
+            for j in 0..m {
+                let numerical = (plus[j] - minus[j]) / (2.0 * options.eps);
+                let a = analytical[i][k][j];
+                let err = (a - numerical).abs();
+                max_abs_error = max_abs_error.max(err);
+                checked += 1;
+                if err > options.atol + options.rtol * numerical.abs() || err.is_nan() {
+                    return Err(GradcheckError::Mismatch {
+                        op,
+                        input: options
+                            .input_names
+                            .get(i)
+                            .cloned()
+                            .unwrap_or_else(|| format!("input {i}")),
+                        input_index: unravel(k, input.shape()),
+                        output_index: j,
+                        analytical: a,
+                        numerical,
+                    });
+                }
+            }
+        }
+    }
+    Ok(GradcheckReport {
+        op,
+        checked,
+        max_abs_error,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catches_a_wrong_backward() {
+        // y = x^2 with a deliberately wrong derivative (x instead of 2x).
+        let wrong_square = |v: &[Var<f64>]| {
+            let x = v[0].value();
+            Var::from_op("wrong_square", x.mul(&x)?, &[&v[0]], move |g, _| {
+                Ok(vec![Some(g.mul(&x)?)])
+            })
+        };
+        let x = Tensor::from_vec(vec![1.0, 2.0], &[2]).unwrap();
+        let err = gradcheck(
+            wrong_square,
+            &[x],
+            &GradcheckOptions::default().with_input_names(&["x"]),
+        )
+        .unwrap_err();
+        match &err {
+            GradcheckError::Mismatch {
+                op,
+                input,
+                input_index,
+                analytical,
+                numerical,
+                ..
+            } => {
+                assert_eq!(*op, "wrong_square");
+                assert_eq!(input, "x");
+                assert_eq!(input_index, &vec![0]);
+                assert!((analytical - 1.0).abs() < 1e-12);
+                assert!((numerical - 2.0).abs() < 1e-6);
+            }
+            other => panic!("expected a mismatch, got {other:?}"),
+        }
+        assert!(err.to_string().contains("wrong_square"));
+    }
+
+    #[test]
+    fn passes_a_right_backward() {
+        let x = Tensor::from_vec(vec![0.3, -1.2, 2.0], &[3]).unwrap();
+        let r = gradcheck(
+            |v: &[Var<f64>]| v[0].mul(&v[0]),
+            &[x],
+            &GradcheckOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(r.checked, 9);
+        assert!(r.max_abs_error < 1e-8);
+    }
+}

@@ -1,0 +1,10 @@
+//! Differentiable ops, one module per family. Each op is a method of [`Var`](crate::Var)
+//! whose forward calls a `ferrite-tensor` kernel and whose backward sits right beside it,
+//! attached with [`Var::from_op`](crate::Var::from_op).
+
+mod arith;
+mod matmul;
+mod reduce;
+mod shape;
+mod softmax;
+mod unary;

@@ -1,0 +1,260 @@
+//! Shape ops: reshape, flatten, permute, transpose, squeeze, unsqueeze, narrow, broadcast_to,
+//! cat, stack. Their backward moves the gradient back to the input's layout.
+
+use ferrite_tensor::{Float, Result, Tensor, normalize_dim};
+
+use crate::Var;
+
+fn as_isize(shape: &[usize]) -> Vec<isize> {
+    shape.iter().map(|&d| d as isize).collect()
+}
+
+impl<T: Float> Var<T> {
+    /// The same elements in a new shape (one entry may be `-1`), like `torch.reshape`.
+    ///
+    /// # Errors
+    /// When the element counts differ or more than one `-1` is given.
+    ///
+    /// ```
+    /// use ferrite_autograd::Var;
+    /// use ferrite_tensor::Tensor;
+    /// let x = Var::new(Tensor::<f32>::zeros(&[2, 6]));
+    /// assert_eq!(x.reshape(&[3, -1])?.shape(), vec![3, 4]);
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn reshape(&self, shape: &[isize]) -> Result<Var<T>> {
+        let input_shape = as_isize(&self.shape());
+        let value = self.value().reshape(shape)?;
+        Var::from_op("reshape", value, &[self], move |g, _| {
+            Ok(vec![Some(g.reshape(&input_shape)?)])
+        })
+    }
+
+    /// Merges dims `start_dim..=end_dim` into one, like `torch.flatten`.
+    ///
+    /// # Errors
+    /// When a dim is out of range or `start_dim > end_dim`.
+    ///
+    /// ```
+    /// use ferrite_autograd::Var;
+    /// use ferrite_tensor::Tensor;
+    /// let x = Var::new(Tensor::<f32>::zeros(&[8, 32, 7, 7]));
+    /// assert_eq!(x.flatten(1, -1)?.shape(), vec![8, 1568]);
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn flatten(&self, start_dim: isize, end_dim: isize) -> Result<Var<T>> {
+        let input_shape = as_isize(&self.shape());
+        let value = self.value().flatten(start_dim, end_dim)?;
+        Var::from_op("flatten", value, &[self], move |g, _| {
+            Ok(vec![Some(g.reshape(&input_shape)?)])
+        })
+    }
+
+    /// Reorders dims, like `torch.permute`. Backward applies the inverse permutation.
+    ///
+    /// # Errors
+    /// When `dims` is not a permutation of the dims.
+    ///
+    /// ```
+    /// use ferrite_autograd::Var;
+    /// use ferrite_tensor::Tensor;
+    /// let x = Var::new(Tensor::<f32>::zeros(&[2, 3, 4]));
+    /// assert_eq!(x.permute(&[1, 2, 0])?.shape(), vec![3, 4, 2]);
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn permute(&self, dims: &[isize]) -> Result<Var<T>> {
+        let value = self.value().permute(dims)?;
+        let n = dims.len();
+        let mut inverse = vec![0isize; n];
+        for (i, &d) in dims.iter().enumerate() {
+            inverse[normalize_dim("permute", d, n)?] = i as isize;
+        }
+        Var::from_op("permute", value, &[self], move |g, _| {
+            Ok(vec![Some(g.permute(&inverse)?)])
+        })
+    }
+
+    /// Swaps two dims, like `torch.transpose`.
+    ///
+    /// # Errors
+    /// When a dim is out of range.
+    ///
+    /// ```
+    /// use ferrite_autograd::Var;
+    /// use ferrite_tensor::Tensor;
+    /// let x = Var::new(Tensor::<f32>::zeros(&[2, 3]));
+    /// assert_eq!(x.transpose(0, 1)?.shape(), vec![3, 2]);
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn transpose(&self, dim0: isize, dim1: isize) -> Result<Var<T>> {
+        let value = self.value().transpose(dim0, dim1)?;
+        Var::from_op("transpose", value, &[self], move |g, _| {
+            Ok(vec![Some(g.transpose(dim0, dim1)?)])
+        })
+    }
+
+    /// Removes dim `dim` if it has size 1, like `torch.squeeze(x, dim)`.
+    ///
+    /// # Errors
+    /// When `dim` is out of range.
+    ///
+    /// ```
+    /// use ferrite_autograd::Var;
+    /// use ferrite_tensor::Tensor;
+    /// let x = Var::new(Tensor::<f32>::zeros(&[2, 1]));
+    /// assert_eq!(x.squeeze(1)?.shape(), vec![2]);
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn squeeze(&self, dim: isize) -> Result<Var<T>> {
+        let input_shape = as_isize(&self.shape());
+        let value = self.value().squeeze(dim)?;
+        Var::from_op("squeeze", value, &[self], move |g, _| {
+            Ok(vec![Some(g.reshape(&input_shape)?)])
+        })
+    }
+
+    /// Inserts a dim of size 1 at `dim`, like `torch.unsqueeze`.
+    ///
+    /// # Errors
+    /// When `dim` is out of range.
+    ///
+    /// ```
+    /// use ferrite_autograd::Var;
+    /// use ferrite_tensor::Tensor;
+    /// let x = Var::new(Tensor::<f32>::zeros(&[2]));
+    /// assert_eq!(x.unsqueeze(0)?.shape(), vec![1, 2]);
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn unsqueeze(&self, dim: isize) -> Result<Var<T>> {
+        let input_shape = as_isize(&self.shape());
+        let value = self.value().unsqueeze(dim)?;
+        Var::from_op("unsqueeze", value, &[self], move |g, _| {
+            Ok(vec![Some(g.reshape(&input_shape)?)])
+        })
+    }
+
+    /// Elements `start..start + length` along `dim`, like `torch.narrow` (slicing).
+    /// Backward: the gradient placed back in a zero tensor.
+    ///
+    /// # Errors
+    /// When `dim` is out of range or the slice runs past the end.
+    ///
+    /// ```
+    /// use ferrite_autograd::Var;
+    /// use ferrite_tensor::Tensor;
+    /// let x = Var::parameter(Tensor::<f64>::ones(&[4]));
+    /// x.narrow(0, 1, 2)?.sum_all()?.backward()?;
+    /// assert_eq!(x.grad().unwrap().to_vec(), vec![0.0, 1.0, 1.0, 0.0]);
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn narrow(&self, dim: isize, start: usize, length: usize) -> Result<Var<T>> {
+        let shape = self.shape();
+        let value = self.value().narrow(dim, start, length)?;
+        let d = normalize_dim("narrow", dim, shape.len())?;
+        Var::from_op("narrow", value, &[self], move |g, _| {
+            let mut parts: Vec<Tensor<T>> = Vec::new();
+            if start > 0 {
+                let mut s = shape.clone();
+                s[d] = start;
+                parts.push(Tensor::zeros(&s));
+            }
+            parts.push(g.clone());
+            let rest = shape[d] - start - length;
+            if rest > 0 {
+                let mut s = shape.clone();
+                s[d] = rest;
+                parts.push(Tensor::zeros(&s));
+            }
+            let refs: Vec<&Tensor<T>> = parts.iter().collect();
+            Ok(vec![Some(Tensor::cat(&refs, d as isize)?)])
+        })
+    }
+
+    /// Broadcasts to `shape`, like `torch.broadcast_to`. Backward sums over the broadcast dims.
+    ///
+    /// # Errors
+    /// When `self` cannot be broadcast to `shape`.
+    ///
+    /// ```
+    /// use ferrite_autograd::Var;
+    /// use ferrite_tensor::Tensor;
+    /// let x = Var::parameter(Tensor::<f64>::ones(&[3]));
+    /// x.broadcast_to(&[2, 3])?.sum_all()?.backward()?;
+    /// assert_eq!(x.grad().unwrap().to_vec(), vec![2.0; 3]);
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn broadcast_to(&self, shape: &[usize]) -> Result<Var<T>> {
+        let input_shape = self.shape();
+        let value = self.value().broadcast_to(shape)?;
+        Var::from_op("broadcast_to", value, &[self], move |g, _| {
+            Ok(vec![Some(g.sum_to(&input_shape)?)])
+        })
+    }
+
+    /// Joins `Var`s along an existing dim, like `torch.cat`.
+    ///
+    /// # Errors
+    /// When the list is empty, `dim` is out of range, or the other dims differ.
+    ///
+    /// ```
+    /// use ferrite_autograd::Var;
+    /// use ferrite_tensor::Tensor;
+    /// let a = Var::parameter(Tensor::<f64>::ones(&[1, 2]));
+    /// let b = Var::parameter(Tensor::<f64>::ones(&[2, 2]));
+    /// let c = Var::cat(&[&a, &b], 0)?;
+    /// assert_eq!(c.shape(), vec![3, 2]);
+    /// c.sum_all()?.backward()?;
+    /// assert_eq!(b.grad().unwrap().to_vec(), vec![1.0; 4]);
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn cat(vars: &[&Var<T>], dim: isize) -> Result<Var<T>> {
+        let values: Vec<Tensor<T>> = vars.iter().map(|v| v.value()).collect();
+        let refs: Vec<&Tensor<T>> = values.iter().collect();
+        let value = Tensor::cat(&refs, dim)?;
+        let d = normalize_dim("cat", dim, value.ndim())?;
+        let sizes: Vec<usize> = values.iter().map(|v| v.shape()[d]).collect();
+        Var::from_op("cat", value, vars, move |g, needs| {
+            let mut start = 0;
+            let mut out = Vec::with_capacity(sizes.len());
+            for (i, &len) in sizes.iter().enumerate() {
+                out.push(if needs[i] {
+                    Some(g.narrow(d as isize, start, len)?)
+                } else {
+                    None
+                });
+                start += len;
+            }
+            Ok(out)
+        })
+    }
+
+    /// Joins `Var`s of equal shape along a new dim, like `torch.stack`.
+    ///
+    /// # Errors
+    /// When the list is empty, the shapes differ, or `dim` is out of range.
+    ///
+    /// ```
+    /// use ferrite_autograd::Var;
+    /// use ferrite_tensor::Tensor;
+    /// let a = Var::new(Tensor::<f32>::ones(&[2]));
+    /// assert_eq!(Var::stack(&[&a, &a, &a], 0)?.shape(), vec![3, 2]);
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn stack(vars: &[&Var<T>], dim: isize) -> Result<Var<T>> {
+        let values: Vec<Tensor<T>> = vars.iter().map(|v| v.value()).collect();
+        let refs: Vec<&Tensor<T>> = values.iter().collect();
+        let value = Tensor::stack(&refs, dim)?;
+        let d = normalize_dim("stack", dim, value.ndim())?;
+        Var::from_op("stack", value, vars, move |g, needs| {
+            let mut out = Vec::with_capacity(needs.len());
+            for (i, &need) in needs.iter().enumerate() {
+                out.push(if need {
+                    Some(g.narrow(d as isize, i, 1)?.squeeze(d as isize)?)
+                } else {
+                    None
+                });
+            }
+            Ok(out)
+        })
+    }
+}

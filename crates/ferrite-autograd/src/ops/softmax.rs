@@ -1,0 +1,66 @@
+//! `softmax` and `log_softmax` along a dim, numerically stable, with fused backward.
+
+use ferrite_tensor::{Float, Result, Tensor, normalize_dim};
+
+use crate::Var;
+
+/// `log_softmax` of a tensor along `dim`: `x - max - log(sum(exp(x - max)))`.
+fn log_softmax_tensor<T: Float>(x: &Tensor<T>, dim: isize) -> Result<Tensor<T>> {
+    let max = x.max(&[dim], true)?;
+    // A row of -inf has max -inf; shift by 0 there so the result is -inf/NaN like PyTorch.
+    let max = max.map(|m| if m.is_finite() { m } else { T::zero() });
+    let shifted = x.sub(&max)?;
+    let lse = shifted.exp().sum(&[dim], true)?.log();
+    shifted.sub(&lse)
+}
+
+impl<T: Float> Var<T> {
+    /// `log(softmax(x))` along `dim`, computed stably, like `F.log_softmax(x, dim)`.
+    /// Backward: `g - softmax(x) * sum(g, dim)`.
+    ///
+    /// # Errors
+    /// When `dim` is out of range.
+    ///
+    /// ```
+    /// use ferrite_autograd::Var;
+    /// use ferrite_tensor::Tensor;
+    /// let x = Var::new(Tensor::<f64>::from_vec(vec![1000.0, 1000.0], &[1, 2])?);
+    /// let y = x.log_softmax(1)?;
+    /// assert!((y.value().to_vec()[0] - (0.5f64).ln()).abs() < 1e-12); // no overflow
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn log_softmax(&self, dim: isize) -> Result<Var<T>> {
+        let x = self.value();
+        normalize_dim("log_softmax", dim, x.ndim())?;
+        let y = log_softmax_tensor(&x, dim)?;
+        let saved = y.clone();
+        Var::from_op("log_softmax", y, &[self], move |g, _| {
+            let sum = g.sum(&[dim], true)?;
+            Ok(vec![Some(g.sub(&saved.exp().mul(&sum)?)?)])
+        })
+    }
+
+    /// `exp(x) / sum(exp(x))` along `dim`, computed stably, like `F.softmax(x, dim)`.
+    /// Backward: `y * (g - sum(g * y, dim))`.
+    ///
+    /// # Errors
+    /// When `dim` is out of range.
+    ///
+    /// ```
+    /// use ferrite_autograd::Var;
+    /// use ferrite_tensor::Tensor;
+    /// let x = Var::new(Tensor::<f64>::zeros(&[2, 4]));
+    /// assert_eq!(x.softmax(-1)?.value().to_vec(), vec![0.25; 8]);
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn softmax(&self, dim: isize) -> Result<Var<T>> {
+        let x = self.value();
+        normalize_dim("softmax", dim, x.ndim())?;
+        let y = log_softmax_tensor(&x, dim)?.exp();
+        let saved = y.clone();
+        Var::from_op("softmax", y, &[self], move |g, _| {
+            let dot = g.mul(&saved)?.sum(&[dim], true)?;
+            Ok(vec![Some(saved.mul(&g.sub(&dot)?)?)])
+        })
+    }
+}
