@@ -1,1 +1,27 @@
-//! nn.
+//! # ferrite-nn
+//!
+//! Neural-network building blocks on top of `ferrite-autograd`, named as in `torch.nn`:
+//! the [`Module`] trait, layers ([`Conv2d`], [`Linear`], [`ReLU`], [`Sequential`], ...),
+//! initialisers ([`init`]), losses, optimizers, checkpoints and data loading.
+//!
+//! ```
+//! use ferrite_autograd::Var;
+//! use ferrite_nn::{Linear, Module, ReLU, Sequential};
+//! use ferrite_tensor::{seeded_rng, Tensor};
+//! let mut rng = seeded_rng(0);
+//! let model = Sequential::new()
+//!     .add_named("fc1", Linear::new(4, 8, &mut rng))
+//!     .add(ReLU);
+//! let y = model.forward(&Var::new(Tensor::<f32>::randn(&[2, 4], &mut rng)))?;
+//! assert_eq!(y.shape(), vec![2, 8]);
+//! assert_eq!(model.num_parameters(), 4 * 8 + 8);
+//! # Ok::<(), ferrite_tensor::TensorError>(())
+//! ```
+#![deny(missing_docs)]
+
+pub mod init;
+mod layers;
+mod module;
+
+pub use layers::*;
+pub use module::Module;

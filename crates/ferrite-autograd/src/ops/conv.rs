@@ -1,0 +1,56 @@
+//! `conv2d`: forward by the `ferrite-tensor` kernel (im2col + GEMM), backward by its
+//! backward kernels (GEMMs + col2im), computing only the gradients that are needed.
+
+use ferrite_tensor::{Conv2dParams, Float, Result, Tensor, conv2d_backward};
+
+use crate::Var;
+
+impl<T: Float> Var<T> {
+    /// 2-D convolution like `torch.nn.functional.conv2d` (with `padding_mode` as in
+    /// `nn.Conv2d`).
+    ///
+    /// # Shapes
+    /// - `self`: `[N, C, H, W]`
+    /// - `weight`: `[O, C / groups, kh, kw]`
+    /// - `bias`: `[O]`
+    /// - result: `[N, O, H_out, W_out]`, `H_out = floor((H + pt + pb − d·(kh − 1) − 1) / s) + 1`
+    ///
+    /// # Errors
+    /// When the channels disagree with the weight, groups do not divide the channels, the
+    /// dilated kernel is larger than the padded input, or a shape has the wrong rank.
+    ///
+    /// ```
+    /// use ferrite_autograd::Var;
+    /// use ferrite_tensor::{Conv2dParams, Tensor};
+    /// let x = Var::new(Tensor::<f64>::ones(&[1, 1, 4, 4]));
+    /// let w = Var::parameter(Tensor::<f64>::ones(&[1, 1, 3, 3]));
+    /// let y = x.conv2d(&w, None, &Conv2dParams::default())?;
+    /// assert_eq!(y.value().to_vec(), vec![9.0; 4]);
+    /// y.sum_all()?.backward()?;
+    /// assert_eq!(w.grad().unwrap().to_vec(), vec![4.0; 9]);
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn conv2d(
+        &self,
+        weight: &Var<T>,
+        bias: Option<&Var<T>>,
+        params: &Conv2dParams,
+    ) -> Result<Var<T>> {
+        let (x, w) = (self.value(), weight.value());
+        let b: Option<Tensor<T>> = bias.map(|b| b.value());
+        let value = x.conv2d(&w, b.as_ref(), params)?;
+        let params = *params;
+        let mut inputs = vec![self, weight];
+        inputs.extend(bias);
+        Var::from_op("conv2d", value, &inputs, move |g, needs| {
+            let has_bias = needs.len() == 3;
+            let grads =
+                conv2d_backward(&x, &w, g, &params, [needs[0], needs[1], has_bias && needs[2]])?;
+            let mut out = vec![grads.input, grads.weight];
+            if has_bias {
+                out.push(grads.bias);
+            }
+            Ok(out)
+        })
+    }
+}

@@ -1,0 +1,113 @@
+//! `Sequential`: layers applied one after another, like `torch.nn.Sequential`.
+
+use ferrite_autograd::Var;
+use ferrite_tensor::{Float, Result};
+
+use crate::Module;
+
+/// Layers applied in order, each named (`"0"`, `"1"`, ... by default, or a name of your
+/// choice, as with PyTorch's `Sequential(OrderedDict(...))`). Parameter names are
+/// `<layer name>.<parameter>`, e.g. `conv1.weight`.
+///
+/// ```
+/// use ferrite_autograd::Var;
+/// use ferrite_nn::{Flatten, Linear, Module, ReLU, Sequential};
+/// use ferrite_tensor::{seeded_rng, Tensor};
+/// let mut rng = seeded_rng(0);
+/// let model = Sequential::new()
+///     .add_named("flatten", Flatten::default())
+///     .add_named("fc1", Linear::new(4, 8, &mut rng))
+///     .add(ReLU)
+///     .add_named("fc2", Linear::new(8, 2, &mut rng));
+/// let names: Vec<String> = model.named_parameters().into_iter().map(|(n, _)| n).collect();
+/// assert_eq!(names, ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]);
+/// let y = model.forward(&Var::new(Tensor::<f32>::ones(&[3, 2, 2])))?;
+/// assert_eq!(y.shape(), vec![3, 2]);
+/// # Ok::<(), ferrite_tensor::TensorError>(())
+/// ```
+pub struct Sequential<T: Float = f32> {
+    layers: Vec<(String, Box<dyn Module<T>>)>,
+}
+
+impl<T: Float> Default for Sequential<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Float> std::fmt::Debug for Sequential<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "Sequential(")?;
+        for (name, layer) in &self.layers {
+            writeln!(f, "  ({name}): {}", layer.describe())?;
+        }
+        write!(f, ")")
+    }
+}
+
+impl<T: Float> Sequential<T> {
+    /// An empty container.
+    pub fn new() -> Self {
+        Sequential { layers: Vec::new() }
+    }
+
+    /// Appends a layer named by its position (`"0"`, `"1"`, ...).
+    pub fn add(self, layer: impl Module<T> + 'static) -> Self {
+        let name = self.layers.len().to_string();
+        self.add_named(name, layer)
+    }
+
+    /// Appends a layer with a name of your choice.
+    pub fn add_named(mut self, name: impl Into<String>, layer: impl Module<T> + 'static) -> Self {
+        self.layers.push((name.into(), Box::new(layer)));
+        self
+    }
+
+    /// The number of layers.
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// True when there are no layers.
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+
+    /// The layer called `name`, if any.
+    pub fn get(&self, name: &str) -> Option<&dyn Module<T>> {
+        self.layers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, l)| l.as_ref() as &dyn Module<T>)
+    }
+}
+
+impl<T: Float> Module<T> for Sequential<T> {
+    /// # Shapes
+    /// Whatever the first layer takes; whatever the last returns.
+    fn forward(&self, input: &Var<T>) -> Result<Var<T>> {
+        let mut x = input.clone();
+        for (_, layer) in &self.layers {
+            x = layer.forward(&x)?;
+        }
+        Ok(x)
+    }
+
+    fn type_name(&self) -> &'static str {
+        "Sequential"
+    }
+
+    fn children(&self) -> Vec<(String, &dyn Module<T>)> {
+        self.layers
+            .iter()
+            .map(|(n, l)| (n.clone(), l.as_ref() as &dyn Module<T>))
+            .collect()
+    }
+
+    fn children_mut(&mut self) -> Vec<&mut dyn Module<T>> {
+        self.layers
+            .iter_mut()
+            .map(|(_, l)| l.as_mut() as &mut dyn Module<T>)
+            .collect()
+    }
+}
