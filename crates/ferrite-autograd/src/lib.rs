@@ -34,4 +34,4 @@ mod var;
 
 pub use gradcheck::{GradcheckError, GradcheckOptions, GradcheckReport, gradcheck};
 pub use mode::{NoGradGuard, detect_anomaly, is_anomaly_enabled, is_grad_enabled, no_grad};
-pub use var::{BackwardFn, Var};
+pub use var::{BackwardFn, Var, live_nodes};

@@ -1,6 +1,6 @@
 //! [`Var`]: a tensor that remembers how it was made, and the graph node behind it.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use ferrite_tensor::{Float, Result, Tensor, TensorError};
@@ -13,6 +13,22 @@ pub type BackwardFn<T> =
     Box<dyn Fn(&Tensor<T>, &[bool]) -> Result<Vec<Option<Tensor<T>>>> + Send + Sync>;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+static LIVE_NODES: AtomicUsize = AtomicUsize::new(0);
+
+/// The number of graph nodes (`Var`s, counting clones once) alive in the process: a leak
+/// detector. A training loop that frees its graphs keeps this flat from step to step.
+///
+/// ```
+/// use ferrite_autograd::{live_nodes, Var};
+/// use ferrite_tensor::Tensor;
+/// let before = live_nodes();
+/// let x = Var::new(Tensor::<f32>::ones(&[1]));
+/// assert!(live_nodes() >= before + 1 || live_nodes() > 0); // other threads may create nodes too
+/// drop(x);
+/// ```
+pub fn live_nodes() -> usize {
+    LIVE_NODES.load(Ordering::Relaxed)
+}
 
 /// The recorded op that produced a non-leaf [`Var`]: its inputs and its backward function.
 /// Taken out of the node (and so freed) when `backward` runs through it.
@@ -38,6 +54,7 @@ impl<T: Float> Drop for Node<T> {
     // Dropping a long chain recursively would overflow the stack: unlink it iteratively,
     // taking ownership of every input that nobody else holds.
     fn drop(&mut self) {
+        LIVE_NODES.fetch_sub(1, Ordering::Relaxed);
         let mut stack: Vec<Var<T>> = match self.grad_fn.get_mut() {
             Ok(slot) => slot.take().map(|g| g.inputs).unwrap_or_default(),
             Err(poisoned) => poisoned
@@ -111,6 +128,7 @@ impl<T: Float> Var<T> {
         grad_fn: Option<GradFn<T>>,
         input_shapes: Vec<Vec<usize>>,
     ) -> Self {
+        LIVE_NODES.fetch_add(1, Ordering::Relaxed);
         Var {
             node: Arc::new(Node {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
