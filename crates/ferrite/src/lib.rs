@@ -1,1 +1,41 @@
-//! Crate facade.
+//! # ferrite
+//!
+//! A small deep-learning framework in Rust: n-d tensors ([`tensor`]), define-by-run
+//! autograd ([`autograd`]) and neural-network layers, losses, optimizers and data loading
+//! ([`nn`]), with PyTorch's names, defaults and numbers. `use ferrite::prelude::*` brings in
+//! what a training script needs.
+//!
+//! ```
+//! use ferrite::prelude::*;
+//!
+//! // The seed's conv1: a 9x9 image, one 3x3 filter, stride 2 -> a 4x4 feature map.
+//! let mut rng = seeded_rng(0);
+//! let conv1 = Conv2d::new(Conv2dConfig::new(1, 1, 3).with_stride(2), &mut rng)?;
+//! let x = Var::new(Tensor::randn(&[1, 1, 9, 9], &mut rng));
+//! let y = conv1.forward(&x)?.relu()?;
+//! assert_eq!(y.shape(), vec![1, 1, 4, 4]);
+//!
+//! y.sum_all()?.backward()?;
+//! assert_eq!(conv1.weight().grad().unwrap().shape(), &[1, 1, 3, 3]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+pub use ferrite_autograd as autograd;
+pub use ferrite_nn as nn;
+pub use ferrite_tensor as tensor;
+
+/// Everything a training script usually needs, in one `use`.
+pub mod prelude {
+    pub use ferrite_autograd::{
+        GradcheckOptions, NoGradGuard, Var, detect_anomaly, gradcheck, no_grad,
+    };
+    pub use ferrite_nn::{
+        Conv2d, Conv2dConfig, Flatten, Identity, Linear, Module, ReLU, Sequential, Sigmoid, Tanh,
+        init,
+    };
+    pub use ferrite_tensor::{
+        Conv2dParams, Float, Padding, PaddingMode, Pool2dParams, Rng, Tensor, TensorError,
+        seeded_rng,
+    };
+}

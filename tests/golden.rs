@@ -1,0 +1,284 @@
+//! PyTorch reference cases ("golden" files, see `tests/golden/FORMAT.md`).
+//!
+//! Every case of every `*.json` in `tests/golden/` runs in f64 (relative tolerance 1e-9) and
+//! in f32 (1e-4), forward and backward. Set `FERRITE_GOLDEN_DIR` to a directory of more files
+//! in the same format to check them too. An unknown op fails the test with its name.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ferrite::prelude::*;
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Debug, Deserialize)]
+struct File {
+    cases: Vec<Case>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+struct Json {
+    shape: Vec<usize>,
+    data: Vec<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Case {
+    name: String,
+    op: String,
+    #[serde(default)]
+    params: BTreeMap<String, Value>,
+    #[serde(default)]
+    inputs: BTreeMap<String, Option<Json>>,
+    output: Option<Json>,
+    grad_output: Option<Json>,
+    #[serde(default)]
+    grads: BTreeMap<String, Json>,
+    #[serde(default)]
+    expect_error: bool,
+    #[serde(default)]
+    extra: BTreeMap<String, Json>,
+}
+
+/// Why a case did not pass.
+enum Failure {
+    /// The op is not implemented yet (only allowed for ops listed in `PENDING`).
+    Pending,
+    /// Wrong numbers, a missing error, or an unexpected error.
+    Wrong(String),
+}
+
+impl From<String> for Failure {
+    fn from(s: String) -> Self {
+        Failure::Wrong(s)
+    }
+}
+
+impl From<TensorError> for Failure {
+    fn from(e: TensorError) -> Self {
+        Failure::Wrong(format!("unexpected error: {e}"))
+    }
+}
+
+type Outcome = Result<(), Failure>;
+
+/// Ops of the training issue that may be reported as pending until they land.
+const PENDING: &[&str] = &[
+    "max_pool2d",
+    "avg_pool2d",
+    "log_softmax",
+    "softmax",
+    "cross_entropy",
+    "mse_loss",
+    "batch_norm2d",
+    "dropout_eval",
+    "sgd",
+    "adam",
+    "adamw",
+];
+
+fn tensor<T: Float>(j: &Json) -> Tensor<T> {
+    Tensor::from_vec(j.data.iter().map(|&x| T::of(x)).collect(), &j.shape).expect("valid golden tensor")
+}
+
+fn compare<T: Float>(what: &str, got: &Tensor<T>, want: &Json, tol: f64) -> Result<(), String> {
+    if got.shape() != want.shape.as_slice() {
+        return Err(format!("{what}: shape {:?}, expected {:?}", got.shape(), want.shape));
+    }
+    for (i, (g, w)) in got.to_vec().iter().zip(&want.data).enumerate() {
+        let g = g.as_f64();
+        let ok = (g - w).abs() <= tol * w.abs().max(1.0) || (g.is_nan() && w.is_nan());
+        if !ok {
+            return Err(format!("{what}[{i}]: got {g:e}, expected {w:e} (tolerance {tol:e})"));
+        }
+    }
+    Ok(())
+}
+
+fn pair(case: &Case, key: &str) -> Result<[usize; 2], String> {
+    let v = case.params.get(key).ok_or_else(|| format!("missing param {key}"))?;
+    match v {
+        Value::Array(a) if a.len() == 2 => Ok([
+            a[0].as_u64().ok_or("bad pair")? as usize,
+            a[1].as_u64().ok_or("bad pair")? as usize,
+        ]),
+        Value::Number(n) => {
+            let n = n.as_u64().ok_or("bad number")? as usize;
+            Ok([n, n])
+        }
+        other => Err(format!("param {key}: expected [h, w], found {other}")),
+    }
+}
+
+fn int(case: &Case, key: &str) -> Result<i64, String> {
+    case.params.get(key).and_then(Value::as_i64).ok_or_else(|| format!("missing integer param {key}"))
+}
+
+fn float(case: &Case, key: &str) -> Result<f64, String> {
+    case.params.get(key).and_then(Value::as_f64).ok_or_else(|| format!("missing number param {key}"))
+}
+
+fn boolean(case: &Case, key: &str) -> Result<bool, String> {
+    case.params.get(key).and_then(Value::as_bool).ok_or_else(|| format!("missing bool param {key}"))
+}
+
+fn string(case: &Case, key: &str) -> Option<String> {
+    case.params.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+fn dims(case: &Case, key: &str) -> Result<Vec<isize>, String> {
+    let v = case.params.get(key).and_then(Value::as_array).ok_or_else(|| format!("missing list param {key}"))?;
+    v.iter().map(|d| d.as_i64().map(|d| d as isize).ok_or_else(|| format!("bad entry in {key}"))).collect()
+}
+
+fn conv_params(case: &Case) -> Result<Conv2dParams, String> {
+    let padding = match case.params.get("padding") {
+        Some(Value::String(s)) if s == "same" => Padding::Same,
+        Some(Value::String(s)) if s == "valid" => Padding::Valid,
+        _ => Padding::Explicit(pair(case, "padding")?),
+    };
+    let padding_mode = match string(case, "padding_mode").as_deref() {
+        None | Some("zeros") => PaddingMode::Zeros,
+        Some("reflect") => PaddingMode::Reflect,
+        Some("replicate") => PaddingMode::Replicate,
+        Some("circular") => PaddingMode::Circular,
+        Some(other) => return Err(format!("unknown padding_mode {other}")),
+    };
+    Ok(Conv2dParams {
+        stride: pair(case, "stride")?,
+        padding,
+        dilation: pair(case, "dilation")?,
+        groups: int(case, "groups")? as usize,
+        padding_mode,
+    })
+}
+
+/// Runs a differentiable op: every non-null input becomes a parameter (named inputs in
+/// `names` order are passed to `f`, `None` for null ones), the output is compared, then
+/// `grad_output` is backpropagated and every gradient in `grads` compared.
+fn differentiable<T: Float>(
+    case: &Case,
+    names: &[&str],
+    tol: f64,
+    f: impl Fn(&[Option<Var<T>>]) -> Result<Var<T>, TensorError>,
+) -> Outcome {
+    let vars: Vec<Option<Var<T>>> = names
+        .iter()
+        .map(|n| case.inputs.get(*n).cloned().flatten().map(|j| Var::parameter(tensor::<T>(&j))))
+        .collect();
+    let result = f(&vars);
+    if case.expect_error {
+        return match result {
+            Err(_) => Ok(()),
+            Ok(v) => Err(Failure::Wrong(format!("expected an error, got a result of shape {:?}", v.shape()))),
+        };
+    }
+    let out = result?;
+    compare("output", &out.value(), case.output.as_ref().ok_or("case has no output")?, tol)?;
+    if case.grads.is_empty() {
+        return Ok(());
+    }
+    let g = tensor::<T>(case.grad_output.as_ref().ok_or("case has grads but no grad_output")?);
+    out.backward_with(&g)?;
+    for (name, want) in &case.grads {
+        let i = names.iter().position(|n| n == name).ok_or_else(|| format!("unexpected grad {name}"))?;
+        let var = vars[i].as_ref().ok_or_else(|| format!("grad for null input {name}"))?;
+        let got = var.grad().unwrap_or_else(|| Tensor::zeros(&var.shape()));
+        compare(&format!("grad {name}"), &got, want, tol)?;
+    }
+    Ok(())
+}
+
+fn some<T: Float>(v: &Option<Var<T>>) -> &Var<T> {
+    v.as_ref().expect("input present")
+}
+
+fn run_case<T: Float>(case: &Case, tol: f64) -> Outcome {
+    match case.op.as_str() {
+        "conv2d" => {
+            let p = conv_params(case)?;
+            differentiable::<T>(case, &["input", "weight", "bias"], tol, |v| {
+                some(&v[0]).conv2d(some(&v[1]), v[2].as_ref(), &p)
+            })
+        }
+        "linear" => differentiable::<T>(case, &["input", "weight", "bias"], tol, |v| {
+            some(&v[0]).linear(some(&v[1]), v[2].as_ref())
+        }),
+        "relu" => differentiable::<T>(case, &["input"], tol, |v| some(&v[0]).relu()),
+        "sigmoid" => differentiable::<T>(case, &["input"], tol, |v| some(&v[0]).sigmoid()),
+        "tanh" => differentiable::<T>(case, &["input"], tol, |v| some(&v[0]).tanh()),
+        "add" => differentiable::<T>(case, &["a", "b"], tol, |v| some(&v[0]).add(some(&v[1]))),
+        "sub" => differentiable::<T>(case, &["a", "b"], tol, |v| some(&v[0]).sub(some(&v[1]))),
+        "mul" => differentiable::<T>(case, &["a", "b"], tol, |v| some(&v[0]).mul(some(&v[1]))),
+        "div" => differentiable::<T>(case, &["a", "b"], tol, |v| some(&v[0]).div(some(&v[1]))),
+        "matmul" => differentiable::<T>(case, &["a", "b"], tol, |v| some(&v[0]).matmul(some(&v[1]))),
+        "sum" | "mean" => {
+            let d = dims(case, "dims")?;
+            let keep = boolean(case, "keepdim")?;
+            let mean = case.op == "mean";
+            differentiable::<T>(case, &["input"], tol, |v| {
+                if mean { some(&v[0]).mean(&d, keep) } else { some(&v[0]).sum(&d, keep) }
+            })
+        }
+        "reshape" => {
+            let s = dims(case, "shape")?;
+            differentiable::<T>(case, &["input"], tol, |v| some(&v[0]).reshape(&s))
+        }
+        "flatten" => {
+            let (s, e) = (int(case, "start_dim")? as isize, int(case, "end_dim")? as isize);
+            differentiable::<T>(case, &["input"], tol, |v| some(&v[0]).flatten(s, e))
+        }
+        "permute" => {
+            let d = dims(case, "dims")?;
+            differentiable::<T>(case, &["input"], tol, |v| some(&v[0]).permute(&d))
+        }
+        op if PENDING.contains(&op) => Err(Failure::Pending),
+        op => Err(Failure::Wrong(format!("unknown op '{op}'"))),
+    }
+}
+
+fn golden_files() -> Vec<PathBuf> {
+    let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")];
+    if let Ok(extra) = std::env::var("FERRITE_GOLDEN_DIR") {
+        dirs.push(PathBuf::from(extra));
+    }
+    let mut files = Vec::new();
+    for dir in dirs {
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
+        let mut found: Vec<PathBuf> = entries
+            .map(|e| e.expect("directory entry").path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        found.sort();
+        assert!(!found.is_empty(), "no golden files in {}", dir.display());
+        files.extend(found);
+    }
+    files
+}
+
+#[test]
+fn golden_cases_match_pytorch() {
+    let mut passed = 0;
+    let mut failures = Vec::new();
+    let mut pending = BTreeMap::<String, usize>::new();
+    for path in golden_files() {
+        let text = std::fs::read_to_string(&path).expect("readable golden file");
+        let file: File = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{}: not a golden file: {e}", path.display()));
+        let fname = path.file_name().unwrap().to_string_lossy().to_string();
+        for case in &file.cases {
+            for (dtype, outcome) in [("f64", run_case::<f64>(case, 1e-9)), ("f32", run_case::<f32>(case, 1e-4))] {
+                match outcome {
+                    Ok(()) => passed += 1,
+                    Err(Failure::Pending) => *pending.entry(format!("{fname}: {}", case.op)).or_default() += 1,
+                    Err(Failure::Wrong(msg)) => failures.push(format!("{fname} {} ({}, {dtype}): {msg}", case.name, case.op)),
+                }
+            }
+        }
+    }
+    println!("golden: {passed} case runs passed (f64 and f32)");
+    for (what, n) in &pending {
+        println!("golden: pending ({n} runs): {what}");
+    }
+    assert!(failures.is_empty(), "{} golden failures:\n{}", failures.len(), failures.join("\n"));
+}
