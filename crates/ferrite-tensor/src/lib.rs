@@ -24,7 +24,9 @@ mod tensor;
 pub use error::{Result, TensorError};
 pub use float::Float;
 pub use ops::binary::broadcast_shapes;
-pub use ops::conv::{Conv2dParams, Padding, PaddingMode};
+pub use ops::conv::{
+    conv2d_backward, pad2d, pad2d_backward, Conv2dGrads, Conv2dParams, Padding, PaddingMode,
+};
 pub use ops::pool::Pool2dParams;
 pub use tensor::{normalize_dim, Tensor};
 
