@@ -78,25 +78,35 @@ const PENDING: &[&str] = &[
 ];
 
 fn tensor<T: Float>(j: &Json) -> Tensor<T> {
-    Tensor::from_vec(j.data.iter().map(|&x| T::of(x)).collect(), &j.shape).expect("valid golden tensor")
+    Tensor::from_vec(j.data.iter().map(|&x| T::of(x)).collect(), &j.shape)
+        .expect("valid golden tensor")
 }
 
 fn compare<T: Float>(what: &str, got: &Tensor<T>, want: &Json, tol: f64) -> Result<(), String> {
     if got.shape() != want.shape.as_slice() {
-        return Err(format!("{what}: shape {:?}, expected {:?}", got.shape(), want.shape));
+        return Err(format!(
+            "{what}: shape {:?}, expected {:?}",
+            got.shape(),
+            want.shape
+        ));
     }
     for (i, (g, w)) in got.to_vec().iter().zip(&want.data).enumerate() {
         let g = g.as_f64();
         let ok = (g - w).abs() <= tol * w.abs().max(1.0) || (g.is_nan() && w.is_nan());
         if !ok {
-            return Err(format!("{what}[{i}]: got {g:e}, expected {w:e} (tolerance {tol:e})"));
+            return Err(format!(
+                "{what}[{i}]: got {g:e}, expected {w:e} (tolerance {tol:e})"
+            ));
         }
     }
     Ok(())
 }
 
 fn pair(case: &Case, key: &str) -> Result<[usize; 2], String> {
-    let v = case.params.get(key).ok_or_else(|| format!("missing param {key}"))?;
+    let v = case
+        .params
+        .get(key)
+        .ok_or_else(|| format!("missing param {key}"))?;
     match v {
         Value::Array(a) if a.len() == 2 => Ok([
             a[0].as_u64().ok_or("bad pair")? as usize,
@@ -111,24 +121,46 @@ fn pair(case: &Case, key: &str) -> Result<[usize; 2], String> {
 }
 
 fn int(case: &Case, key: &str) -> Result<i64, String> {
-    case.params.get(key).and_then(Value::as_i64).ok_or_else(|| format!("missing integer param {key}"))
+    case.params
+        .get(key)
+        .and_then(Value::as_i64)
+        .ok_or_else(|| format!("missing integer param {key}"))
 }
 
 fn float(case: &Case, key: &str) -> Result<f64, String> {
-    case.params.get(key).and_then(Value::as_f64).ok_or_else(|| format!("missing number param {key}"))
+    case.params
+        .get(key)
+        .and_then(Value::as_f64)
+        .ok_or_else(|| format!("missing number param {key}"))
 }
 
 fn boolean(case: &Case, key: &str) -> Result<bool, String> {
-    case.params.get(key).and_then(Value::as_bool).ok_or_else(|| format!("missing bool param {key}"))
+    case.params
+        .get(key)
+        .and_then(Value::as_bool)
+        .ok_or_else(|| format!("missing bool param {key}"))
 }
 
 fn string(case: &Case, key: &str) -> Option<String> {
-    case.params.get(key).and_then(Value::as_str).map(str::to_string)
+    case.params
+        .get(key)
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 fn dims(case: &Case, key: &str) -> Result<Vec<isize>, String> {
-    let v = case.params.get(key).and_then(Value::as_array).ok_or_else(|| format!("missing list param {key}"))?;
-    v.iter().map(|d| d.as_i64().map(|d| d as isize).ok_or_else(|| format!("bad entry in {key}"))).collect()
+    let v = case
+        .params
+        .get(key)
+        .and_then(Value::as_array)
+        .ok_or_else(|| format!("missing list param {key}"))?;
+    v.iter()
+        .map(|d| {
+            d.as_i64()
+                .map(|d| d as isize)
+                .ok_or_else(|| format!("bad entry in {key}"))
+        })
+        .collect()
 }
 
 fn conv_params(case: &Case) -> Result<Conv2dParams, String> {
@@ -164,25 +196,48 @@ fn differentiable<T: Float>(
 ) -> Outcome {
     let vars: Vec<Option<Var<T>>> = names
         .iter()
-        .map(|n| case.inputs.get(*n).cloned().flatten().map(|j| Var::parameter(tensor::<T>(&j))))
+        .map(|n| {
+            case.inputs
+                .get(*n)
+                .cloned()
+                .flatten()
+                .map(|j| Var::parameter(tensor::<T>(&j)))
+        })
         .collect();
     let result = f(&vars);
     if case.expect_error {
         return match result {
             Err(_) => Ok(()),
-            Ok(v) => Err(Failure::Wrong(format!("expected an error, got a result of shape {:?}", v.shape()))),
+            Ok(v) => Err(Failure::Wrong(format!(
+                "expected an error, got a result of shape {:?}",
+                v.shape()
+            ))),
         };
     }
     let out = result?;
-    compare("output", &out.value(), case.output.as_ref().ok_or("case has no output")?, tol)?;
+    compare(
+        "output",
+        &out.value(),
+        case.output.as_ref().ok_or("case has no output")?,
+        tol,
+    )?;
     if case.grads.is_empty() {
         return Ok(());
     }
-    let g = tensor::<T>(case.grad_output.as_ref().ok_or("case has grads but no grad_output")?);
+    let g = tensor::<T>(
+        case.grad_output
+            .as_ref()
+            .ok_or("case has grads but no grad_output")?,
+    );
     out.backward_with(&g)?;
     for (name, want) in &case.grads {
-        let i = names.iter().position(|n| n == name).ok_or_else(|| format!("unexpected grad {name}"))?;
-        let var = vars[i].as_ref().ok_or_else(|| format!("grad for null input {name}"))?;
+        let i = names
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| format!("unexpected grad {name}"))?;
+        let var = vars[i]
+            .as_ref()
+            .ok_or_else(|| format!("grad for null input {name}"))?;
         let got = var.grad().unwrap_or_else(|| Tensor::zeros(&var.shape()));
         compare(&format!("grad {name}"), &got, want, tol)?;
     }
@@ -211,13 +266,19 @@ fn run_case<T: Float>(case: &Case, tol: f64) -> Outcome {
         "sub" => differentiable::<T>(case, &["a", "b"], tol, |v| some(&v[0]).sub(some(&v[1]))),
         "mul" => differentiable::<T>(case, &["a", "b"], tol, |v| some(&v[0]).mul(some(&v[1]))),
         "div" => differentiable::<T>(case, &["a", "b"], tol, |v| some(&v[0]).div(some(&v[1]))),
-        "matmul" => differentiable::<T>(case, &["a", "b"], tol, |v| some(&v[0]).matmul(some(&v[1]))),
+        "matmul" => {
+            differentiable::<T>(case, &["a", "b"], tol, |v| some(&v[0]).matmul(some(&v[1])))
+        }
         "sum" | "mean" => {
             let d = dims(case, "dims")?;
             let keep = boolean(case, "keepdim")?;
             let mean = case.op == "mean";
             differentiable::<T>(case, &["input"], tol, |v| {
-                if mean { some(&v[0]).mean(&d, keep) } else { some(&v[0]).sum(&d, keep) }
+                if mean {
+                    some(&v[0]).mean(&d, keep)
+                } else {
+                    some(&v[0]).sum(&d, keep)
+                }
             })
         }
         "reshape" => {
@@ -225,7 +286,10 @@ fn run_case<T: Float>(case: &Case, tol: f64) -> Outcome {
             differentiable::<T>(case, &["input"], tol, |v| some(&v[0]).reshape(&s))
         }
         "flatten" => {
-            let (s, e) = (int(case, "start_dim")? as isize, int(case, "end_dim")? as isize);
+            let (s, e) = (
+                int(case, "start_dim")? as isize,
+                int(case, "end_dim")? as isize,
+            );
             differentiable::<T>(case, &["input"], tol, |v| some(&v[0]).flatten(s, e))
         }
         "permute" => {
@@ -244,7 +308,8 @@ fn golden_files() -> Vec<PathBuf> {
     }
     let mut files = Vec::new();
     for dir in dirs {
-        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
+        let entries = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
         let mut found: Vec<PathBuf> = entries
             .map(|e| e.expect("directory entry").path())
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
@@ -267,11 +332,19 @@ fn golden_cases_match_pytorch() {
             .unwrap_or_else(|e| panic!("{}: not a golden file: {e}", path.display()));
         let fname = path.file_name().unwrap().to_string_lossy().to_string();
         for case in &file.cases {
-            for (dtype, outcome) in [("f64", run_case::<f64>(case, 1e-9)), ("f32", run_case::<f32>(case, 1e-4))] {
+            for (dtype, outcome) in [
+                ("f64", run_case::<f64>(case, 1e-9)),
+                ("f32", run_case::<f32>(case, 1e-4)),
+            ] {
                 match outcome {
                     Ok(()) => passed += 1,
-                    Err(Failure::Pending) => *pending.entry(format!("{fname}: {}", case.op)).or_default() += 1,
-                    Err(Failure::Wrong(msg)) => failures.push(format!("{fname} {} ({}, {dtype}): {msg}", case.name, case.op)),
+                    Err(Failure::Pending) => {
+                        *pending.entry(format!("{fname}: {}", case.op)).or_default() += 1
+                    }
+                    Err(Failure::Wrong(msg)) => failures.push(format!(
+                        "{fname} {} ({}, {dtype}): {msg}",
+                        case.name, case.op
+                    )),
                 }
             }
         }
@@ -280,5 +353,10 @@ fn golden_cases_match_pytorch() {
     for (what, n) in &pending {
         println!("golden: pending ({n} runs): {what}");
     }
-    assert!(failures.is_empty(), "{} golden failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} golden failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -20,11 +20,21 @@ fn gradients_accumulate_through_fan_out() {
 fn gradients_accumulate_across_calls_until_zero_grad() {
     let x = param(&[2.0]);
     for _ in 0..3 {
-        x.mul_scalar(2.0).unwrap().sum_all().unwrap().backward().unwrap();
+        x.mul_scalar(2.0)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
     }
     assert_eq!(x.grad().unwrap().to_vec(), vec![6.0]);
     x.zero_grad();
-    x.mul_scalar(2.0).unwrap().sum_all().unwrap().backward().unwrap();
+    x.mul_scalar(2.0)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
     assert_eq!(x.grad().unwrap().to_vec(), vec![2.0]);
 }
 
@@ -68,9 +78,15 @@ fn second_backward_through_a_freed_graph_is_an_error() {
 fn backward_needs_a_scalar_or_a_matching_grad_output() {
     let x = param(&[1.0, 2.0]);
     let y = x.mul_scalar(2.0).unwrap();
-    assert!(y.backward().unwrap_err().to_string().contains("one element"));
+    assert!(
+        y.backward()
+            .unwrap_err()
+            .to_string()
+            .contains("one element")
+    );
     assert!(y.backward_with(&Tensor::ones(&[3])).is_err());
-    y.backward_with(&Tensor::from_vec(vec![1.0, 10.0], &[2]).unwrap()).unwrap();
+    y.backward_with(&Tensor::from_vec(vec![1.0, 10.0], &[2]).unwrap())
+        .unwrap();
     assert_eq!(x.grad().unwrap().to_vec(), vec![2.0, 20.0]);
 }
 

@@ -29,4 +29,3 @@ fn the_graph_is_freed_after_each_step() {
         live_nodes()
     );
 }
-

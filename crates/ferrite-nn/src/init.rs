@@ -284,7 +284,10 @@ mod tests {
     #[test]
     fn kaiming_uniform_bound_and_variance_follow_the_formula() {
         // U(-b, b) has variance b^2 / 3.
-        for (mode, fan) in [(FanMode::FanIn, 64.0f64 * 9.0), (FanMode::FanOut, 32.0 * 9.0)] {
+        for (mode, fan) in [
+            (FanMode::FanIn, 64.0f64 * 9.0),
+            (FanMode::FanOut, 32.0 * 9.0),
+        ] {
             let w = kaiming_uniform::<f64>(
                 &[32, 64, 3, 3],
                 mode,

@@ -24,7 +24,9 @@ mod tensor;
 pub use error::{Result, TensorError};
 pub use float::Float;
 pub use ops::binary::broadcast_shapes;
-pub use ops::conv::{Conv2dParams, Padding, PaddingMode};
+pub use ops::conv::{
+    Conv2dGrads, Conv2dParams, Padding, PaddingMode, conv2d_backward, pad2d, pad2d_backward,
+};
 pub use ops::linear::{LinearGrads, linear_backward};
 pub use ops::pool::Pool2dParams;
 pub use tensor::{Tensor, normalize_dim};

@@ -44,8 +44,13 @@ impl<T: Float> Var<T> {
         inputs.extend(bias);
         Var::from_op("conv2d", value, &inputs, move |g, needs| {
             let has_bias = needs.len() == 3;
-            let grads =
-                conv2d_backward(&x, &w, g, &params, [needs[0], needs[1], has_bias && needs[2]])?;
+            let grads = conv2d_backward(
+                &x,
+                &w,
+                g,
+                &params,
+                [needs[0], needs[1], has_bias && needs[2]],
+            )?;
             let mut out = vec![grads.input, grads.weight];
             if has_bias {
                 out.push(grads.bias);

@@ -3,6 +3,7 @@
 //! attached with [`Var::from_op`](crate::Var::from_op).
 
 mod arith;
+mod conv;
 mod matmul;
 mod reduce;
 mod shape;

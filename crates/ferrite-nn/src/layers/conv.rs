@@ -3,8 +3,8 @@
 use ferrite_autograd::Var;
 use ferrite_tensor::{Conv2dParams, Float, Padding, PaddingMode, Result, Rng, TensorError};
 
-use crate::init::default_weight_and_bias;
 use crate::Module;
+use crate::init::default_weight_and_bias;
 
 /// The settings of a [`Conv2d`], with PyTorch's argument names and defaults.
 ///
