@@ -54,6 +54,12 @@ impl From<String> for Failure {
     }
 }
 
+impl From<&str> for Failure {
+    fn from(s: &str) -> Self {
+        Failure::Wrong(s.to_string())
+    }
+}
+
 impl From<TensorError> for Failure {
     fn from(e: TensorError) -> Self {
         Failure::Wrong(format!("unexpected error: {e}"))
@@ -66,8 +72,6 @@ type Outcome = Result<(), Failure>;
 const PENDING: &[&str] = &[
     "max_pool2d",
     "avg_pool2d",
-    "log_softmax",
-    "softmax",
     "cross_entropy",
     "mse_loss",
     "batch_norm2d",
@@ -295,6 +299,13 @@ fn run_case<T: Float>(case: &Case, tol: f64) -> Outcome {
         "permute" => {
             let d = dims(case, "dims")?;
             differentiable::<T>(case, &["input"], tol, |v| some(&v[0]).permute(&d))
+        }
+        "log_softmax" | "softmax" => {
+            let dim = int(case, "dim")? as isize;
+            let log = case.op == "log_softmax";
+            differentiable::<T>(case, &["input"], tol, |v| {
+                if log { some(&v[0]).log_softmax(dim) } else { some(&v[0]).softmax(dim) }
+            })
         }
         op if PENDING.contains(&op) => Err(Failure::Pending),
         op => Err(Failure::Wrong(format!("unknown op '{op}'"))),
