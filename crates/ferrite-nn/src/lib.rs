@@ -2,7 +2,7 @@
 //!
 //! Neural-network building blocks on top of `ferrite-autograd`, named as in `torch.nn`:
 //! the [`Module`] trait, layers ([`Conv2d`], [`Linear`], [`ReLU`], [`Sequential`], ...),
-//! initialisers ([`init`]), losses, optimizers, checkpoints and data loading.
+//! initialisers ([`init`]), losses, optimizers, checkpoints and data loading ([`data`]).
 //!
 //! ```
 //! use ferrite_autograd::Var;
@@ -19,6 +19,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod data;
 pub mod init;
 mod layers;
 mod module;

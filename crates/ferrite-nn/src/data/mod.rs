@@ -1,0 +1,144 @@
+//! Data loading: IDX files, the MNIST digits, datasets and a batching [`DataLoader`].
+//!
+//! The pieces mirror PyTorch's `torch.utils.data` and `torchvision.datasets.MNIST`:
+//!
+//! * [`read_idx`] / [`parse_idx`] read the IDX format of MNIST (raw or gzip-compressed);
+//! * [`Mnist`] is the digit data set, from a directory of the standard files
+//!   ([`Mnist::from_dir`]) or from the 10,000-digit subset compiled into this crate
+//!   ([`Mnist::embedded`]), with pixels scaled to `[0, 1]` and normalised by [`Normalize`];
+//! * [`Dataset`] is the trait of indexable data sets, [`Subset`] a slice of one;
+//! * [`DataLoader`] cuts one epoch into [`Batch`]es, shuffled reproducibly from a seed and
+//!   the epoch number.
+//!
+//! ```
+//! use ferrite_nn::data::{DataLoader, Mnist, Split};
+//! let train = Mnist::embedded(Split::Train)?;
+//! assert_eq!(train.len(), 8004);
+//! let loader = DataLoader::new(&train).with_batch_size(64).with_shuffle(true).with_seed(7);
+//! let batch = loader.epoch(0).next().unwrap()?;
+//! assert_eq!(batch.images.shape(), &[64, 1, 28, 28]);
+//! assert_eq!(batch.labels.len(), 64);
+//! # Ok::<(), ferrite_nn::data::DataError>(())
+//! ```
+//!
+//! # Errors
+//! Everything fallible returns [`DataError`]. Malformed files are reported, never panicked
+//! on, and a header is checked against the bytes actually present before anything of the
+//! size it claims is allocated.
+
+use std::path::PathBuf;
+
+mod idx;
+mod loader;
+mod mnist;
+
+pub use idx::{parse_idx, read_idx, IdxArray};
+pub use loader::{Batch, DataLoader, Dataset, Element, Epoch, Sample, Subset};
+pub use mnist::{Mnist, Normalize, Split};
+
+/// What went wrong while reading or batching data.
+///
+/// The message names the file (or the operation) and says what was expected and what was
+/// found, e.g.
+/// `train-images-idx3-ubyte.gz: expected magic number 0x00000803 (images: unsigned bytes, 3 dimensions), found 0x00000801 (1 dimension)`.
+///
+/// ```
+/// use ferrite_nn::data::{parse_idx, DataError};
+/// let err = parse_idx(&[1, 2, 3, 4], "junk.bin").unwrap_err();
+/// assert!(matches!(&err, DataError::Format { path, .. } if path == "junk.bin"));
+/// assert_eq!(
+///     err.to_string(),
+///     "junk.bin: expected an IDX magic number 0x000008NN (two zero bytes, type 0x08, \
+///      number of dimensions), found 0x01020304"
+/// );
+/// ```
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// A file could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A file's contents are not what its format requires.
+    #[error("{path}: {message}")]
+    Format {
+        /// The file's path, or the name given to [`parse_idx`].
+        path: String,
+        /// What was expected and what was found.
+        message: String,
+    },
+    /// None of the file names a data set looks for exists in a directory.
+    #[error(
+        "{}: no {what} found (looked for {})",
+        dir.display(),
+        looked_for.join(" and ")
+    )]
+    Missing {
+        /// The directory searched.
+        dir: PathBuf,
+        /// What was looked for, e.g. `"MNIST train images"`.
+        what: &'static str,
+        /// The file names tried, in order.
+        looked_for: Vec<String>,
+    },
+    /// An argument is out of range or inconsistent (an index, a batch size, a shape).
+    #[error("{op}: {message}")]
+    Invalid {
+        /// The operation that refused its arguments.
+        op: &'static str,
+        /// What was expected and what was found.
+        message: String,
+    },
+}
+
+impl DataError {
+    /// An [`DataError::Invalid`] error of operation `op`.
+    ///
+    /// ```
+    /// use ferrite_nn::data::DataError;
+    /// let e = DataError::invalid("Subset::new", "index 9 is out of range");
+    /// assert_eq!(e.to_string(), "Subset::new: index 9 is out of range");
+    /// ```
+    pub fn invalid(op: &'static str, message: impl Into<String>) -> Self {
+        DataError::Invalid {
+            op,
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    use std::io::Write;
+
+    /// An IDX file of unsigned bytes with the given dims and data.
+    pub(crate) fn idx_bytes(dims: &[u32], data: &[u8]) -> Vec<u8> {
+        let mut out = vec![0, 0, 0x08, dims.len() as u8];
+        for d in dims {
+            out.extend_from_slice(&d.to_be_bytes());
+        }
+        out.extend_from_slice(data);
+        out
+    }
+
+    /// `bytes` gzip-compressed.
+    pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    }
+
+    /// A fresh empty directory under the system's temporary directory.
+    pub(crate) fn temp_dir(tag: &str) -> std::path::PathBuf {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("ferrite-nn-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}
