@@ -21,6 +21,7 @@
 
 pub mod init;
 mod layers;
+pub mod loss;
 mod module;
 
 pub use layers::*;

@@ -1,9 +1,13 @@
 //! The layers, one file per kind.
 
 mod activation;
+mod batchnorm;
+mod dropout;
 mod linear;
 mod sequential;
 
 pub use activation::{Flatten, Identity, ReLU, Sigmoid, Tanh};
+pub use batchnorm::{BatchNorm2d, BatchNorm2dConfig, BatchNormOptions, batch_norm2d};
+pub use dropout::Dropout;
 pub use linear::Linear;
 pub use sequential::Sequential;
