@@ -22,6 +22,7 @@
 pub mod data;
 pub mod init;
 mod layers;
+pub mod loss;
 mod module;
 
 pub use layers::*;

@@ -1,11 +1,15 @@
 //! The layers, one file per kind.
 
 mod activation;
+mod batchnorm;
 mod conv;
+mod dropout;
 mod linear;
 mod sequential;
 
 pub use activation::{Flatten, Identity, ReLU, Sigmoid, Tanh};
+pub use batchnorm::{BatchNorm2d, BatchNorm2dConfig, BatchNormOptions, batch_norm2d};
 pub use conv::{Conv2d, Conv2dConfig, Pair};
+pub use dropout::Dropout;
 pub use linear::Linear;
 pub use sequential::Sequential;

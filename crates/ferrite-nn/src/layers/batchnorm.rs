@@ -1,0 +1,884 @@
+//! `BatchNorm2d`: per-channel batch normalisation, PyTorch's `nn.BatchNorm2d`, and its
+//! functional form [`batch_norm2d`].
+
+use std::borrow::Cow;
+
+use ferrite_autograd::Var;
+use ferrite_tensor::{Float, Result, Tensor, TensorError};
+
+use crate::Module;
+
+const OP: &str = "batch_norm2d";
+
+/// The settings of [`batch_norm2d`], with the defaults of `F.batch_norm`: evaluation mode
+/// (`training = false`), `momentum = 0.1`, `eps = 1e-5`.
+///
+/// ```
+/// use ferrite_nn::BatchNormOptions;
+/// let o = BatchNormOptions::default().with_training(true).with_momentum(0.3);
+/// assert!(o.training);
+/// assert_eq!((o.momentum, o.eps), (0.3, 1e-5));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchNormOptions {
+    /// Normalise with the batch's statistics and update the running ones (true), or
+    /// normalise with the running statistics (false, the default).
+    pub training: bool,
+    /// Weight of the new batch in the running averages:
+    /// `running = (1 - momentum) · running + momentum · batch` (default 0.1).
+    pub momentum: f64,
+    /// Added to the variance before the square root (default `1e-5`).
+    pub eps: f64,
+}
+
+impl Default for BatchNormOptions {
+    fn default() -> Self {
+        BatchNormOptions {
+            training: false,
+            momentum: 0.1,
+            eps: 1e-5,
+        }
+    }
+}
+
+impl BatchNormOptions {
+    /// The defaults (the same as [`Default`]).
+    ///
+    /// ```
+    /// use ferrite_nn::BatchNormOptions;
+    /// assert!(!BatchNormOptions::new().training);
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Sets training (batch statistics) or evaluation (running statistics) behaviour.
+    ///
+    /// ```
+    /// use ferrite_nn::BatchNormOptions;
+    /// assert!(BatchNormOptions::new().with_training(true).training);
+    /// ```
+    pub fn with_training(mut self, training: bool) -> Self {
+        self.training = training;
+        self
+    }
+    /// Sets the momentum of the running averages.
+    ///
+    /// ```
+    /// use ferrite_nn::BatchNormOptions;
+    /// assert_eq!(BatchNormOptions::new().with_momentum(0.3).momentum, 0.3);
+    /// ```
+    pub fn with_momentum(mut self, momentum: f64) -> Self {
+        self.momentum = momentum;
+        self
+    }
+    /// Sets the ε added to the variance.
+    ///
+    /// ```
+    /// use ferrite_nn::BatchNormOptions;
+    /// assert_eq!(BatchNormOptions::new().with_eps(1e-3).eps, 1e-3);
+    /// ```
+    pub fn with_eps(mut self, eps: f64) -> Self {
+        self.eps = eps;
+        self
+    }
+}
+
+/// The elements in row-major order, borrowed when the tensor already is row-major.
+fn row_major<T: Float>(t: &Tensor<T>) -> Cow<'_, [T]> {
+    match t.as_slice() {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(t.to_vec()),
+    }
+}
+
+/// A per-channel tensor as `f64`s, checked to have shape `[C]`.
+fn per_channel<T: Float>(
+    name: &str,
+    v: Option<&Var<T>>,
+    channels: usize,
+    input_shape: &[usize],
+) -> Result<Option<Vec<f64>>> {
+    let Some(v) = v else { return Ok(None) };
+    let value = v.value();
+    if value.shape() != [channels] {
+        return Err(TensorError::shape(
+            OP,
+            format!(
+                "{name} has shape {:?} but the input has {channels} channels (input {input_shape:?})",
+                value.shape()
+            ),
+        ));
+    }
+    Ok(Some(value.as_array().iter().map(|x| x.as_f64()).collect()))
+}
+
+fn to_tensor<T: Float>(values: &[f64]) -> Result<Tensor<T>> {
+    Tensor::from_vec(values.iter().map(|&v| T::of(v)).collect(), &[values.len()])
+}
+
+/// Batch normalisation over `(N, H, W)` for each channel of an `[N, C, H, W]` input, like
+/// `F.batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)`.
+///
+/// `y = (x - mean) / sqrt(var + eps) · weight + bias`, per channel, where:
+/// - in training mode, `mean` and `var` are the batch's mean and biased variance, and the
+///   running statistics (when given) are updated in place with
+///   `running = (1 - momentum) · running + momentum · batch`, using the *unbiased*
+///   variance (`· n / (n - 1)`, `n = N·H·W`) for `running_var`, as PyTorch does;
+/// - in evaluation mode, `mean` and `var` are the running statistics.
+///
+/// Gradients flow to `input`, `weight` and `bias` (never to the running statistics). Each
+/// mode is one fused op; training mode's backward is the closed form
+/// `dx = weight / sqrt(var + eps) · (g - mean(g) - x̂ · mean(g · x̂))`.
+///
+/// # Shapes
+/// - input: `[N, C, H, W]`
+/// - running_mean, running_var, weight, bias: `[C]`
+/// - output: `[N, C, H, W]`
+///
+/// # Errors
+/// When the input is not 4-D, a per-channel tensor is not `[C]`, only one of the running
+/// statistics is given, evaluation mode has no running statistics, training mode has a
+/// single value per channel (`N·H·W = 1`, as PyTorch refuses), or a running statistic is
+/// not a leaf (it cannot be updated).
+///
+/// ```
+/// use ferrite_autograd::Var;
+/// use ferrite_nn::{batch_norm2d, BatchNormOptions};
+/// use ferrite_tensor::Tensor;
+/// let x = Var::parameter(Tensor::<f64>::from_vec(vec![1.0, 3.0, 10.0, 30.0], &[2, 2, 1, 1])?);
+/// let (mean, var) = (Var::new(Tensor::zeros(&[2])), Var::new(Tensor::ones(&[2])));
+/// let opts = BatchNormOptions::default().with_training(true).with_eps(0.0);
+/// let y = batch_norm2d(&x, Some(&mean), Some(&var), None, None, &opts)?;
+/// // Channel 0 holds 1 and 10: mean 5.5, biased variance 20.25.
+/// assert_eq!(y.value().to_vec(), vec![-1.0, -1.0, 1.0, 1.0]);
+/// assert_eq!(mean.value().to_vec()[0], 0.55); // 0.9 · 0 + 0.1 · 5.5
+/// assert!((var.value().to_vec()[0] - (0.9 + 0.1 * 40.5)).abs() < 1e-12); // unbiased: 40.5
+/// # Ok::<(), ferrite_tensor::TensorError>(())
+/// ```
+pub fn batch_norm2d<T: Float>(
+    input: &Var<T>,
+    running_mean: Option<&Var<T>>,
+    running_var: Option<&Var<T>>,
+    weight: Option<&Var<T>>,
+    bias: Option<&Var<T>>,
+    options: &BatchNormOptions,
+) -> Result<Var<T>> {
+    let x = input.value();
+    let shape = x.shape().to_vec();
+    let &[n, c, h, w] = shape.as_slice() else {
+        return Err(TensorError::shape(
+            OP,
+            format!("expected a 4-D input [N, C, H, W], found shape {shape:?}"),
+        ));
+    };
+    let weight_v = per_channel("weight", weight, c, &shape)?;
+    let bias_v = per_channel("bias", bias, c, &shape)?;
+    let mean_v = per_channel("running_mean", running_mean, c, &shape)?;
+    let var_v = per_channel("running_var", running_var, c, &shape)?;
+    if mean_v.is_some() != var_v.is_some() {
+        return Err(TensorError::invalid(
+            OP,
+            "running_mean and running_var must be given together (or both left out)",
+        ));
+    }
+    let hw = h * w;
+    let m = n * hw;
+
+    // The op's differentiable inputs: the input, then weight and bias when present.
+    let mut inputs: Vec<&Var<T>> = vec![input];
+    inputs.extend(weight);
+    inputs.extend(bias);
+    let (has_weight, has_bias) = (weight.is_some(), bias.is_some());
+    let xs = row_major(&x);
+    let channel_of = move |i: usize| (i / hw) % c;
+
+    if !options.training {
+        let (Some(rmean), Some(rvar)) = (mean_v, var_v) else {
+            return Err(TensorError::invalid(
+                OP,
+                "evaluation mode needs running_mean and running_var",
+            ));
+        };
+        let invstd: Vec<f64> = rvar
+            .iter()
+            .map(|v| 1.0 / (v + options.eps).sqrt())
+            .collect();
+        // y = x · scale + shift, as PyTorch's CPU kernel computes it.
+        let scale: Vec<f64> = (0..c)
+            .map(|ch| invstd[ch] * weight_v.as_ref().map_or(1.0, |w| w[ch]))
+            .collect();
+        let shift: Vec<f64> = (0..c)
+            .map(|ch| bias_v.as_ref().map_or(0.0, |b| b[ch]) - rmean[ch] * scale[ch])
+            .collect();
+        let out: Vec<T> = xs
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let ch = channel_of(i);
+                T::of(v.as_f64() * scale[ch] + shift[ch])
+            })
+            .collect();
+        let value = Tensor::from_vec(out, &shape)?;
+        let saved_x = x.clone();
+        return Var::from_op(OP, value, &inputs, move |g, needs| {
+            let gc = g.contiguous();
+            let gs = row_major(&gc);
+            let mut grads = Vec::with_capacity(3);
+            grads.push(if needs[0] {
+                let dx = gs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, gv)| T::of(gv.as_f64() * scale[channel_of(i)]))
+                    .collect();
+                Some(Tensor::from_vec(dx, &shape)?)
+            } else {
+                None
+            });
+            if has_weight {
+                grads.push(if needs[1] {
+                    let xs = row_major(&saved_x);
+                    let mut dw = vec![0.0; c];
+                    for (i, (gv, xv)) in gs.iter().zip(xs.iter()).enumerate() {
+                        let ch = channel_of(i);
+                        dw[ch] += gv.as_f64() * (xv.as_f64() - rmean[ch]) * invstd[ch];
+                    }
+                    Some(to_tensor(&dw)?)
+                } else {
+                    None
+                });
+            }
+            if has_bias {
+                grads.push(if needs[grads.len()] {
+                    let mut db = vec![0.0; c];
+                    for (i, gv) in gs.iter().enumerate() {
+                        db[channel_of(i)] += gv.as_f64();
+                    }
+                    Some(to_tensor(&db)?)
+                } else {
+                    None
+                });
+            }
+            Ok(grads)
+        });
+    }
+
+    if m <= 1 {
+        return Err(TensorError::invalid(
+            OP,
+            format!("expected more than 1 value per channel when training, found input {shape:?}"),
+        ));
+    }
+    // Batch statistics, two passes (mean, then squared deviations) for accuracy.
+    let mut mean = vec![0.0; c];
+    for (i, v) in xs.iter().enumerate() {
+        mean[channel_of(i)] += v.as_f64();
+    }
+    mean.iter_mut().for_each(|s| *s /= m as f64);
+    let mut var = vec![0.0; c];
+    for (i, v) in xs.iter().enumerate() {
+        let ch = channel_of(i);
+        let d = v.as_f64() - mean[ch];
+        var[ch] += d * d;
+    }
+    var.iter_mut().for_each(|s| *s /= m as f64);
+    let invstd: Vec<f64> = var.iter().map(|v| 1.0 / (v + options.eps).sqrt()).collect();
+
+    let mut xhat = Vec::with_capacity(xs.len());
+    let mut out = Vec::with_capacity(xs.len());
+    for (i, v) in xs.iter().enumerate() {
+        let ch = channel_of(i);
+        let xh = (v.as_f64() - mean[ch]) * invstd[ch];
+        let w = weight_v.as_ref().map_or(1.0, |w| w[ch]);
+        let b = bias_v.as_ref().map_or(0.0, |b| b[ch]);
+        xhat.push(xh);
+        out.push(T::of(xh * w + b));
+    }
+    let value = Tensor::from_vec(out, &shape)?;
+
+    if let (Some(rm_var), Some(rv_var), Some(rmean), Some(rvar)) =
+        (running_mean, running_var, &mean_v, &var_v)
+    {
+        let mo = options.momentum;
+        let unbias = m as f64 / (m - 1) as f64;
+        let new_mean: Vec<f64> = (0..c)
+            .map(|ch| (1.0 - mo) * rmean[ch] + mo * mean[ch])
+            .collect();
+        let new_var: Vec<f64> = (0..c)
+            .map(|ch| (1.0 - mo) * rvar[ch] + mo * var[ch] * unbias)
+            .collect();
+        rm_var.set_value(to_tensor(&new_mean)?)?;
+        rv_var.set_value(to_tensor(&new_var)?)?;
+    }
+
+    let weight_v = weight_v.unwrap_or_else(|| vec![1.0; c]);
+    Var::from_op(OP, value, &inputs, move |g, needs| {
+        let gc = g.contiguous();
+        let gs = row_major(&gc);
+        // Per channel: Σ g and Σ g · x̂, which give d(bias), d(weight) and d(input).
+        let mut sum_g = vec![0.0; c];
+        let mut sum_gx = vec![0.0; c];
+        for (i, (gv, xh)) in gs.iter().zip(&xhat).enumerate() {
+            let ch = channel_of(i);
+            sum_g[ch] += gv.as_f64();
+            sum_gx[ch] += gv.as_f64() * xh;
+        }
+        let mut grads = Vec::with_capacity(3);
+        grads.push(if needs[0] {
+            let mf = m as f64;
+            let dx = gs
+                .iter()
+                .zip(&xhat)
+                .enumerate()
+                .map(|(i, (gv, xh))| {
+                    let ch = channel_of(i);
+                    let k = weight_v[ch] * invstd[ch];
+                    T::of(k * (gv.as_f64() - sum_g[ch] / mf - xh * sum_gx[ch] / mf))
+                })
+                .collect();
+            Some(Tensor::from_vec(dx, &shape)?)
+        } else {
+            None
+        });
+        if has_weight {
+            grads.push(needs[1].then(|| to_tensor(&sum_gx)).transpose()?);
+        }
+        if has_bias {
+            grads.push(needs[grads.len()].then(|| to_tensor(&sum_g)).transpose()?);
+        }
+        Ok(grads)
+    })
+}
+
+/// The settings of a [`BatchNorm2d`], with PyTorch's argument names and defaults.
+///
+/// The cumulative moving average of PyTorch's `momentum=None` is not supported.
+///
+/// ```
+/// use ferrite_nn::BatchNorm2dConfig;
+/// let c = BatchNorm2dConfig::new(16).with_momentum(0.01);
+/// assert_eq!((c.num_features, c.eps, c.momentum), (16, 1e-5, 0.01));
+/// assert!(c.affine && c.track_running_stats);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchNorm2dConfig {
+    /// The number of channels `C` of the input.
+    pub num_features: usize,
+    /// Added to the variance before the square root (default `1e-5`).
+    pub eps: f64,
+    /// Weight of each new batch in the running statistics (default 0.1).
+    pub momentum: f64,
+    /// Whether the layer has a learnable per-channel `weight` and `bias` (default true).
+    pub affine: bool,
+    /// Whether the layer keeps running statistics for evaluation mode (default true);
+    /// without them it always normalises with the batch's statistics.
+    pub track_running_stats: bool,
+}
+
+impl BatchNorm2dConfig {
+    /// `num_features` channels, PyTorch's defaults elsewhere.
+    ///
+    /// ```
+    /// use ferrite_nn::BatchNorm2dConfig;
+    /// assert_eq!(BatchNorm2dConfig::new(8).momentum, 0.1);
+    /// ```
+    pub fn new(num_features: usize) -> Self {
+        BatchNorm2dConfig {
+            num_features,
+            eps: 1e-5,
+            momentum: 0.1,
+            affine: true,
+            track_running_stats: true,
+        }
+    }
+    /// Sets ε.
+    ///
+    /// ```
+    /// use ferrite_nn::BatchNorm2dConfig;
+    /// assert_eq!(BatchNorm2dConfig::new(8).with_eps(1e-3).eps, 1e-3);
+    /// ```
+    pub fn with_eps(mut self, eps: f64) -> Self {
+        self.eps = eps;
+        self
+    }
+    /// Sets the momentum of the running statistics.
+    ///
+    /// ```
+    /// use ferrite_nn::BatchNorm2dConfig;
+    /// assert_eq!(BatchNorm2dConfig::new(8).with_momentum(0.01).momentum, 0.01);
+    /// ```
+    pub fn with_momentum(mut self, momentum: f64) -> Self {
+        self.momentum = momentum;
+        self
+    }
+    /// Keeps (`true`) or removes (`false`) the learnable `weight` and `bias`.
+    ///
+    /// ```
+    /// use ferrite_nn::BatchNorm2dConfig;
+    /// assert!(!BatchNorm2dConfig::new(8).with_affine(false).affine);
+    /// ```
+    pub fn with_affine(mut self, affine: bool) -> Self {
+        self.affine = affine;
+        self
+    }
+    /// Keeps (`true`) or removes (`false`) the running statistics.
+    ///
+    /// ```
+    /// use ferrite_nn::BatchNorm2dConfig;
+    /// assert!(!BatchNorm2dConfig::new(8).with_track_running_stats(false).track_running_stats);
+    /// ```
+    pub fn with_track_running_stats(mut self, track_running_stats: bool) -> Self {
+        self.track_running_stats = track_running_stats;
+        self
+    }
+}
+
+/// Batch normalisation of each channel of an `[N, C, H, W]` input, like
+/// `torch.nn.BatchNorm2d`: see [`batch_norm2d`] for the formulas.
+///
+/// Parameters: `weight` `[C]` (ones) and `bias` `[C]` (zeros), when `affine`.
+/// Buffers: `running_mean` `[C]` (zeros), `running_var` `[C]` (ones) and
+/// `num_batches_tracked` `[]` (a count, 0), when `track_running_stats`; the names and order
+/// are those of PyTorch's `state_dict`. The buffers are updated by `forward` in training
+/// mode (it takes `&self`: they are [`Var`]s updated in place).
+///
+/// ```
+/// use ferrite_autograd::Var;
+/// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig, Module};
+/// use ferrite_tensor::{seeded_rng, Tensor};
+/// let mut bn = BatchNorm2d::new(BatchNorm2dConfig::new(16))?;
+/// let x = Var::new(Tensor::<f32>::randn(&[8, 16, 5, 5], &mut seeded_rng(0)));
+/// let y = bn.forward(&x)?; // training mode: batch statistics, running stats updated
+/// assert_eq!(y.shape(), vec![8, 16, 5, 5]);
+/// assert_eq!(bn.num_batches_tracked(), Some(1));
+/// bn.eval(); // evaluation mode: running statistics
+/// let names: Vec<String> = bn.named_buffers().into_iter().map(|(n, _)| n).collect();
+/// assert_eq!(names, ["running_mean", "running_var", "num_batches_tracked"]);
+///
+/// let err = bn.forward(&Var::new(Tensor::zeros(&[8, 3, 28, 28]))).unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "batch_norm2d: input has 3 channels but the layer expects 16 (input [8, 3, 28, 28])"
+/// );
+/// # Ok::<(), ferrite_tensor::TensorError>(())
+/// ```
+#[derive(Debug)]
+pub struct BatchNorm2d<T: Float = f32> {
+    config: BatchNorm2dConfig,
+    weight: Option<Var<T>>,
+    bias: Option<Var<T>>,
+    running_mean: Option<Var<T>>,
+    running_var: Option<Var<T>>,
+    num_batches_tracked: Option<Var<T>>,
+    training: bool,
+}
+
+impl<T: Float> BatchNorm2d<T> {
+    /// A layer in training mode, with PyTorch's initial values.
+    ///
+    /// # Errors
+    /// When `num_features` is zero, `eps` is negative or not finite, or `momentum` is
+    /// outside `[0, 1]`.
+    ///
+    /// ```
+    /// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig, Module};
+    /// let bn = BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(4).with_affine(false))?;
+    /// assert!(bn.named_parameters().is_empty());
+    /// assert!(BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(0)).is_err());
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn new(config: BatchNorm2dConfig) -> Result<Self> {
+        let c = config.num_features;
+        if c == 0 {
+            return Err(TensorError::invalid(
+                "BatchNorm2d",
+                "num_features must be positive, found 0",
+            ));
+        }
+        if !(config.eps >= 0.0 && config.eps.is_finite()) {
+            return Err(TensorError::invalid(
+                "BatchNorm2d",
+                format!("eps must be finite and non-negative, found {}", config.eps),
+            ));
+        }
+        if !(0.0..=1.0).contains(&config.momentum) {
+            return Err(TensorError::invalid(
+                "BatchNorm2d",
+                format!(
+                    "momentum must be between 0 and 1, found {}",
+                    config.momentum
+                ),
+            ));
+        }
+        let affine = config.affine;
+        let track = config.track_running_stats;
+        Ok(BatchNorm2d {
+            config,
+            weight: affine.then(|| Var::parameter(Tensor::ones(&[c]))),
+            bias: affine.then(|| Var::parameter(Tensor::zeros(&[c]))),
+            running_mean: track.then(|| Var::new(Tensor::zeros(&[c]))),
+            running_var: track.then(|| Var::new(Tensor::ones(&[c]))),
+            num_batches_tracked: track.then(|| Var::new(Tensor::scalar(T::zero()))),
+            training: true,
+        })
+    }
+
+    /// The layer's settings.
+    ///
+    /// ```
+    /// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig};
+    /// let bn = BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(8))?;
+    /// assert_eq!(bn.config().num_features, 8);
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn config(&self) -> &BatchNorm2dConfig {
+        &self.config
+    }
+
+    /// The per-channel scale `[C]`, when `affine`.
+    ///
+    /// ```
+    /// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig};
+    /// let bn = BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(2))?;
+    /// assert_eq!(bn.weight().unwrap().value().to_vec(), vec![1.0, 1.0]);
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn weight(&self) -> Option<&Var<T>> {
+        self.weight.as_ref()
+    }
+
+    /// The per-channel shift `[C]`, when `affine`.
+    ///
+    /// ```
+    /// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig};
+    /// let bn = BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(2))?;
+    /// assert_eq!(bn.bias().unwrap().value().to_vec(), vec![0.0, 0.0]);
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn bias(&self) -> Option<&Var<T>> {
+        self.bias.as_ref()
+    }
+
+    /// The running mean `[C]`, when `track_running_stats`.
+    ///
+    /// ```
+    /// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig};
+    /// let bn = BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(2))?;
+    /// assert_eq!(bn.running_mean().unwrap().value().to_vec(), vec![0.0, 0.0]);
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn running_mean(&self) -> Option<&Var<T>> {
+        self.running_mean.as_ref()
+    }
+
+    /// The running (unbiased) variance `[C]`, when `track_running_stats`.
+    ///
+    /// ```
+    /// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig};
+    /// let bn = BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(2).with_track_running_stats(false))?;
+    /// assert!(bn.running_var().is_none());
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn running_var(&self) -> Option<&Var<T>> {
+        self.running_var.as_ref()
+    }
+
+    /// How many training batches have updated the running statistics, when
+    /// `track_running_stats`.
+    ///
+    /// ```
+    /// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig};
+    /// let bn = BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(2))?;
+    /// assert_eq!(bn.num_batches_tracked(), Some(0));
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn num_batches_tracked(&self) -> Option<u64> {
+        self.num_batches_tracked
+            .as_ref()
+            .and_then(|v| v.item().ok())
+            .map(|count| count.as_f64() as u64)
+    }
+
+    /// True in training mode (the default), false after [`Module::eval`].
+    ///
+    /// ```
+    /// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig, Module};
+    /// let mut bn = BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(2))?;
+    /// bn.eval();
+    /// assert!(!bn.is_training());
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn is_training(&self) -> bool {
+        self.training
+    }
+}
+
+impl<T: Float> Module<T> for BatchNorm2d<T> {
+    /// Training mode: normalises with the batch's statistics and updates the running ones
+    /// (and `num_batches_tracked`). Evaluation mode: normalises with the running statistics
+    /// (with the batch's when the layer tracks none).
+    ///
+    /// # Shapes
+    /// - input: `[N, num_features, H, W]`
+    /// - output: the input's shape
+    fn forward(&self, input: &Var<T>) -> Result<Var<T>> {
+        let shape = input.shape();
+        if shape.len() == 4 && shape[1] != self.config.num_features {
+            return Err(TensorError::shape(
+                OP,
+                format!(
+                    "input has {} channels but the layer expects {} (input {shape:?})",
+                    shape[1], self.config.num_features
+                ),
+            ));
+        }
+        // Without running statistics there is nothing else to normalise with: the batch's
+        // statistics are used in both modes, as in PyTorch.
+        let options = BatchNormOptions {
+            training: self.training || self.running_mean.is_none(),
+            momentum: self.config.momentum,
+            eps: self.config.eps,
+        };
+        let out = batch_norm2d(
+            input,
+            self.running_mean.as_ref(),
+            self.running_var.as_ref(),
+            self.weight.as_ref(),
+            self.bias.as_ref(),
+            &options,
+        )?;
+        let tracked = self.num_batches_tracked.as_ref().filter(|_| self.training);
+        if let Some(count) = tracked {
+            count.set_value(count.value().add_scalar(T::one()))?;
+        }
+        Ok(out)
+    }
+
+    fn type_name(&self) -> &'static str {
+        "BatchNorm2d"
+    }
+
+    fn describe(&self) -> String {
+        let c = &self.config;
+        let py_bool = |b: bool| if b { "True" } else { "False" };
+        format!(
+            "BatchNorm2d({}, eps={}, momentum={}, affine={}, track_running_stats={})",
+            c.num_features,
+            python_float(c.eps),
+            python_float(c.momentum),
+            py_bool(c.affine),
+            py_bool(c.track_running_stats)
+        )
+    }
+
+    fn own_parameters(&self) -> Vec<(String, Var<T>)> {
+        let mut out = Vec::new();
+        if let (Some(w), Some(b)) = (&self.weight, &self.bias) {
+            out.push(("weight".to_string(), w.clone()));
+            out.push(("bias".to_string(), b.clone()));
+        }
+        out
+    }
+
+    fn own_buffers(&self) -> Vec<(String, Var<T>)> {
+        let mut out = Vec::new();
+        if let (Some(m), Some(v), Some(n)) = (
+            &self.running_mean,
+            &self.running_var,
+            &self.num_batches_tracked,
+        ) {
+            out.push(("running_mean".to_string(), m.clone()));
+            out.push(("running_var".to_string(), v.clone()));
+            out.push(("num_batches_tracked".to_string(), n.clone()));
+        }
+        out
+    }
+
+    fn set_training(&mut self, training: bool) {
+        self.training = training;
+    }
+}
+
+/// A float written as Python's `repr` writes it (`1e-05`, `0.1`), so that `describe` reads
+/// like PyTorch's module printout.
+fn python_float(v: f64) -> String {
+    let a = v.abs();
+    if a != 0.0 && a.is_finite() && !(1e-4..1e16).contains(&a) {
+        let s = format!("{v:e}");
+        match s.split_once('e') {
+            Some((mantissa, exp)) => {
+                let (sign, digits) = match exp.strip_prefix('-') {
+                    Some(d) => ('-', d),
+                    None => ('+', exp),
+                };
+                format!("{mantissa}e{sign}{digits:0>2}")
+            }
+            None => s,
+        }
+    } else {
+        format!("{v:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrite_autograd::{GradcheckOptions, gradcheck};
+    use ferrite_tensor::seeded_rng;
+
+    fn randn(shape: &[usize], seed: u64) -> Tensor<f64> {
+        Tensor::randn(shape, &mut seeded_rng(seed))
+    }
+
+    #[test]
+    fn training_mode_gradcheck_input_weight_bias() {
+        let x = randn(&[3, 2, 2, 3], 1);
+        let w = randn(&[2], 2);
+        let b = randn(&[2], 3);
+        let opts = BatchNormOptions::new().with_training(true);
+        gradcheck(
+            |v: &[Var<f64>]| batch_norm2d(&v[0], None, None, Some(&v[1]), Some(&v[2]), &opts),
+            &[x.clone(), w, b],
+            &GradcheckOptions::default().with_input_names(&["input", "weight", "bias"]),
+        )
+        .unwrap();
+        // Without affine parameters, and with running statistics to update.
+        gradcheck(
+            |v: &[Var<f64>]| {
+                let rm = Var::new(Tensor::zeros(&[2]));
+                let rv = Var::new(Tensor::ones(&[2]));
+                batch_norm2d(&v[0], Some(&rm), Some(&rv), None, None, &opts)
+            },
+            &[x],
+            &GradcheckOptions::default(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn eval_mode_gradcheck_input_weight_bias() {
+        let rm = Var::new(randn(&[3], 4));
+        let rv = Var::new(randn(&[3], 5).abs().add_scalar(0.5));
+        let opts = BatchNormOptions::new();
+        gradcheck(
+            |v: &[Var<f64>]| {
+                batch_norm2d(&v[0], Some(&rm), Some(&rv), Some(&v[1]), Some(&v[2]), &opts)
+            },
+            &[randn(&[2, 3, 2, 2], 6), randn(&[3], 7), randn(&[3], 8)],
+            &GradcheckOptions::default().with_input_names(&["input", "weight", "bias"]),
+        )
+        .unwrap();
+    }
+
+    /// Per-channel mean and biased variance of an `[N, C, H, W]` tensor, by brute force.
+    fn channel_stats(x: &Tensor<f64>) -> (Vec<f64>, Vec<f64>) {
+        let s = x.shape();
+        let (n, c, hw) = (s[0], s[1], s[2] * s[3]);
+        let data = x.to_vec();
+        let mut mean = vec![0.0; c];
+        let mut var = vec![0.0; c];
+        for ch in 0..c {
+            let vals: Vec<f64> = (0..n)
+                .flat_map(|i| data[(i * c + ch) * hw..(i * c + ch + 1) * hw].to_vec())
+                .collect();
+            let m = vals.iter().sum::<f64>() / vals.len() as f64;
+            mean[ch] = m;
+            var[ch] = vals.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / vals.len() as f64;
+        }
+        (mean, var)
+    }
+
+    #[test]
+    fn layer_updates_running_stats_and_uses_them_in_eval() {
+        let mut bn = BatchNorm2d::<f64>::new(BatchNorm2dConfig::new(3).with_momentum(0.2)).unwrap();
+        let batches = [
+            randn(&[4, 3, 2, 2], 10),
+            randn(&[4, 3, 2, 2], 11).mul_scalar(3.0),
+        ];
+        let (mut rm, mut rv) = (vec![0.0; 3], vec![1.0; 3]);
+        for x in &batches {
+            let y = bn.forward(&Var::new(x.clone())).unwrap();
+            let (mean, var) = channel_stats(x);
+            // The output is normalised with the batch's statistics.
+            let (ym, yv) = channel_stats(&y.value());
+            for ch in 0..3 {
+                assert!(ym[ch].abs() < 1e-12);
+                assert!((yv[ch] - var[ch] / (var[ch] + 1e-5)).abs() < 1e-12);
+                rm[ch] = 0.8 * rm[ch] + 0.2 * mean[ch];
+                rv[ch] = 0.8 * rv[ch] + 0.2 * var[ch] * 16.0 / 15.0;
+            }
+        }
+        let got_m = bn.running_mean().unwrap().value().to_vec();
+        let got_v = bn.running_var().unwrap().value().to_vec();
+        for ch in 0..3 {
+            assert!((got_m[ch] - rm[ch]).abs() < 1e-12, "{got_m:?} vs {rm:?}");
+            assert!((got_v[ch] - rv[ch]).abs() < 1e-12, "{got_v:?} vs {rv:?}");
+        }
+        assert_eq!(bn.num_batches_tracked(), Some(2));
+
+        bn.eval();
+        let x = randn(&[2, 3, 1, 2], 12);
+        let y = bn.forward(&Var::new(x.clone())).unwrap().value().to_vec();
+        for (i, (xv, yv)) in x.to_vec().iter().zip(y).enumerate() {
+            let ch = (i / 2) % 3;
+            let expected = (xv - rm[ch]) / (rv[ch] + 1e-5).sqrt();
+            assert!((yv - expected).abs() < 1e-12);
+        }
+        // Evaluation does not touch the buffers.
+        assert_eq!(bn.running_mean().unwrap().value().to_vec(), got_m);
+        assert_eq!(bn.num_batches_tracked(), Some(2));
+    }
+
+    #[test]
+    fn without_running_stats_always_uses_the_batch() {
+        let mut bn =
+            BatchNorm2d::<f64>::new(BatchNorm2dConfig::new(2).with_track_running_stats(false))
+                .unwrap();
+        assert!(bn.named_buffers().is_empty());
+        bn.eval();
+        let x = randn(&[3, 2, 2, 2], 13);
+        let y = bn.forward(&Var::new(x)).unwrap();
+        let (ym, _) = channel_stats(&y.value());
+        assert!(ym.iter().all(|m| m.abs() < 1e-12));
+        assert_eq!(bn.num_batches_tracked(), None);
+    }
+
+    #[test]
+    fn names_like_pytorch() {
+        let bn = BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(16)).unwrap();
+        let params: Vec<String> = bn.named_parameters().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(params, ["weight", "bias"]);
+        assert_eq!(
+            bn.describe(),
+            "BatchNorm2d(16, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)"
+        );
+        assert_eq!(python_float(1e-3), "0.001");
+        assert_eq!(python_float(2.5e-7), "2.5e-07");
+        assert_eq!(python_float(1.0), "1.0");
+        assert_eq!(bn.weight().unwrap().value().to_vec(), vec![1.0; 16]);
+        assert_eq!(bn.running_var().unwrap().value().to_vec(), vec![1.0; 16]);
+    }
+
+    #[test]
+    fn refuses_bad_inputs() {
+        let bn = BatchNorm2d::<f64>::new(BatchNorm2dConfig::new(2)).unwrap();
+        let err = bn
+            .forward(&Var::new(Tensor::zeros(&[2, 2, 3])))
+            .unwrap_err();
+        assert!(err.to_string().contains("4-D"), "{err}");
+        let err = bn
+            .forward(&Var::new(Tensor::zeros(&[1, 2, 1, 1])))
+            .unwrap_err();
+        assert!(err.to_string().contains("more than 1 value"), "{err}");
+        let x = Var::new(Tensor::<f64>::zeros(&[2, 2, 2, 2]));
+        let eval = BatchNormOptions::new();
+        assert!(batch_norm2d(&x, None, None, None, None, &eval).is_err());
+        let rm = Var::new(Tensor::zeros(&[2]));
+        assert!(batch_norm2d(&x, Some(&rm), None, None, None, &eval).is_err());
+        let w3 = Var::new(Tensor::ones(&[3]));
+        let err =
+            batch_norm2d(&x, None, None, Some(&w3), None, &eval.with_training(true)).unwrap_err();
+        assert!(err.to_string().contains("weight has shape [3]"), "{err}");
+        assert!(BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(2).with_momentum(1.5)).is_err());
+        assert!(BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(2).with_eps(-1.0)).is_err());
+    }
+}
