@@ -51,7 +51,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The non-linearity, then a scalar to differentiate.
     let activated = conv_output.relu()?;
-    let zeros = activated.value().to_vec().iter().filter(|&&x| x == 0.0).count();
+    let zeros = activated
+        .value()
+        .to_vec()
+        .iter()
+        .filter(|&&x| x == 0.0)
+        .count();
     println!(
         "After ReLU: {} values, {zeros} of them zero",
         activated.value().numel()
@@ -68,7 +73,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Check conv1's backward against finite differences, in f64.
     let x = Tensor::<f64>::randn(&[1, 1, 9, 9], &mut rng);
     let w = conv1.weight().value().cast::<f64>();
-    let b = conv1.bias().ok_or("conv1 has a bias")?.value().cast::<f64>();
+    let b = conv1
+        .bias()
+        .ok_or("conv1 has a bias")?
+        .value()
+        .cast::<f64>();
     let params = config.params();
     let report = gradcheck(
         |v: &[Var<f64>]| v[0].conv2d(&v[1], Some(&v[2]), &params)?.relu(),

@@ -69,17 +69,7 @@ impl From<TensorError> for Failure {
 type Outcome = Result<(), Failure>;
 
 /// Ops of the training issue that may be reported as pending until they land.
-const PENDING: &[&str] = &[
-    "max_pool2d",
-    "avg_pool2d",
-    "cross_entropy",
-    "mse_loss",
-    "batch_norm2d",
-    "dropout_eval",
-    "sgd",
-    "adam",
-    "adamw",
-];
+const PENDING: &[&str] = &["max_pool2d", "avg_pool2d", "sgd", "adam", "adamw"];
 
 fn tensor<T: Float>(j: &Json) -> Tensor<T> {
     Tensor::from_vec(j.data.iter().map(|&x| T::of(x)).collect(), &j.shape)
@@ -150,6 +140,36 @@ fn string(case: &Case, key: &str) -> Option<String> {
         .get(key)
         .and_then(Value::as_str)
         .map(str::to_string)
+}
+
+fn reduction(case: &Case) -> Result<ferrite::nn::loss::Reduction, String> {
+    use ferrite::nn::loss::Reduction;
+    match string(case, "reduction").as_deref() {
+        None | Some("mean") => Ok(Reduction::Mean),
+        Some("sum") => Ok(Reduction::Sum),
+        Some("none") => Ok(Reduction::None),
+        Some(other) => Err(format!("unknown reduction {other}")),
+    }
+}
+
+/// Class-index targets (integers stored as JSON numbers).
+fn targets(case: &Case) -> Result<Vec<usize>, String> {
+    let t = case
+        .inputs
+        .get("target")
+        .cloned()
+        .flatten()
+        .ok_or("missing target")?;
+    t.data
+        .iter()
+        .map(|&x| {
+            if x >= 0.0 && x.fract() == 0.0 {
+                Ok(x as usize)
+            } else {
+                Err(format!("target {x} is not a class index"))
+            }
+        })
+        .collect()
 }
 
 fn dims(case: &Case, key: &str) -> Result<Vec<isize>, String> {
@@ -304,8 +324,62 @@ fn run_case<T: Float>(case: &Case, tol: f64) -> Outcome {
             let dim = int(case, "dim")? as isize;
             let log = case.op == "log_softmax";
             differentiable::<T>(case, &["input"], tol, |v| {
-                if log { some(&v[0]).log_softmax(dim) } else { some(&v[0]).softmax(dim) }
+                if log {
+                    some(&v[0]).log_softmax(dim)
+                } else {
+                    some(&v[0]).softmax(dim)
+                }
             })
+        }
+        "cross_entropy" => {
+            let target = targets(case)?;
+            let options = ferrite::nn::loss::CrossEntropyOptions::default()
+                .with_reduction(reduction(case)?)
+                .with_label_smoothing(float(case, "label_smoothing")?);
+            differentiable::<T>(case, &["input"], tol, |v| {
+                ferrite::nn::loss::cross_entropy(some(&v[0]), &target, &options)
+            })
+        }
+        "mse_loss" => {
+            let r = reduction(case)?;
+            differentiable::<T>(case, &["input", "target"], tol, |v| {
+                ferrite::nn::loss::mse_loss(some(&v[0]), some(&v[1]), r)
+            })
+        }
+        "dropout_eval" => {
+            let mut layer = ferrite::nn::Dropout::<T>::new(float(case, "p")?, 0)?;
+            layer.eval();
+            differentiable::<T>(case, &["input"], tol, |v| layer.forward(some(&v[0])))
+        }
+        "batch_norm2d" => {
+            let buffer = |name: &str| {
+                case.inputs
+                    .get(name)
+                    .cloned()
+                    .flatten()
+                    .map(|j| Var::new(tensor::<T>(&j)))
+            };
+            let (mean, var) = (buffer("running_mean"), buffer("running_var"));
+            let options = ferrite::nn::BatchNormOptions::default()
+                .with_training(boolean(case, "training")?)
+                .with_momentum(float(case, "momentum")?)
+                .with_eps(float(case, "eps")?);
+            differentiable::<T>(case, &["input", "weight", "bias"], tol, |v| {
+                ferrite::nn::batch_norm2d(
+                    some(&v[0]),
+                    mean.as_ref(),
+                    var.as_ref(),
+                    v[1].as_ref(),
+                    v[2].as_ref(),
+                    &options,
+                )
+            })?;
+            for (key, buf) in [("running_mean_after", &mean), ("running_var_after", &var)] {
+                if let (Some(want), Some(buf)) = (case.extra.get(key), buf) {
+                    compare(key, &buf.value(), want, tol)?;
+                }
+            }
+            Ok(())
         }
         op if PENDING.contains(&op) => Err(Failure::Pending),
         op => Err(Failure::Wrong(format!("unknown op '{op}'"))),

@@ -4,7 +4,7 @@ use std::iter::FusedIterator;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use ferrite_tensor::{seeded_rng, Float, Rng, Tensor};
+use ferrite_tensor::{Float, Rng, Tensor, seeded_rng};
 use rand::RngCore;
 
 use super::DataError;

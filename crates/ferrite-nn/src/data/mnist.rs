@@ -3,9 +3,9 @@
 use std::fmt;
 use std::path::Path;
 
-use super::idx::{parse_idx, read_idx, IdxArray};
-use super::loader::{Dataset, Sample};
 use super::DataError;
+use super::idx::{IdxArray, parse_idx, read_idx};
+use super::loader::{Dataset, Sample};
 
 /// The number of classes of MNIST: the digits 0 to 9.
 const CLASSES: usize = 10;
@@ -122,7 +122,9 @@ impl Normalize {
         if !mean.is_finite() || !std.is_finite() || std <= 0.0 {
             return Err(DataError::invalid(
                 "Normalize::new",
-                format!("expected a finite mean and a finite positive std, found mean {mean} and std {std}"),
+                format!(
+                    "expected a finite mean and a finite positive std, found mean {mean} and std {std}"
+                ),
             ));
         }
         Ok(Normalize { mean, std })
@@ -686,9 +688,15 @@ mod tests {
         let (images, labels) = tiny();
         // Images where labels belong and vice versa.
         let m = err(Mnist::from_idx_bytes(&labels, "l", &labels, "l2"));
-        assert_eq!(m, "l: expected magic number 0x00000803 (images: unsigned bytes, 3 dimensions), found 0x00000801 (1 dimension)");
+        assert_eq!(
+            m,
+            "l: expected magic number 0x00000803 (images: unsigned bytes, 3 dimensions), found 0x00000801 (1 dimension)"
+        );
         let m = err(Mnist::from_idx_bytes(&images, "i", &images, "i2"));
-        assert_eq!(m, "i2: expected magic number 0x00000801 (labels: unsigned bytes, 1 dimension), found 0x00000803 (3 dimensions)");
+        assert_eq!(
+            m,
+            "i2: expected magic number 0x00000801 (labels: unsigned bytes, 1 dimension), found 0x00000803 (3 dimensions)"
+        );
 
         let m = err(Mnist::from_idx_bytes(
             &images,

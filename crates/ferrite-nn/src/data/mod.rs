@@ -32,7 +32,7 @@ mod idx;
 mod loader;
 mod mnist;
 
-pub use idx::{parse_idx, read_idx, IdxArray};
+pub use idx::{IdxArray, parse_idx, read_idx};
 pub use loader::{Batch, DataLoader, Dataset, Element, Epoch, Sample, Subset};
 pub use mnist::{Mnist, Normalize, Split};
 
