@@ -175,6 +175,6 @@ fn reachable_nodes<T: Float>(root: &Var<T>) -> Vec<(Arc<Node<T>>, usize)> {
         }
         out.push((Arc::clone(&var.node), depth));
     }
-    out.sort_unstable_by(|a, b| b.0.id.cmp(&a.0.id));
+    out.sort_unstable_by_key(|(node, _)| std::cmp::Reverse(node.id));
     out
 }

@@ -399,17 +399,17 @@ impl<T: Float> Var<T> {
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
     pub fn set_grad(&self, grad: Option<Tensor<T>>) -> Result<()> {
-        if let Some(g) = &grad {
-            if g.shape() != self.shape().as_slice() {
-                return Err(TensorError::shape(
-                    "set_grad",
-                    format!(
-                        "expected a gradient of shape {:?}, found {:?}",
-                        self.shape(),
-                        g.shape()
-                    ),
-                ));
-            }
+        if let Some(g) = &grad
+            && g.shape() != self.shape().as_slice()
+        {
+            return Err(TensorError::shape(
+                "set_grad",
+                format!(
+                    "expected a gradient of shape {:?}, found {:?}",
+                    self.shape(),
+                    g.shape()
+                ),
+            ));
         }
         *lock(&self.node.grad) = grad;
         Ok(())

@@ -10,8 +10,8 @@
 //! use ferrite_tensor::{seeded_rng, Tensor};
 //! let mut rng = seeded_rng(0);
 //! let model = Sequential::new()
-//!     .add_named("fc1", Linear::new(4, 8, &mut rng))
-//!     .add(ReLU);
+//!     .add_module("fc1", Linear::new(4, 8, &mut rng))
+//!     .append(ReLU);
 //! let y = model.forward(&Var::new(Tensor::<f32>::randn(&[2, 4], &mut rng)))?;
 //! assert_eq!(y.shape(), vec![2, 8]);
 //! assert_eq!(model.num_parameters(), 4 * 8 + 8);

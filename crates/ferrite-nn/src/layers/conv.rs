@@ -162,7 +162,10 @@ impl<T: Float> Conv2d<T> {
                 ),
             ));
         }
-        if c.groups == 0 || c.in_channels % c.groups != 0 || c.out_channels % c.groups != 0 {
+        if c.groups == 0
+            || !c.in_channels.is_multiple_of(c.groups)
+            || !c.out_channels.is_multiple_of(c.groups)
+        {
             return Err(TensorError::invalid(
                 "Conv2d",
                 format!(

@@ -15,10 +15,10 @@ use crate::Module;
 /// use ferrite_tensor::{seeded_rng, Tensor};
 /// let mut rng = seeded_rng(0);
 /// let model = Sequential::new()
-///     .add_named("flatten", Flatten::default())
-///     .add_named("fc1", Linear::new(4, 8, &mut rng))
-///     .add(ReLU)
-///     .add_named("fc2", Linear::new(8, 2, &mut rng));
+///     .add_module("flatten", Flatten::default())
+///     .add_module("fc1", Linear::new(4, 8, &mut rng))
+///     .append(ReLU)
+///     .add_module("fc2", Linear::new(8, 2, &mut rng));
 /// let names: Vec<String> = model.named_parameters().into_iter().map(|(n, _)| n).collect();
 /// assert_eq!(names, ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]);
 /// let y = model.forward(&Var::new(Tensor::<f32>::ones(&[3, 2, 2])))?;
@@ -51,14 +51,14 @@ impl<T: Float> Sequential<T> {
         Sequential { layers: Vec::new() }
     }
 
-    /// Appends a layer named by its position (`"0"`, `"1"`, ...).
-    pub fn add(self, layer: impl Module<T> + 'static) -> Self {
+    /// Appends a layer named by its position, like `nn.Sequential.append` (`"0"`, `"1"`, ...).
+    pub fn append(self, layer: impl Module<T> + 'static) -> Self {
         let name = self.layers.len().to_string();
-        self.add_named(name, layer)
+        self.add_module(name, layer)
     }
 
-    /// Appends a layer with a name of your choice.
-    pub fn add_named(mut self, name: impl Into<String>, layer: impl Module<T> + 'static) -> Self {
+    /// Appends a layer with a name of your choice, like `nn.Module.add_module`.
+    pub fn add_module(mut self, name: impl Into<String>, layer: impl Module<T> + 'static) -> Self {
         self.layers.push((name.into(), Box::new(layer)));
         self
     }

@@ -56,11 +56,11 @@ impl<T: Float> Tensor<T> {
         other: &Tensor<T>,
         f: impl Fn(T, T) -> T,
     ) -> Result<Tensor<T>> {
-        if self.shape() == other.shape() {
-            if let (Some(a), Some(b)) = (self.as_slice(), other.as_slice()) {
-                let data = a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect();
-                return Tensor::from_vec(data, self.shape());
-            }
+        if self.shape() == other.shape()
+            && let (Some(a), Some(b)) = (self.as_slice(), other.as_slice())
+        {
+            let data = a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect();
+            return Tensor::from_vec(data, self.shape());
         }
         let out_shape = broadcast_shapes(self.shape(), other.shape()).ok_or_else(|| {
             TensorError::shape(

@@ -543,17 +543,17 @@ impl<T: Float> Tensor<T> {
     ) -> Result<Tensor<T>> {
         const OP: &str = "conv2d";
         let plan = ConvPlan::new(OP, self.shape(), weight.shape(), params)?;
-        if let Some(b) = bias {
-            if b.shape() != [plan.o] {
-                return Err(TensorError::shape(
-                    OP,
-                    format!(
-                        "bias must have shape [{}] (one value per output channel), found {:?}",
-                        plan.o,
-                        b.shape()
-                    ),
-                ));
-            }
+        if let Some(b) = bias
+            && b.shape() != [plan.o]
+        {
+            return Err(TensorError::shape(
+                OP,
+                format!(
+                    "bias must have shape [{}] (one value per output channel), found {:?}",
+                    plan.o,
+                    b.shape()
+                ),
+            ));
         }
         let out_shape = plan.output_shape();
         let out_len = checked_numel(OP, &out_shape)?;

@@ -48,18 +48,18 @@ fn check<T: Float>(input: &Tensor<T>, weight: &Tensor<T>, bias: Option<&Tensor<T
             ),
         ));
     }
-    if let Some(b) = bias {
-        if b.shape() != [weight.shape()[0]] {
-            return Err(TensorError::shape(
-                "linear",
-                format!(
-                    "expected bias of shape [{}], found {:?} (weight {:?})",
-                    weight.shape()[0],
-                    b.shape(),
-                    weight.shape()
-                ),
-            ));
-        }
+    if let Some(b) = bias
+        && b.shape() != [weight.shape()[0]]
+    {
+        return Err(TensorError::shape(
+            "linear",
+            format!(
+                "expected bias of shape [{}], found {:?} (weight {:?})",
+                weight.shape()[0],
+                b.shape(),
+                weight.shape()
+            ),
+        ));
     }
     Ok(())
 }
