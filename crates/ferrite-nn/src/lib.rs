@@ -22,6 +22,11 @@
 pub mod init;
 mod layers;
 mod module;
+pub mod optim;
 
 pub use layers::*;
 pub use module::Module;
+pub use optim::{
+    Adam, AdamConfig, AdamW, AdamWConfig, CosineAnnealingLR, LrScheduler, Optimizer,
+    OptimizerState, Sgd, SgdConfig, StepLR, clip_grad_norm,
+};
