@@ -24,6 +24,11 @@ pub mod init;
 mod layers;
 pub mod loss;
 mod module;
+pub mod optim;
 
 pub use layers::*;
 pub use module::Module;
+pub use optim::{
+    Adam, AdamConfig, AdamW, AdamWConfig, CosineAnnealingLR, LrScheduler, Optimizer,
+    OptimizerState, Sgd, SgdConfig, StepLR, clip_grad_norm,
+};
