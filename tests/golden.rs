@@ -391,13 +391,30 @@ fn run_case<T: Float>(case: &Case, tol: f64) -> Outcome {
 /// every step with `output[t]`.
 fn optimizer_case<T: Float>(case: &Case, tol: f64) -> Outcome {
     use ferrite::nn::optim::{Adam, AdamConfig, AdamW, AdamWConfig, Optimizer, Sgd, SgdConfig};
-    let param_json = case.inputs.get("param").cloned().flatten().ok_or("missing param")?;
-    let grads_json = case.inputs.get("grads").cloned().flatten().ok_or("missing grads")?;
+    let param_json = case
+        .inputs
+        .get("param")
+        .cloned()
+        .flatten()
+        .ok_or("missing param")?;
+    let grads_json = case
+        .inputs
+        .get("grads")
+        .cloned()
+        .flatten()
+        .ok_or("missing grads")?;
     let param = Var::parameter(tensor::<T>(&param_json));
     let lr = float(case, "lr")?;
     let betas = || -> Result<(f64, f64), String> {
-        let b = case.params.get("betas").and_then(Value::as_array).ok_or("missing betas")?;
-        Ok((b[0].as_f64().ok_or("bad beta")?, b[1].as_f64().ok_or("bad beta")?))
+        let b = case
+            .params
+            .get("betas")
+            .and_then(Value::as_array)
+            .ok_or("missing betas")?;
+        Ok((
+            b[0].as_f64().ok_or("bad beta")?,
+            b[1].as_f64().ok_or("bad beta")?,
+        ))
     };
     let built: Result<Box<dyn Optimizer<T>>, TensorError> = match case.op.as_str() {
         "sgd" => Sgd::new(
@@ -437,7 +454,9 @@ fn optimizer_case<T: Float>(case: &Case, tol: f64) -> Outcome {
     if case.expect_error {
         return match built {
             Err(_) => Ok(()),
-            Ok(_) => Err(Failure::Wrong("expected an error, the optimizer was built".into())),
+            Ok(_) => Err(Failure::Wrong(
+                "expected an error, the optimizer was built".into(),
+            )),
         };
     }
     let mut optimizer = built?;
@@ -446,14 +465,25 @@ fn optimizer_case<T: Float>(case: &Case, tol: f64) -> Outcome {
     let steps = grads.shape()[0];
     let per_step: usize = param_json.shape.iter().product();
     for t in 0..steps {
-        let g = grads.narrow(0, t, 1)?.reshape(&param_json.shape.iter().map(|&d| d as isize).collect::<Vec<_>>())?;
+        let g = grads.narrow(0, t, 1)?.reshape(
+            &param_json
+                .shape
+                .iter()
+                .map(|&d| d as isize)
+                .collect::<Vec<_>>(),
+        )?;
         param.set_grad(Some(g))?;
         optimizer.step()?;
         let expected = Json {
             shape: param_json.shape.clone(),
             data: want.data[t * per_step..(t + 1) * per_step].to_vec(),
         };
-        compare(&format!("param after step {}", t + 1), &param.value(), &expected, tol)?;
+        compare(
+            &format!("param after step {}", t + 1),
+            &param.value(),
+            &expected,
+            tol,
+        )?;
     }
     Ok(())
 }

@@ -1,0 +1,224 @@
+//! Gradient checks in f64 for every differentiable op: the Jacobian from `backward` against
+//! central finite differences (`gradcheck`, PyTorch's default tolerances).
+
+use ferrite::nn::loss::{CrossEntropyOptions, Reduction, cross_entropy, mse_loss, nll_loss};
+use ferrite::nn::{BatchNormOptions, batch_norm2d};
+use ferrite::prelude::*;
+
+fn randn(shape: &[usize], seed: u64) -> Tensor<f64> {
+    Tensor::randn(shape, &mut seeded_rng(seed))
+}
+
+/// Values bounded away from zero (for log, sqrt, div, pow, abs and relu's kink).
+fn away_from_zero(shape: &[usize], seed: u64) -> Tensor<f64> {
+    randn(shape, seed).map(|x| if x >= 0.0 { x + 0.5 } else { x - 0.5 })
+}
+
+fn check(
+    name: &str,
+    f: impl Fn(&[Var<f64>]) -> Result<Var<f64>, TensorError>,
+    inputs: &[Tensor<f64>],
+) {
+    match gradcheck(f, inputs, &GradcheckOptions::default()) {
+        Ok(report) => assert!(report.checked > 0, "{name}: nothing was checked"),
+        Err(e) => panic!("{name}: {e}"),
+    }
+}
+
+#[test]
+fn elementwise_binary_ops_with_broadcasting() {
+    let shapes: [(&[usize], &[usize]); 4] = [
+        (&[2, 3], &[2, 3]),
+        (&[2, 3], &[3]),
+        (&[2, 1, 3], &[4, 1]),
+        (&[3], &[]),
+    ];
+    for (i, (sa, sb)) in shapes.into_iter().enumerate() {
+        let (a, b) = (randn(sa, i as u64), away_from_zero(sb, 100 + i as u64));
+        check("add", |v| v[0].add(&v[1]), &[a.clone(), b.clone()]);
+        check("sub", |v| v[0].sub(&v[1]), &[a.clone(), b.clone()]);
+        check("mul", |v| v[0].mul(&v[1]), &[a.clone(), b.clone()]);
+        check("div", |v| v[0].div(&v[1]), &[a.clone(), b.clone()]);
+    }
+}
+
+#[test]
+fn scalar_and_unary_ops() {
+    let x = randn(&[2, 3], 1);
+    let pos = away_from_zero(&[2, 3], 2).abs();
+    let nz = away_from_zero(&[2, 3], 3);
+    check("add_scalar", |v| v[0].add_scalar(1.5), &[x.clone()]);
+    check("sub_scalar", |v| v[0].sub_scalar(1.5), &[x.clone()]);
+    check("mul_scalar", |v| v[0].mul_scalar(-2.0), &[x.clone()]);
+    check("div_scalar", |v| v[0].div_scalar(4.0), &[x.clone()]);
+    check("neg", |v| v[0].neg(), &[x.clone()]);
+    check("exp", |v| v[0].exp(), &[x.clone()]);
+    check("log", |v| v[0].log(), &[pos.clone()]);
+    check("sqrt", |v| v[0].sqrt(), &[pos.clone()]);
+    check("powf", |v| v[0].powf(2.5), &[pos.clone()]);
+    check("abs", |v| v[0].abs(), &[nz.clone()]);
+    check("relu", |v| v[0].relu(), &[nz.clone()]);
+    check("sigmoid", |v| v[0].sigmoid(), &[x.clone()]);
+    check("tanh", |v| v[0].tanh(), &[x.clone()]);
+}
+
+#[test]
+fn reductions() {
+    let x = randn(&[2, 3, 4], 4);
+    for dims in [&[][..], &[0], &[-1], &[0, 2]] {
+        for keepdim in [false, true] {
+            check("sum", |v| v[0].sum(dims, keepdim), &[x.clone()]);
+            check("mean", |v| v[0].mean(dims, keepdim), &[x.clone()]);
+            check("max", |v| v[0].max(dims, keepdim), &[x.clone()]);
+        }
+    }
+}
+
+#[test]
+fn shape_ops() {
+    let x = randn(&[2, 3, 4], 5);
+    check("reshape", |v| v[0].reshape(&[4, -1]), &[x.clone()]);
+    check("flatten", |v| v[0].flatten(1, -1), &[x.clone()]);
+    check("permute", |v| v[0].permute(&[2, 0, 1]), &[x.clone()]);
+    check("transpose", |v| v[0].transpose(0, 2), &[x.clone()]);
+    check("unsqueeze", |v| v[0].unsqueeze(1), &[x.clone()]);
+    check("squeeze", |v| v[0].unsqueeze(0)?.squeeze(0), &[x.clone()]);
+    check("narrow", |v| v[0].narrow(2, 1, 2), &[x.clone()]);
+    check(
+        "broadcast_to",
+        |v| v[0].broadcast_to(&[5, 2, 3, 4]),
+        &[x.clone()],
+    );
+    let y = randn(&[2, 1, 4], 6);
+    check("cat", |v| Var::cat(&[&v[0], &v[1]], 1), &[x.clone(), y]);
+    check(
+        "stack",
+        |v| Var::stack(&[&v[0], &v[1]], 1),
+        &[x.clone(), randn(&[2, 3, 4], 7)],
+    );
+}
+
+#[test]
+fn matmul_and_linear() {
+    let cases: [(&[usize], &[usize]); 6] = [
+        (&[2, 3], &[3, 4]),
+        (&[5, 2, 3], &[5, 3, 4]),
+        (&[5, 2, 3], &[3, 4]),
+        (&[2, 3], &[5, 3, 4]),
+        (&[3], &[3, 4]),
+        (&[2, 3], &[3]),
+    ];
+    for (i, (sa, sb)) in cases.into_iter().enumerate() {
+        check(
+            "matmul",
+            |v| v[0].matmul(&v[1]),
+            &[randn(sa, 10 + i as u64), randn(sb, 20 + i as u64)],
+        );
+    }
+    let (x, w, b) = (randn(&[4, 3], 30), randn(&[2, 3], 31), randn(&[2], 32));
+    check(
+        "linear",
+        |v| v[0].linear(&v[1], Some(&v[2])),
+        &[x.clone(), w.clone(), b],
+    );
+    check("linear without bias", |v| v[0].linear(&v[1], None), &[x, w]);
+    check(
+        "linear on 3-d input",
+        |v| v[0].linear(&v[1], None),
+        &[randn(&[2, 2, 3], 33), randn(&[2, 3], 34)],
+    );
+}
+
+#[test]
+fn softmax_and_losses() {
+    let x = randn(&[3, 4], 40);
+    for dim in [0, 1, -1] {
+        check("softmax", |v| v[0].softmax(dim), &[x.clone()]);
+        check("log_softmax", |v| v[0].log_softmax(dim), &[x.clone()]);
+    }
+    let target = [1usize, 0, 3];
+    for reduction in [Reduction::Mean, Reduction::Sum, Reduction::None] {
+        for smoothing in [0.0, 0.2] {
+            let o = CrossEntropyOptions::default()
+                .with_reduction(reduction)
+                .with_label_smoothing(smoothing);
+            check(
+                "cross_entropy",
+                |v| cross_entropy(&v[0], &target, &o),
+                &[x.clone()],
+            );
+        }
+        check(
+            "nll_loss",
+            |v| nll_loss(&v[0].log_softmax(1)?, &target, reduction),
+            &[x.clone()],
+        );
+        check(
+            "mse_loss",
+            |v| mse_loss(&v[0], &v[1], reduction),
+            &[x.clone(), randn(&[3, 4], 41)],
+        );
+    }
+}
+
+#[test]
+fn conv2d_across_stride_padding_dilation_and_groups() {
+    let configs = [
+        Conv2dParams::default(),
+        Conv2dParams::default().with_stride([2, 2]),
+        Conv2dParams::default()
+            .with_stride([2, 1])
+            .with_padding(Padding::Explicit([1, 2])),
+        Conv2dParams::default()
+            .with_dilation([2, 2])
+            .with_padding(Padding::Explicit([2, 1])),
+        Conv2dParams::default().with_padding(Padding::Same),
+        Conv2dParams::default().with_padding(Padding::Valid),
+        Conv2dParams::default()
+            .with_padding(Padding::Explicit([1, 1]))
+            .with_padding_mode(PaddingMode::Reflect),
+        Conv2dParams::default()
+            .with_padding(Padding::Explicit([2, 1]))
+            .with_padding_mode(PaddingMode::Replicate),
+        Conv2dParams::default()
+            .with_padding(Padding::Explicit([1, 2]))
+            .with_padding_mode(PaddingMode::Circular),
+    ];
+    for (i, p) in configs.iter().enumerate() {
+        let (x, w, b) = (
+            randn(&[2, 2, 5, 6], 50 + i as u64),
+            randn(&[3, 2, 3, 2], 60 + i as u64),
+            randn(&[3], 70),
+        );
+        check("conv2d", |v| v[0].conv2d(&v[1], Some(&v[2]), p), &[x, w, b]);
+    }
+    // Groups: 4 input channels, 6 output channels in 2 groups; and depthwise.
+    let p = Conv2dParams::default()
+        .with_groups(2)
+        .with_padding(Padding::Explicit([1, 1]));
+    check(
+        "conv2d groups",
+        |v| v[0].conv2d(&v[1], Some(&v[2]), &p),
+        &[
+            randn(&[1, 4, 4, 4], 80),
+            randn(&[6, 2, 3, 3], 81),
+            randn(&[6], 82),
+        ],
+    );
+    let p = Conv2dParams::default().with_groups(3);
+    check(
+        "conv2d depthwise",
+        |v| v[0].conv2d(&v[1], None, &p),
+        &[randn(&[2, 3, 4, 4], 83), randn(&[3, 1, 2, 2], 84)],
+    );
+}
+
+#[test]
+fn batch_norm_training_mode() {
+    let options = BatchNormOptions::default().with_training(true);
+    check(
+        "batch_norm2d",
+        |v| batch_norm2d(&v[0], None, None, Some(&v[1]), Some(&v[2]), &options),
+        &[randn(&[3, 2, 2, 3], 90), randn(&[2], 91), randn(&[2], 92)],
+    );
+}
