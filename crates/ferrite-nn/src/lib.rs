@@ -25,6 +25,7 @@ mod layers;
 pub mod loss;
 mod module;
 pub mod optim;
+mod summary;
 
 pub use layers::*;
 pub use module::Module;
@@ -32,3 +33,4 @@ pub use optim::{
     Adam, AdamConfig, AdamW, AdamWConfig, CosineAnnealingLR, LrScheduler, Optimizer,
     OptimizerState, Sgd, SgdConfig, StepLR, clip_grad_norm,
 };
+pub use summary::{Summary, SummaryRow, summary};

@@ -50,6 +50,12 @@ pub trait Module<T: Float = f32>: Send + Sync {
         self.type_name().to_string()
     }
 
+    /// Multiply-adds this module performs to produce an output of `output_shape` (for
+    /// [`summary`](crate::summary)); 0 for layers whose cost is negligible.
+    fn multiply_adds(&self, _output_shape: &[usize]) -> u64 {
+        0
+    }
+
     /// Parameters held directly by this module (not by its children), with local names.
     fn own_parameters(&self) -> Vec<(String, Var<T>)> {
         Vec::new()
@@ -149,6 +155,9 @@ impl<T: Float, M: Module<T> + ?Sized> Module<T> for Box<M> {
     }
     fn own_parameters(&self) -> Vec<(String, Var<T>)> {
         (**self).own_parameters()
+    }
+    fn multiply_adds(&self, output_shape: &[usize]) -> u64 {
+        (**self).multiply_adds(output_shape)
     }
     fn own_buffers(&self) -> Vec<(String, Var<T>)> {
         (**self).own_buffers()

@@ -245,6 +245,12 @@ impl<T: Float> Module<T> for Conv2d<T> {
         s
     }
 
+    fn multiply_adds(&self, output_shape: &[usize]) -> u64 {
+        let w = self.weight.shape();
+        let per_output: usize = w[1..].iter().product();
+        (output_shape.iter().product::<usize>() * per_output) as u64
+    }
+
     fn own_parameters(&self) -> Vec<(String, Var<T>)> {
         let mut out = vec![("weight".to_string(), self.weight.clone())];
         if let Some(b) = &self.bias {

@@ -102,6 +102,10 @@ impl<T: Float> Module<T> for Linear<T> {
         )
     }
 
+    fn multiply_adds(&self, output_shape: &[usize]) -> u64 {
+        (output_shape.iter().product::<usize>() * self.weight.shape()[1]) as u64
+    }
+
     fn own_parameters(&self) -> Vec<(String, Var<T>)> {
         let mut out = vec![("weight".to_string(), self.weight.clone())];
         if let Some(b) = &self.bias {
