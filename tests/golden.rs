@@ -547,3 +547,24 @@ fn golden_cases_match_pytorch() {
         failures.join("\n")
     );
 }
+
+/// The harness itself can fail: a wrong number, a missing error and an unknown op are caught.
+#[test]
+fn the_harness_catches_wrong_values_missing_errors_and_unknown_ops() {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/conv2d.json")).unwrap();
+    let file: File = serde_json::from_str(&text).unwrap();
+    let mut case = file.cases.into_iter().find(|c| !c.expect_error).unwrap();
+    assert!(run_case::<f64>(&case, 1e-9).is_ok());
+
+    let good = case.grads["weight"].data[0];
+    case.grads.get_mut("weight").unwrap().data[0] = good * (1.0 + 1e-7) + 1e-7;
+    assert!(matches!(run_case::<f64>(&case, 1e-9), Err(Failure::Wrong(m)) if m.contains("grad weight")));
+    case.grads.get_mut("weight").unwrap().data[0] = good;
+
+    case.expect_error = true;
+    assert!(matches!(run_case::<f64>(&case, 1e-9), Err(Failure::Wrong(m)) if m.contains("expected an error")));
+    case.expect_error = false;
+
+    case.op = "frobnicate2d".into();
+    assert!(matches!(run_case::<f64>(&case, 1e-9), Err(Failure::Wrong(m)) if m.contains("unknown op 'frobnicate2d'")));
+}
