@@ -25,7 +25,7 @@ pub use error::{Result, TensorError};
 pub use float::Float;
 pub use ops::binary::broadcast_shapes;
 pub use ops::conv::{Conv2dParams, Padding, PaddingMode};
-pub use ops::pool::Pool2dParams;
+pub use ops::pool::{avg_pool2d_backward, max_pool2d_backward, Pool2dParams};
 pub use tensor::{normalize_dim, Tensor};
 
 /// The random generator used for every seeded draw in ferrite (ChaCha8: fast, portable,
