@@ -381,6 +381,22 @@ fn run_case<T: Float>(case: &Case, tol: f64) -> Outcome {
             }
             Ok(())
         }
+        "max_pool2d" | "avg_pool2d" => {
+            let p = Pool2dParams::new(pair(case, "kernel_size")?)
+                .with_stride(pair(case, "stride")?)
+                .with_padding(pair(case, "padding")?)
+                .with_ceil_mode(boolean(case, "ceil_mode")?);
+            if case.op == "max_pool2d" {
+                let p = match case.params.get("dilation") {
+                    Some(_) => p.with_dilation(pair(case, "dilation")?),
+                    None => p,
+                };
+                differentiable::<T>(case, &["input"], tol, |v| some(&v[0]).max_pool2d(&p))
+            } else {
+                let p = p.with_count_include_pad(boolean(case, "count_include_pad")?);
+                differentiable::<T>(case, &["input"], tol, |v| some(&v[0]).avg_pool2d(&p))
+            }
+        }
         "sgd" | "adam" | "adamw" => optimizer_case::<T>(case, tol),
         op if PENDING.contains(&op) => Err(Failure::Pending),
         op => Err(Failure::Wrong(format!("unknown op '{op}'"))),
@@ -551,20 +567,29 @@ fn golden_cases_match_pytorch() {
 /// The harness itself can fail: a wrong number, a missing error and an unknown op are caught.
 #[test]
 fn the_harness_catches_wrong_values_missing_errors_and_unknown_ops() {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/conv2d.json")).unwrap();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/conv2d.json"),
+    )
+    .unwrap();
     let file: File = serde_json::from_str(&text).unwrap();
     let mut case = file.cases.into_iter().find(|c| !c.expect_error).unwrap();
     assert!(run_case::<f64>(&case, 1e-9).is_ok());
 
     let good = case.grads["weight"].data[0];
     case.grads.get_mut("weight").unwrap().data[0] = good * (1.0 + 1e-7) + 1e-7;
-    assert!(matches!(run_case::<f64>(&case, 1e-9), Err(Failure::Wrong(m)) if m.contains("grad weight")));
+    assert!(
+        matches!(run_case::<f64>(&case, 1e-9), Err(Failure::Wrong(m)) if m.contains("grad weight"))
+    );
     case.grads.get_mut("weight").unwrap().data[0] = good;
 
     case.expect_error = true;
-    assert!(matches!(run_case::<f64>(&case, 1e-9), Err(Failure::Wrong(m)) if m.contains("expected an error")));
+    assert!(
+        matches!(run_case::<f64>(&case, 1e-9), Err(Failure::Wrong(m)) if m.contains("expected an error"))
+    );
     case.expect_error = false;
 
     case.op = "frobnicate2d".into();
-    assert!(matches!(run_case::<f64>(&case, 1e-9), Err(Failure::Wrong(m)) if m.contains("unknown op 'frobnicate2d'")));
+    assert!(
+        matches!(run_case::<f64>(&case, 1e-9), Err(Failure::Wrong(m)) if m.contains("unknown op 'frobnicate2d'"))
+    );
 }

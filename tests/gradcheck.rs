@@ -222,3 +222,44 @@ fn batch_norm_training_mode() {
         &[randn(&[3, 2, 2, 3], 90), randn(&[2], 91), randn(&[2], 92)],
     );
 }
+
+#[test]
+fn pooling() {
+    // Distinct values (no ties), so max pooling is differentiable everywhere.
+    let x = Tensor::<f64>::from_vec(
+        (0..2 * 2 * 5 * 6)
+            .map(|i| ((i * 37) % 61) as f64 * 0.1 - 3.0)
+            .collect(),
+        &[2, 2, 5, 6],
+    )
+    .unwrap();
+    let configs = [
+        Pool2dParams::new([2, 2]),
+        Pool2dParams::new([3, 3])
+            .with_stride([2, 2])
+            .with_padding([1, 1]),
+        Pool2dParams::new([2, 3])
+            .with_stride([1, 2])
+            .with_ceil_mode(true),
+        Pool2dParams::new([3, 2])
+            .with_stride([2, 1])
+            .with_padding([1, 1])
+            .with_ceil_mode(true)
+            .with_count_include_pad(false),
+    ];
+    for p in &configs {
+        check("max_pool2d", |v| v[0].max_pool2d(p), &[x.clone()]);
+        check("avg_pool2d", |v| v[0].avg_pool2d(p), &[x.clone()]);
+    }
+    check(
+        "max_pool2d dilated",
+        |v| {
+            v[0].max_pool2d(
+                &Pool2dParams::new([2, 2])
+                    .with_dilation([2, 2])
+                    .with_stride([1, 1]),
+            )
+        },
+        &[x],
+    );
+}

@@ -28,7 +28,7 @@ pub use ops::conv::{
     Conv2dGrads, Conv2dParams, Padding, PaddingMode, conv2d_backward, pad2d, pad2d_backward,
 };
 pub use ops::linear::{LinearGrads, linear_backward};
-pub use ops::pool::Pool2dParams;
+pub use ops::pool::{Pool2dParams, avg_pool2d_backward, max_pool2d_backward};
 pub use tensor::{Tensor, normalize_dim};
 
 /// The random generator used for every seeded draw in ferrite (ChaCha8: fast, portable,

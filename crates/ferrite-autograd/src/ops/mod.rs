@@ -5,6 +5,7 @@
 mod arith;
 mod conv;
 mod matmul;
+mod pool;
 mod reduce;
 mod shape;
 mod softmax;

@@ -5,6 +5,7 @@ mod batchnorm;
 mod conv;
 mod dropout;
 mod linear;
+mod pool;
 mod sequential;
 
 pub use activation::{Flatten, Identity, ReLU, Sigmoid, Tanh};
@@ -12,4 +13,5 @@ pub use batchnorm::{BatchNorm2d, BatchNorm2dConfig, BatchNormOptions, batch_norm
 pub use conv::{Conv2d, Conv2dConfig, Pair};
 pub use dropout::Dropout;
 pub use linear::Linear;
+pub use pool::{AvgPool2d, MaxPool2d};
 pub use sequential::Sequential;
