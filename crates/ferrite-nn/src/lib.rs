@@ -23,6 +23,7 @@ pub mod data;
 pub mod init;
 mod layers;
 pub mod loss;
+pub mod models;
 mod module;
 pub mod optim;
 mod summary;

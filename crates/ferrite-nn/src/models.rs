@@ -1,0 +1,55 @@
+//! Ready-made models. [`small_cnn`] is the toy digit classifier of the `mnist` example, the
+//! benchmarks and the end-to-end tests (PyTorch's own MNIST example has the same names).
+
+use ferrite_tensor::{Float, Result, Rng, TensorError};
+
+use crate::{Conv2d, Conv2dConfig, Flatten, Linear, MaxPool2d, ReLU, Sequential};
+
+/// `SmallCnn` for single-channel images of `image_size` (`[28, 28]` for MNIST):
+///
+/// ```text
+/// conv1 = Conv2d(1, 16, 3, padding=1) -> ReLU -> MaxPool2d(2)     # H -> H/2
+/// conv2 = Conv2d(16, 32, 3, padding=1) -> ReLU -> MaxPool2d(2)    # H/2 -> H/4
+/// flatten -> fc1 = Linear(32 * H/4 * W/4, 128) -> ReLU -> fc2 = Linear(128, 10)
+/// ```
+///
+/// Parameter names: `conv1.weight`, `conv1.bias`, `conv2.*`, `fc1.*`, `fc2.*`, as in the
+/// PyTorch version, so weights move between the two with safetensors.
+///
+/// # Errors
+/// When an image side is smaller than 4 (nothing would be left after two poolings).
+///
+/// ```
+/// use ferrite_autograd::Var;
+/// use ferrite_nn::{Module, models::small_cnn};
+/// use ferrite_tensor::{seeded_rng, Tensor};
+/// let model = small_cnn::<f32>([28, 28], &mut seeded_rng(0))?;
+/// assert_eq!(model.num_parameters(), 206_922);
+/// let logits = model.forward(&Var::new(Tensor::zeros(&[2, 1, 28, 28])))?;
+/// assert_eq!(logits.shape(), vec![2, 10]);
+/// # Ok::<(), ferrite_tensor::TensorError>(())
+/// ```
+pub fn small_cnn<T: Float>(image_size: [usize; 2], rng: &mut Rng) -> Result<Sequential<T>> {
+    let [h, w] = image_size;
+    if h < 4 || w < 4 {
+        return Err(TensorError::invalid(
+            "small_cnn",
+            format!("images must be at least 4x4 (two 2x2 poolings), found {h}x{w}"),
+        ));
+    }
+    let conv1 = Conv2d::new(Conv2dConfig::new(1, 16, 3).with_padding(1), rng)?;
+    let conv2 = Conv2d::new(Conv2dConfig::new(16, 32, 3).with_padding(1), rng)?;
+    let fc1 = Linear::try_new(32 * (h / 4) * (w / 4), 128, true, rng)?;
+    let fc2 = Linear::try_new(128, 10, true, rng)?;
+    Ok(Sequential::new()
+        .add_module("conv1", conv1)
+        .add_module("relu1", ReLU)
+        .add_module("pool1", MaxPool2d::new(2))
+        .add_module("conv2", conv2)
+        .add_module("relu2", ReLU)
+        .add_module("pool2", MaxPool2d::new(2))
+        .add_module("flatten", Flatten::default())
+        .add_module("fc1", fc1)
+        .add_module("relu3", ReLU)
+        .add_module("fc2", fc2))
+}
