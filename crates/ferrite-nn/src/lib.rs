@@ -19,7 +19,9 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod checkpoint;
 pub mod data;
+mod error;
 pub mod init;
 mod layers;
 pub mod loss;
@@ -28,6 +30,8 @@ mod module;
 pub mod optim;
 mod summary;
 
+pub use checkpoint::{Checkpoint, LoadReport, StateDict, Strict, load_state_dict, state_dict};
+pub use error::NnError;
 pub use layers::*;
 pub use module::Module;
 pub use optim::{
