@@ -1,0 +1,270 @@
+//! The standard workloads W0–W5 (`../shared/bench/WORKLOADS.md`), printed in the format of
+//! PyTorch's `torch_bench.py` so the two can be pasted side by side:
+//!
+//! ```text
+//! RESULT  system  workload  median_ms  min_ms  max_ms  gflops  note
+//! ```
+//!
+//! ```text
+//! cargo run --release --example bench                    # W0 W1 W1b W2 W3 W4 W5
+//! cargo run --release --example bench -- W4 W5 --lr 0.02 --epochs 5 --threads 2
+//! ```
+
+use std::time::Instant;
+
+use ferrite::nn::data::{DataLoader, Mnist, Split};
+use ferrite::nn::loss::{CrossEntropyOptions, cross_entropy};
+use ferrite::nn::models::small_cnn;
+use ferrite::nn::optim::{Optimizer, Sgd, SgdConfig};
+use ferrite::prelude::*;
+use ferrite::tensor::conv2d_backward;
+
+struct Args {
+    workloads: Vec<String>,
+    iters: usize,
+    warmup: usize,
+    lr: f64,
+    epochs: u64,
+    seed: u64,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        workloads: Vec::new(),
+        iters: 10,
+        warmup: 3,
+        lr: 0.05,
+        epochs: 3,
+        seed: 0,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
+        match a.as_str() {
+            "--iters" => {
+                args.iters = value("--iters")?
+                    .parse()
+                    .map_err(|e| format!("--iters: {e}"))?
+            }
+            "--warmup" => {
+                args.warmup = value("--warmup")?
+                    .parse()
+                    .map_err(|e| format!("--warmup: {e}"))?
+            }
+            "--lr" => args.lr = value("--lr")?.parse().map_err(|e| format!("--lr: {e}"))?,
+            "--epochs" => {
+                args.epochs = value("--epochs")?
+                    .parse()
+                    .map_err(|e| format!("--epochs: {e}"))?
+            }
+            "--seed" => {
+                args.seed = value("--seed")?
+                    .parse()
+                    .map_err(|e| format!("--seed: {e}"))?
+            }
+            "--threads" => {
+                let n: usize = value("--threads")?
+                    .parse()
+                    .map_err(|e| format!("--threads: {e}"))?;
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build_global()
+                    .map_err(|e| e.to_string())?;
+            }
+            w if w.starts_with('W') || w == "all" => args.workloads.push(w.to_string()),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if args.workloads.is_empty() || args.workloads.iter().any(|w| w == "all") {
+        args.workloads = ["W0", "W1", "W1b", "W2", "W3", "W4", "W5"]
+            .map(String::from)
+            .to_vec();
+    }
+    Ok(args)
+}
+
+fn time_it(iters: usize, warmup: usize, mut f: impl FnMut()) -> Vec<f64> {
+    for _ in 0..warmup {
+        f();
+    }
+    (0..iters)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect()
+}
+
+fn report(w: &str, ts: &mut [f64], flop: Option<f64>, note: &str) {
+    ts.sort_by(f64::total_cmp);
+    let med = ts[ts.len() / 2];
+    let gf = flop.map_or("-".to_string(), |f| {
+        format!("{:.2}", f / (med * 1e-3) / 1e9)
+    });
+    println!(
+        "RESULT\tferrite\t{w}\t{med:.3}\t{:.3}\t{:.3}\t{gf}\t{note}",
+        ts[0],
+        ts[ts.len() - 1]
+    );
+}
+
+/// Uniform in [-1, 1), like `torch.rand(..) * 2 - 1`.
+fn rand_pm1(shape: &[usize], rng: &mut Rng) -> Tensor {
+    Tensor::uniform(shape, -1.0, 1.0, rng)
+}
+
+fn w0(a: &Args, rng: &mut Rng) {
+    let n = 1024;
+    let (x, y) = (rand_pm1(&[n, n], rng), rand_pm1(&[n, n], rng));
+    let mut ts = time_it(a.iters, a.warmup, || {
+        std::hint::black_box(x.matmul(&y).expect("square matrices"));
+    });
+    report(
+        "W0",
+        &mut ts,
+        Some(2.0 * (n as f64).powi(3)),
+        "Tensor::matmul (sgemm)",
+    );
+}
+
+fn conv_case(
+    a: &Args,
+    name: &str,
+    (n, ci, co, hw): (usize, usize, usize, usize),
+    backward: bool,
+    rng: &mut Rng,
+) {
+    let x = rand_pm1(&[n, ci, hw, hw], rng);
+    let conv: Conv2d =
+        Conv2d::new(Conv2dConfig::new(ci, co, 3).with_padding(1), rng).expect("valid conv");
+    let (w, b) = (conv.weight().value(), conv.bias().expect("bias").value());
+    let g = rand_pm1(&[n, co, hw, hw], rng);
+    let params = conv.config().params();
+    let flop = 2.0 * (n * co * ci * 9 * hw * hw) as f64;
+    if !backward {
+        let mut ts = time_it(a.iters, a.warmup, || {
+            std::hint::black_box(x.conv2d(&w, Some(&b), &params).expect("valid conv"));
+        });
+        report(name, &mut ts, Some(flop), "conv2d fwd (no graph)");
+        return;
+    }
+    // The same work as PyTorch's step: forward through the graph, backward of sum(y * g).
+    let xv = Var::parameter(x.clone());
+    let gv = Var::new(g.clone());
+    let mut ts = time_it(a.iters, a.warmup, || {
+        xv.zero_grad();
+        conv.zero_grad();
+        let y = conv.forward(&xv).expect("valid conv");
+        y.mul(&gv)
+            .and_then(|p| p.sum_all())
+            .and_then(|l| l.backward())
+            .expect("backward");
+    });
+    report(
+        name,
+        &mut ts,
+        Some(3.0 * flop),
+        "Conv2d fwd+bwd via autograd (dx, dW, db)",
+    );
+    // Sanity: the kernels agree with the graph.
+    let grads = conv2d_backward(&x, &w, &g, &params, [true, true, true]).expect("valid");
+    assert_eq!(grads.bias.expect("bias grad").shape(), &[co]);
+}
+
+fn train_step(model: &dyn Module, opt: &mut Sgd, x: &Tensor, y: &[usize]) -> f32 {
+    opt.zero_grad();
+    let logits = model.forward(&Var::new(x.clone())).expect("forward");
+    let loss = cross_entropy(&logits, y, &CrossEntropyOptions::default()).expect("loss");
+    loss.backward().expect("backward");
+    opt.step().expect("step");
+    loss.item().expect("scalar")
+}
+
+fn w4(a: &Args, rng: &mut Rng) {
+    let model = small_cnn::<f32>([28, 28], rng).expect("model");
+    let mut opt =
+        Sgd::new(model.parameters(), SgdConfig::new(0.05).with_momentum(0.9)).expect("sgd");
+    let x = Tensor::<f32>::rand(&[64, 1, 28, 28], rng).map(|p| (p - 0.1307) / 0.3081);
+    let y: Vec<usize> = (0..64).map(|i| (i * 7) % 10).collect();
+    let mut losses = Vec::new();
+    let mut ts = time_it(a.iters, a.warmup, || {
+        losses.push(train_step(&model, &mut opt, &x, &y))
+    });
+    assert!(losses.last() < losses.first(), "W4 loss did not decrease");
+    let note = format!(
+        "train step; loss {:.4} -> {:.4} over {} steps (same batch)",
+        losses[0],
+        losses[losses.len() - 1],
+        losses.len()
+    );
+    report("W4", &mut ts, Some(3.0 * 64.0 * 2.44e6), &note);
+}
+
+fn w5(a: &Args) {
+    let started = Instant::now();
+    let train = Mnist::embedded(Split::Train).expect("embedded data");
+    let test = Mnist::embedded(Split::Test).expect("embedded data");
+    let model = small_cnn::<f32>([28, 28], &mut seeded_rng(a.seed)).expect("model");
+    let mut opt =
+        Sgd::new(model.parameters(), SgdConfig::new(a.lr).with_momentum(0.9)).expect("sgd");
+    let loader = DataLoader::new(&train)
+        .with_batch_size(64)
+        .with_shuffle(true)
+        .with_seed(a.seed);
+    let t0 = Instant::now();
+    let mut epoch_losses = Vec::new();
+    for epoch in 0..a.epochs {
+        let (mut sum, mut nb) = (0.0f64, 0);
+        for batch in loader.epoch(epoch) {
+            let batch = batch.expect("batch");
+            sum += train_step(&model, &mut opt, &batch.images, &batch.labels) as f64;
+            nb += 1;
+        }
+        epoch_losses.push((sum / nb as f64 * 1e4).round() / 1e4);
+    }
+    let train_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let t1 = Instant::now();
+    let mut correct = 0;
+    for batch in DataLoader::new(&test).with_batch_size(500).epoch(0) {
+        let batch = batch.expect("batch");
+        let logits = no_grad(|| model.forward(&Var::new(batch.images))).expect("forward");
+        let pred = logits.value().argmax(1, false).expect("argmax");
+        correct += pred
+            .iter()
+            .zip(&batch.labels)
+            .filter(|(p, l)| p == l)
+            .count();
+    }
+    let eval_ms = t1.elapsed().as_secs_f64() * 1e3;
+    let acc = correct as f64 / test.len() as f64;
+    let total_ms = started.elapsed().as_secs_f64() * 1e3;
+    println!(
+        "RESULT\tferrite\tW5\t{train_ms:.1}\t{train_ms:.1}\t{train_ms:.1}\t-\tseed {} test_acc {acc:.4} eval_ms {eval_ms:.1} total_ms {total_ms:.1} epoch_mean_loss {epoch_losses:?}",
+        a.seed
+    );
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    eprintln!("# ferrite threads={}", rayon::current_num_threads());
+    for w in &args.workloads {
+        let mut rng = seeded_rng(0);
+        match w.as_str() {
+            "W0" => w0(&args, &mut rng),
+            "W1" => conv_case(&args, "W1", (64, 1, 16, 28), false, &mut rng),
+            "W1b" => conv_case(&args, "W1b", (64, 1, 16, 28), true, &mut rng),
+            "W2" => conv_case(&args, "W2", (64, 16, 32, 14), true, &mut rng),
+            "W3" => conv_case(&args, "W3", (32, 64, 64, 32), true, &mut rng),
+            "W4" => w4(&args, &mut rng),
+            "W5" => w5(&args),
+            other => eprintln!("unknown workload {other}"),
+        }
+    }
+}
