@@ -60,3 +60,104 @@ fn small_cnn_learns_digits_and_is_reproducible() {
     assert_eq!(losses, again);
     assert_eq!(accuracy, accuracy_again);
 }
+
+/// One epoch of SmallCnn training on a small slice; returns the per-step losses.
+fn run_epoch(
+    model: &dyn Module,
+    optimizer: &mut Sgd,
+    loader: &DataLoader<Subset<Mnist>>,
+    epoch: u64,
+) -> Vec<f32> {
+    let mut losses = Vec::new();
+    for batch in loader.epoch(epoch) {
+        let batch = batch.unwrap();
+        let logits = model.forward(&Var::new(batch.images)).unwrap();
+        let loss = cross_entropy(&logits, &batch.labels, &CrossEntropyOptions::default()).unwrap();
+        optimizer.zero_grad();
+        loss.backward().unwrap();
+        optimizer.step().unwrap();
+        losses.push(loss.item().unwrap());
+    }
+    losses
+}
+
+#[test]
+fn resuming_from_a_checkpoint_continues_exactly() {
+    use ferrite::nn::checkpoint::{Checkpoint, Strict};
+    use ferrite::nn::optim::OptimizerState;
+
+    let loader = DataLoader::new(Subset::take(Mnist::embedded(Split::Train).unwrap(), 640))
+        .with_batch_size(64)
+        .with_shuffle(true)
+        .with_seed(7);
+    let config = SgdConfig::new(0.02).with_momentum(0.9);
+
+    // Uninterrupted: three epochs.
+    let model = small_cnn::<f32>([28, 28], &mut seeded_rng(7)).unwrap();
+    let mut sgd = Sgd::new(model.parameters(), config).unwrap();
+    let straight: Vec<Vec<f32>> = (0..3)
+        .map(|e| run_epoch(&model, &mut sgd, &loader, e))
+        .collect();
+
+    // Interrupted after the first epoch: save, then continue in a fresh process-like state.
+    let dir = std::env::temp_dir().join(format!("ferrite-resume-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("checkpoint.ferrite");
+    {
+        let model = small_cnn::<f32>([28, 28], &mut seeded_rng(7)).unwrap();
+        let mut sgd = Sgd::new(model.parameters(), config).unwrap();
+        assert_eq!(run_epoch(&model, &mut sgd, &loader, 0), straight[0]);
+        let mut ckpt = Checkpoint::from_model(&model);
+        ckpt.epoch = 1;
+        ckpt.set_optimizer_state(&sgd.state()).unwrap();
+        ckpt.save(&path).unwrap();
+    }
+    let ckpt = Checkpoint::<f32>::load(&path).unwrap();
+    let model = small_cnn::<f32>([28, 28], &mut seeded_rng(999)).unwrap(); // other weights
+    ckpt.load_into(&model, Strict::Yes).unwrap();
+    let mut sgd = Sgd::new(model.parameters(), config).unwrap();
+    sgd.load_state(ckpt.optimizer_state::<OptimizerState>().unwrap().unwrap())
+        .unwrap();
+    for epoch in ckpt.epoch..3 {
+        assert_eq!(
+            run_epoch(&model, &mut sgd, &loader, epoch),
+            straight[epoch as usize],
+            "epoch {epoch}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn checkpoint_and_safetensors_round_trips_give_identical_predictions() {
+    use ferrite::nn::checkpoint::{
+        Checkpoint, Strict, load_safetensors, load_state_dict, save_safetensors, state_dict,
+    };
+
+    let model = small_cnn::<f32>([28, 28], &mut seeded_rng(3)).unwrap();
+    let x = Var::new(Tensor::randn(&[8, 1, 28, 28], &mut seeded_rng(4)));
+    let before = no_grad(|| model.forward(&x)).unwrap().value();
+
+    let dir = std::env::temp_dir().join(format!("ferrite-roundtrip-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    Checkpoint::from_model(&model)
+        .save(dir.join("m.ferrite"))
+        .unwrap();
+    save_safetensors(&state_dict(&model), dir.join("m.safetensors")).unwrap();
+
+    let a = small_cnn::<f32>([28, 28], &mut seeded_rng(5)).unwrap();
+    Checkpoint::<f32>::load(dir.join("m.ferrite"))
+        .unwrap()
+        .load_into(&a, Strict::Yes)
+        .unwrap();
+    let b = small_cnn::<f32>([28, 28], &mut seeded_rng(6)).unwrap();
+    load_state_dict(
+        &b,
+        &load_safetensors(dir.join("m.safetensors")).unwrap(),
+        Strict::Yes,
+    )
+    .unwrap();
+    assert_eq!(no_grad(|| a.forward(&x)).unwrap().value(), before);
+    assert_eq!(no_grad(|| b.forward(&x)).unwrap().value(), before);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
