@@ -161,3 +161,30 @@ fn checkpoint_and_safetensors_round_trips_give_identical_predictions() {
     assert_eq!(no_grad(|| b.forward(&x)).unwrap().value(), before);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_pytorch_trained_small_cnn_scores_the_same_in_ferrite() {
+    use ferrite::nn::checkpoint::{Strict, load_safetensors, load_state_dict};
+
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("torch_small_cnn.json")).unwrap())
+            .unwrap();
+    let model = small_cnn::<f32>([28, 28], &mut seeded_rng(0)).unwrap();
+    let state = load_safetensors::<f32>(dir.join("torch_small_cnn.safetensors")).unwrap();
+    load_state_dict(&model, &state, Strict::Yes).unwrap();
+
+    let test = Mnist::embedded(Split::Test).unwrap();
+    let mut correct = 0;
+    for batch in DataLoader::new(&test).with_batch_size(500).epoch(0) {
+        let batch = batch.unwrap();
+        let logits = no_grad(|| model.forward(&Var::new(batch.images))).unwrap();
+        let predicted = logits.value().argmax(1, false).unwrap();
+        correct += predicted
+            .iter()
+            .zip(&batch.labels)
+            .filter(|(p, l)| p == l)
+            .count();
+    }
+    assert_eq!(correct as u64, expected["test_correct"].as_u64().unwrap());
+}
