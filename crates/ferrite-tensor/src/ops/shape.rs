@@ -196,6 +196,12 @@ impl<T: Float> Tensor<T> {
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
     pub fn narrow(&self, dim: isize, start: usize, length: usize) -> Result<Tensor<T>> {
+        if self.ndim() == 0 {
+            return Err(TensorError::invalid(
+                "narrow",
+                "cannot narrow a 0-dimensional tensor (shape [])",
+            ));
+        }
         let d = normalize_dim("narrow", dim, self.ndim())?;
         let size = self.shape()[d];
         if start.checked_add(length).is_none_or(|end| end > size) {
@@ -250,6 +256,12 @@ impl<T: Float> Tensor<T> {
         let first = tensors.first().ok_or_else(|| {
             TensorError::invalid("cat", "expected at least one tensor, found none")
         })?;
+        if first.ndim() == 0 {
+            return Err(TensorError::invalid(
+                "cat",
+                "cannot concatenate 0-dimensional tensors (use stack)",
+            ));
+        }
         let d = normalize_dim("cat", dim, first.ndim())?;
         for (i, t) in tensors.iter().enumerate() {
             let same_rank = t.ndim() == first.ndim();
