@@ -1,0 +1,466 @@
+//! The toy digit classifier: SmallCnn (two conv1-style layers and two linear layers) learns
+//! to read handwritten digits from the 10,000 MNIST digits shipped in the repo.
+//!
+//! ```text
+//! cargo run --release --example mnist                       # train with the defaults
+//! cargo run --release --example mnist -- --epochs 2 --optimizer adam
+//! cargo run --release --example mnist -- --data-dir ~/mnist # any dir with the standard MNIST files
+//! cargo run --release --example mnist -- --resume runs/mnist/checkpoint.ferrite --epochs 8
+//! cargo run --release --example mnist -- eval --checkpoint runs/mnist/model.safetensors
+//! cargo run --release --example mnist -- predict --checkpoint runs/mnist/checkpoint.ferrite my_digit.png
+//! ```
+//!
+//! Training prints the model summary, a progress bar per epoch, then one line per epoch
+//! (train loss, train accuracy, test accuracy, time); its last line is
+//! `final test accuracy: NN.NN%` (about 98% with the defaults). It writes into `--out`
+//! (default `runs/mnist`): `checkpoint.ferrite` (parameters, optimizer state, epoch,
+//! history), `model.safetensors` (PyTorch names and layouts), `conv1_filters.png`,
+//! `conv1_feature_maps.png` and `curves.png`.
+
+mod images;
+mod plots;
+
+use std::error::Error;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use ferrite::nn::checkpoint::{Checkpoint, Strict, load_safetensors, save_safetensors};
+use ferrite::nn::data::{DataLoader, Mnist, Normalize, Split};
+use ferrite::nn::loss::{CrossEntropyOptions, cross_entropy};
+use ferrite::nn::models::small_cnn;
+use ferrite::nn::optim::{Adam, AdamConfig, Optimizer, OptimizerState, Sgd, SgdConfig};
+use ferrite::nn::summary;
+use ferrite::prelude::*;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use plots::EpochStats;
+
+type Fallible<T> = Result<T, Box<dyn Error>>;
+
+#[derive(Parser, Debug)]
+#[command(
+    about = "Train SmallCnn on MNIST digits with ferrite, evaluate it, or read your own digits"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    train: TrainArgs,
+}
+
+#[derive(clap::Args, Debug)]
+struct TrainArgs {
+    /// Directory with the standard MNIST files (train-images-idx3-ubyte[.gz], ...);
+    /// default: the 8,004 / 1,996 digits embedded in ferrite.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Number of epochs (in all, counting those of a resumed run).
+    #[arg(long, default_value_t = 5)]
+    epochs: u64,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Learning rate (default: 0.02 for sgd, 0.001 for adam).
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Optimizer: SGD with momentum 0.9, or Adam.
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
+    optimizer: OptimizerKind,
+    /// Seed of the initial weights and of the shuffling.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Where to write the checkpoint, the safetensors file and the pictures.
+    #[arg(long, default_value = "runs/mnist")]
+    out: PathBuf,
+    /// Continue training from this checkpoint.
+    #[arg(long)]
+    resume: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Accuracy and confusion matrix of a checkpoint (ferrite or safetensors) on a data set.
+    Eval {
+        /// A `.ferrite` checkpoint or a `.safetensors` file (also one saved by PyTorch).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Directory with the standard MNIST test files; default: the embedded test split.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Top-3 classes of your own digit pictures (PNG or JPEG, any size).
+    Predict {
+        /// A `.ferrite` checkpoint or a `.safetensors` file.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// One or more image files.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum OptimizerKind {
+    Sgd,
+    Adam,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => train(&cli.train),
+        Some(Command::Eval {
+            checkpoint,
+            data_dir,
+        }) => eval(&checkpoint, data_dir.as_deref()),
+        Some(Command::Predict { checkpoint, images }) => predict(&checkpoint, &images),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_split(dir: Option<&Path>, split: Split) -> Fallible<Mnist> {
+    Ok(match dir {
+        Some(d) => Mnist::from_dir(d, split)?,
+        None => Mnist::embedded(split)?,
+    })
+}
+
+fn train(args: &TrainArgs) -> Fallible<()> {
+    if let Some(n) = args.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()?;
+    }
+    let train_set = load_split(args.data_dir.as_deref(), Split::Train)?;
+    let test_set = load_split(args.data_dir.as_deref(), Split::Test)?;
+    let image_size = train_set.image_size();
+    if test_set.image_size() != image_size {
+        return Err(format!(
+            "train images are {:?} but test images are {:?}",
+            image_size,
+            test_set.image_size()
+        )
+        .into());
+    }
+    let [h, w] = image_size;
+    let model = small_cnn::<f32>(image_size, &mut seeded_rng(args.seed))?;
+    let lr = args.lr.unwrap_or(match args.optimizer {
+        OptimizerKind::Sgd => 0.02,
+        OptimizerKind::Adam => 0.001,
+    });
+    let mut optimizer: Box<dyn Optimizer> = match args.optimizer {
+        OptimizerKind::Sgd => Box::new(Sgd::new(
+            model.parameters(),
+            SgdConfig::new(lr).with_momentum(0.9),
+        )?),
+        OptimizerKind::Adam => Box::new(Adam::new(model.parameters(), AdamConfig::new(lr))?),
+    };
+
+    let mut history: Vec<EpochStats> = Vec::new();
+    let mut start_epoch = 0;
+    if let Some(path) = &args.resume {
+        let ckpt = Checkpoint::<f32>::load(path)?;
+        ckpt.load_into(&model, Strict::Yes)?;
+        if let Some(state) = ckpt.optimizer_state::<OptimizerState>()? {
+            optimizer.load_state(state)?;
+        }
+        start_epoch = ckpt.epoch;
+        history = parse_history(
+            ckpt.metadata
+                .get("history")
+                .map(String::as_str)
+                .unwrap_or(""),
+        )?;
+        println!("resumed from {} after epoch {start_epoch}", path.display());
+    }
+
+    println!("{}", summary(&model, &[args.batch_size, 1, h, w])?);
+    println!(
+        "data: {} train / {} test digits of {h}x{w}; {} epochs, batch {}, {:?} lr {lr}, seed {}",
+        train_set.len(),
+        test_set.len(),
+        args.epochs,
+        args.batch_size,
+        args.optimizer,
+        args.seed
+    );
+
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
+    let checkpoint_path = args.out.join("checkpoint.ferrite");
+    let loader = DataLoader::new(&train_set)
+        .with_batch_size(args.batch_size)
+        .with_shuffle(true)
+        .with_seed(args.seed);
+    let options = CrossEntropyOptions::default();
+
+    for epoch in start_epoch..args.epochs {
+        let started = Instant::now();
+        let bar = progress_bar(loader.len() as u64, epoch + 1, args.epochs);
+        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+        for batch in loader.epoch(epoch) {
+            let batch = batch?;
+            let logits = model.forward(&Var::new(batch.images))?;
+            let loss = cross_entropy(&logits, &batch.labels, &options)?;
+            let loss_value = loss.item()?;
+            if !loss_value.is_finite() {
+                bar.abandon();
+                return Err(format!(
+                    "the loss became {loss_value} in epoch {} after {seen} samples: training diverged \
+                     (try a smaller --lr); the last good checkpoint is {}",
+                    epoch + 1,
+                    checkpoint_path.display()
+                )
+                .into());
+            }
+            optimizer.zero_grad();
+            loss.backward()?;
+            optimizer.step()?;
+
+            let n = batch.labels.len();
+            loss_sum += loss_value as f64 * n as f64;
+            correct += count_correct(&logits.value(), &batch.labels)?;
+            seen += n;
+            bar.inc(1);
+            let rate = seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!(
+                "loss {:.4}  {rate:.0} samples/s",
+                loss_sum / seen as f64
+            ));
+        }
+        bar.finish_and_clear();
+        let test_accuracy = accuracy(&model, &test_set)?;
+        let stats = EpochStats {
+            epoch: epoch as usize + 1,
+            train_loss: loss_sum / seen.max(1) as f64,
+            train_accuracy: correct as f64 / seen.max(1) as f64,
+            test_accuracy,
+        };
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "epoch {:>2}/{}: train loss {:.4}, train accuracy {:.2}%, test accuracy {:.2}%, {secs:.1}s ({:.0} samples/s)",
+            stats.epoch,
+            args.epochs,
+            stats.train_loss,
+            100.0 * stats.train_accuracy,
+            100.0 * stats.test_accuracy,
+            seen as f64 / secs
+        );
+        history.push(stats);
+
+        let mut ckpt = Checkpoint::from_model(&model);
+        ckpt.epoch = epoch + 1;
+        ckpt.set_optimizer_state(&optimizer.state())?;
+        ckpt.metadata
+            .insert("image_size".into(), format!("{h}x{w}"));
+        ckpt.metadata
+            .insert("history".into(), format_history(&history));
+        ckpt.save(&checkpoint_path)?;
+    }
+
+    save_safetensors(
+        &ferrite::nn::checkpoint::state_dict(&model),
+        args.out.join("model.safetensors"),
+    )?;
+    write_pictures(&model, &test_set, &history, &args.out)?;
+    println!("wrote {}", args.out.display());
+    let last = history
+        .last()
+        .map(|s| s.test_accuracy)
+        .unwrap_or(accuracy(&model, &test_set)?);
+    println!("final test accuracy: {:.2}%", 100.0 * last);
+    Ok(())
+}
+
+fn progress_bar(batches: u64, epoch: u64, epochs: u64) -> ProgressBar {
+    let bar = ProgressBar::new(batches);
+    let style = ProgressStyle::with_template(
+        "epoch {prefix} [{bar:30}] {pos}/{len} batches, ETA {eta} {msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_prefix(format!("{epoch}/{epochs}"));
+    bar
+}
+
+/// How many rows of `logits` have their largest value at the label.
+fn count_correct(logits: &Tensor, labels: &[usize]) -> Fallible<usize> {
+    let predicted = logits.argmax(1, false)?;
+    Ok(predicted.iter().zip(labels).filter(|(p, l)| p == l).count())
+}
+
+/// Predicted class of every sample of `data`, in order.
+fn predictions(model: &dyn Module, data: &Mnist) -> Fallible<Vec<usize>> {
+    let mut out = Vec::with_capacity(data.len());
+    for batch in DataLoader::new(data).with_batch_size(500).epoch(0) {
+        let batch = batch?;
+        let logits = no_grad(|| model.forward(&Var::new(batch.images)))?;
+        out.extend(logits.value().argmax(1, false)?.iter().copied());
+    }
+    Ok(out)
+}
+
+fn accuracy(model: &dyn Module, data: &Mnist) -> Fallible<f64> {
+    let predicted = predictions(model, data)?;
+    let correct = predicted
+        .iter()
+        .zip(data.labels())
+        .filter(|&(&p, &l)| p == l as usize)
+        .count();
+    Ok(correct as f64 / data.len().max(1) as f64)
+}
+
+fn format_history(history: &[EpochStats]) -> String {
+    history
+        .iter()
+        .map(|s| {
+            format!(
+                "{},{},{},{}",
+                s.epoch, s.train_loss, s.train_accuracy, s.test_accuracy
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+fn parse_history(text: &str) -> Fallible<Vec<EpochStats>> {
+    let mut out = Vec::new();
+    for item in text.split(';').filter(|s| !s.is_empty()) {
+        let f: Vec<&str> = item.split(',').collect();
+        if f.len() != 4 {
+            return Err(format!("checkpoint history entry '{item}' is malformed").into());
+        }
+        out.push(EpochStats {
+            epoch: f[0].parse()?,
+            train_loss: f[1].parse()?,
+            train_accuracy: f[2].parse()?,
+            test_accuracy: f[3].parse()?,
+        });
+    }
+    Ok(out)
+}
+
+/// The learned conv1 filters, conv1's feature maps for the first test digit, the curves.
+fn write_pictures(
+    model: &ferrite::nn::Sequential,
+    test_set: &Mnist,
+    history: &[EpochStats],
+    out: &Path,
+) -> Fallible<()> {
+    let conv1 = model.get("conv1").ok_or("the model has no conv1")?;
+    let weight = conv1.parameters()[0].value();
+    plots::save_filters_png(&weight, &out.join("conv1_filters.png"))?;
+
+    let sample = test_set.get(0)?;
+    let [h, w] = test_set.image_size();
+    let x = Var::new(sample.features.reshape(&[1, 1, h as isize, w as isize])?);
+    let maps = no_grad(|| conv1.forward(&x).and_then(|y| y.relu()))?.value();
+    let maps = maps.reshape(&[maps.shape()[1] as isize, h as isize, w as isize])?;
+    let pixels: Vec<f32> = test_set
+        .image(0)
+        .ok_or("the test set is empty")?
+        .iter()
+        .map(|&p| p as f32 / 255.0)
+        .collect();
+    plots::save_feature_maps_png(
+        &pixels,
+        &maps,
+        sample.label,
+        &out.join("conv1_feature_maps.png"),
+    )?;
+    if !history.is_empty() {
+        plots::save_curves_png(history, &out.join("curves.png"))?;
+    }
+    Ok(())
+}
+
+/// A SmallCnn with the weights of a ferrite checkpoint or a safetensors file.
+fn load_model(path: &Path) -> Fallible<ferrite::nn::Sequential> {
+    let is_safetensors = path.extension().is_some_and(|e| e == "safetensors");
+    let (state, image_size) = if is_safetensors {
+        let state = load_safetensors::<f32>(path)?;
+        // fc1 takes 32 * (H/4) * (W/4) inputs: recover a square image size from it.
+        let fc1 = state
+            .get("fc1.weight")
+            .ok_or_else(|| format!("{}: no fc1.weight: not a SmallCnn", path.display()))?;
+        let side = ((fc1.shape()[1] / 32) as f64).sqrt() as usize * 4;
+        (state, [side, side])
+    } else {
+        let ckpt = Checkpoint::<f32>::load(path)?;
+        let size = ckpt
+            .metadata
+            .get("image_size")
+            .cloned()
+            .unwrap_or_else(|| "28x28".into());
+        let (h, w) = size
+            .split_once('x')
+            .ok_or_else(|| format!("{}: bad image_size '{size}'", path.display()))?;
+        (ckpt.params, [h.parse()?, w.parse()?])
+    };
+    let model = small_cnn::<f32>(image_size, &mut seeded_rng(0))?;
+    ferrite::nn::checkpoint::load_state_dict(&model, &state, Strict::Yes)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(model)
+}
+
+fn eval(checkpoint: &Path, data_dir: Option<&Path>) -> Fallible<()> {
+    let model = load_model(checkpoint)?;
+    let data = load_split(data_dir, Split::Test)?;
+    let predicted = predictions(&model, &data)?;
+    let mut confusion = [[0usize; 10]; 10];
+    for (&p, &l) in predicted.iter().zip(data.labels()) {
+        confusion[l as usize][p.min(9)] += 1;
+    }
+    let correct: usize = (0..10).map(|i| confusion[i][i]).sum();
+    println!("confusion matrix (rows: true digit, columns: predicted digit)");
+    println!(
+        "      {}",
+        (0..10).map(|c| format!("{c:>5}")).collect::<String>()
+    );
+    for (label, row) in confusion.iter().enumerate() {
+        println!(
+            "{label:>5} {}",
+            row.iter().map(|n| format!("{n:>5}")).collect::<String>()
+        );
+    }
+    println!(
+        "accuracy: {:.2}% ({correct} of {} digits)",
+        100.0 * correct as f64 / data.len().max(1) as f64,
+        data.len()
+    );
+    Ok(())
+}
+
+fn predict(checkpoint: &Path, paths: &[PathBuf]) -> Fallible<()> {
+    let model = load_model(checkpoint)?;
+    let normalize = Normalize::MNIST;
+    for path in paths {
+        let pixels = images::load_digit(path)?;
+        let data: Vec<f32> = pixels.iter().map(|&p| normalize.apply(p) as f32).collect();
+        let x = Var::new(Tensor::from_vec(data, &[1, 1, 28, 28])?);
+        let probs = no_grad(|| model.forward(&x).and_then(|y| y.softmax(1)))?
+            .value()
+            .to_vec();
+        let mut ranked: Vec<(usize, f32)> = probs.into_iter().enumerate().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let top: Vec<String> = ranked
+            .iter()
+            .take(3)
+            .map(|(digit, p)| format!("{digit} ({:.1}%)", 100.0 * p))
+            .collect();
+        println!("{}: {}", path.display(), top.join(", "));
+    }
+    Ok(())
+}
