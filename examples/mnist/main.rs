@@ -211,16 +211,27 @@ fn train(args: &TrainArgs) -> Fallible<()> {
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         for batch in loader.epoch(epoch) {
             let batch = batch?;
-            let logits = model.forward(&Var::new(batch.images))?;
+            let x = Var::new(batch.images);
+            let logits = model.forward(&x)?;
             let loss = cross_entropy(&logits, &batch.labels, &options)?;
             let loss_value = loss.item()?;
             if !loss_value.is_finite() {
                 bar.abandon();
+                // Replay the batch in anomaly mode to name the first op that made a NaN/inf.
+                let culprit = detect_anomaly(|| {
+                    cross_entropy(&model.forward(&x)?, &batch.labels, &options)?.backward()
+                })
+                .err()
+                .map_or_else(|| "no single op".to_string(), |e| e.to_string());
+                let kept = if checkpoint_path.exists() {
+                    format!("the last good checkpoint is {}", checkpoint_path.display())
+                } else {
+                    "no checkpoint was written yet".to_string()
+                };
                 return Err(format!(
                     "the loss became {loss_value} in epoch {} after {seen} samples: training diverged \
-                     (try a smaller --lr); the last good checkpoint is {}",
-                    epoch + 1,
-                    checkpoint_path.display()
+                     (try a smaller --lr); {culprit}; {kept}",
+                    epoch + 1
                 )
                 .into());
             }
