@@ -8,23 +8,35 @@ use ferrite::prelude::*;
 
 /// Ten SmallCnn training steps in a pool of `threads` threads: (losses, final weights).
 fn train_with_threads(threads: usize) -> (Vec<f32>, Vec<Vec<f32>>) {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
     pool.install(|| {
         let data = Subset::take(Mnist::embedded(Split::Train).unwrap(), 640);
-        let loader = DataLoader::new(data).with_batch_size(64).with_shuffle(true).with_seed(11);
+        let loader = DataLoader::new(data)
+            .with_batch_size(64)
+            .with_shuffle(true)
+            .with_seed(11);
         let model = small_cnn::<f32>([28, 28], &mut seeded_rng(11)).unwrap();
-        let mut sgd = Sgd::new(model.parameters(), SgdConfig::new(0.05).with_momentum(0.9)).unwrap();
+        let mut sgd =
+            Sgd::new(model.parameters(), SgdConfig::new(0.05).with_momentum(0.9)).unwrap();
         let mut losses = Vec::new();
         for batch in loader.epoch(0) {
             let batch = batch.unwrap();
             let logits = model.forward(&Var::new(batch.images)).unwrap();
-            let loss = cross_entropy(&logits, &batch.labels, &CrossEntropyOptions::default()).unwrap();
+            let loss =
+                cross_entropy(&logits, &batch.labels, &CrossEntropyOptions::default()).unwrap();
             sgd.zero_grad();
             loss.backward().unwrap();
             sgd.step().unwrap();
             losses.push(loss.item().unwrap());
         }
-        let weights = model.parameters().iter().map(|p| p.value().to_vec()).collect();
+        let weights = model
+            .parameters()
+            .iter()
+            .map(|p| p.value().to_vec())
+            .collect();
         (losses, weights)
     })
 }
