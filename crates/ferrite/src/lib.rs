@@ -40,3 +40,11 @@ pub mod prelude {
         seeded_rng,
     };
 }
+
+// The guides in `docs/`: every ```rust block in them is compiled and run by `cargo test`
+// (as doctests of these items, which exist only while doctests are collected).
+
+/// `docs/conv1.md`
+#[doc = include_str!("../../../docs/conv1.md")]
+#[cfg(doctest)]
+pub struct ConvOneGuide;
