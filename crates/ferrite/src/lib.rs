@@ -44,6 +44,11 @@ pub mod prelude {
 // The guides in `docs/`: every ```rust block in them is compiled and run by `cargo test`
 // (as doctests of these items, which exist only while doctests are collected).
 
+/// `docs/architecture.md`
+#[doc = include_str!("../../../docs/architecture.md")]
+#[cfg(doctest)]
+pub struct ArchitectureGuide;
+
 /// `docs/conv1.md`
 #[doc = include_str!("../../../docs/conv1.md")]
 #[cfg(doctest)]
