@@ -53,3 +53,8 @@ pub struct ArchitectureGuide;
 #[doc = include_str!("../../../docs/conv1.md")]
 #[cfg(doctest)]
 pub struct ConvOneGuide;
+
+/// `docs/training.md`
+#[doc = include_str!("../../../docs/training.md")]
+#[cfg(doctest)]
+pub struct TrainingGuide;
