@@ -58,3 +58,8 @@ pub struct ConvOneGuide;
 #[doc = include_str!("../../../docs/training.md")]
 #[cfg(doctest)]
 pub struct TrainingGuide;
+
+/// `docs/parity.md`
+#[doc = include_str!("../../../docs/parity.md")]
+#[cfg(doctest)]
+pub struct ParityGuide;
