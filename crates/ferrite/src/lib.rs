@@ -44,6 +44,11 @@ pub mod prelude {
 // The guides in `docs/`: every ```rust block in them is compiled and run by `cargo test`
 // (as doctests of these items, which exist only while doctests are collected).
 
+/// `docs/README.md`
+#[doc = include_str!("../../../docs/README.md")]
+#[cfg(doctest)]
+pub struct GuidesIndex;
+
 /// `docs/architecture.md`
 #[doc = include_str!("../../../docs/architecture.md")]
 #[cfg(doctest)]
@@ -63,3 +68,8 @@ pub struct TrainingGuide;
 #[doc = include_str!("../../../docs/parity.md")]
 #[cfg(doctest)]
 pub struct ParityGuide;
+
+/// `docs/performance.md`
+#[doc = include_str!("../../../docs/performance.md")]
+#[cfg(doctest)]
+pub struct PerformanceGuide;
