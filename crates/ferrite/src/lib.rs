@@ -40,3 +40,36 @@ pub mod prelude {
         seeded_rng,
     };
 }
+
+// The guides in `docs/`: every ```rust block in them is compiled and run by `cargo test`
+// (as doctests of these items, which exist only while doctests are collected).
+
+/// `docs/README.md`
+#[doc = include_str!("../../../docs/README.md")]
+#[cfg(doctest)]
+pub struct GuidesIndex;
+
+/// `docs/architecture.md`
+#[doc = include_str!("../../../docs/architecture.md")]
+#[cfg(doctest)]
+pub struct ArchitectureGuide;
+
+/// `docs/conv1.md`
+#[doc = include_str!("../../../docs/conv1.md")]
+#[cfg(doctest)]
+pub struct ConvOneGuide;
+
+/// `docs/training.md`
+#[doc = include_str!("../../../docs/training.md")]
+#[cfg(doctest)]
+pub struct TrainingGuide;
+
+/// `docs/parity.md`
+#[doc = include_str!("../../../docs/parity.md")]
+#[cfg(doctest)]
+pub struct ParityGuide;
+
+/// `docs/performance.md`
+#[doc = include_str!("../../../docs/performance.md")]
+#[cfg(doctest)]
+pub struct PerformanceGuide;

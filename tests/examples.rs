@@ -1,0 +1,65 @@
+//! The numbered tutorial examples (`examples/0*_*.rs`) run as tests: each file is compiled
+//! in here as a module and its `pub fn main` must succeed, so the README's test command
+//! keeps the tutorial working. (`04` is the `mnist` example, too long to run here.)
+
+#[path = "../examples/01_tensors.rs"]
+mod ex01_tensors;
+#[path = "../examples/02_autograd.rs"]
+mod ex02_autograd;
+#[path = "../examples/03_conv1.rs"]
+mod ex03_conv1;
+#[path = "../examples/05_custom_module.rs"]
+mod ex05_custom_module;
+
+#[test]
+fn example_01_tensors_runs() {
+    ex01_tensors::main().expect("01_tensors");
+}
+
+#[test]
+fn example_02_autograd_runs_and_writes_the_conv1_graph() {
+    ex02_autograd::main().expect("02_autograd");
+    // The example writes relative to the working directory, which for tests is the
+    // package root.
+    let dot = std::fs::read_to_string("runs/02_autograd/graph.dot").expect("graph.dot");
+    assert!(dot.starts_with("digraph autograd {"), "{dot}");
+    for label in [
+        r#"label="input\n[1, 1, 9, 9]""#,
+        r#"label="conv1.weight\n[1, 1, 3, 3]""#,
+        r#"label="conv1.bias\n[1]""#,
+        r#"label="conv2d\n[1, 1, 4, 4]""#,
+        r#"label="relu\n[1, 1, 4, 4]""#,
+        r#"label="sum\n[]""#,
+    ] {
+        assert!(dot.contains(label), "no {label} in\n{dot}");
+    }
+    assert_eq!(dot.matches(" [label=").count(), 6, "{dot}");
+    assert_eq!(dot.matches(" -> ").count(), 5, "{dot}");
+}
+
+#[test]
+fn example_03_conv1_runs() {
+    ex03_conv1::main().expect("03_conv1");
+}
+
+/// `examples/03_conv1.rs` is the seed's `examples/conv1.rs` under its tutorial name: the
+/// code after the header must stay the same (only `main` is `pub`, so that this file can
+/// call it).
+#[test]
+fn example_03_conv1_is_the_seed_example() {
+    let code = |path: &str| {
+        let text = std::fs::read_to_string(path).expect(path);
+        let start = text.find("\nuse ").expect("a use line") + 1;
+        text[start..].replace("pub fn main(", "fn main(")
+    };
+    assert!(
+        code("examples/03_conv1.rs") == code("examples/conv1.rs"),
+        "examples/03_conv1.rs differs from examples/conv1.rs: copy the code of conv1.rs (after \
+         its header comment) into 03_conv1.rs, keeping `pub fn main`"
+    );
+}
+
+#[test]
+fn example_05_custom_module_runs() {
+    ex05_custom_module::main().expect("05_custom_module");
+}
