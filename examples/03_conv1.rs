@@ -3,15 +3,14 @@
 //! backward sends the gradient to the filter and the bias, and a gradient check confirms it.
 //! `docs/conv1.md` explains every step with numbers you can check by hand.
 //!
-//! This is the same program as `examples/conv1.rs` (`tests/examples.rs` keeps the two
-//! identical and runs this one).
+//! `cargo run --release --example conv1` runs this same file under the seed's name.
 //!
 //! Run with `cargo run --release --example 03_conv1`. It prints:
 //!
 //! ```text
 //! Input shape: [1, 1, 9, 9]
 //! Conv1 output shape: [1, 1, 4, 4]
-//! Output size: (9 + 2*0 - 3) / 2 + 1 = 4 (height), (9 + 2*0 - 3) / 2 + 1 = 4 (width)
+//! Output size: (9 + 2*0 - 1*(3 - 1) - 1) / 2 + 1 = 4 (height), (9 + 2*0 - 1*(3 - 1) - 1) / 2 + 1 = 4 (width)
 //! After ReLU: 16 values, 7 of them zero
 //! Sum of the feature map: 3.007460
 //! conv1.weight grad shape: [1, 1, 3, 3]
@@ -34,20 +33,23 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("Input shape: {:?}", input_data.shape());
     println!("Conv1 output shape: {:?}", conv_output.shape());
 
-    // The output-size formula, evaluated with the layer's own numbers.
+    // The output-size formula floor((H + 2p - d(k - 1) - 1) / s) + 1, evaluated with the
+    // layer's own numbers (with dilation 1 it is the seed's (H + 2p - k) / s + 1).
     let config = conv1.config();
     let pad = config.params().resolve_padding(config.kernel_size)?;
     let input_hw = [input_data.shape()[2], input_data.shape()[3]];
     let out_hw = config.params().output_size(input_hw, config.kernel_size)?;
     println!(
-        "Output size: ({} + 2*{} - {}) / {} + 1 = {} (height), ({} + 2*{} - {}) / {} + 1 = {} (width)",
+        "Output size: ({} + 2*{} - {}*({} - 1) - 1) / {} + 1 = {} (height), ({} + 2*{} - {}*({} - 1) - 1) / {} + 1 = {} (width)",
         input_hw[0],
         pad[0],
+        config.dilation[0],
         config.kernel_size[0],
         config.stride[0],
         out_hw[0],
         input_hw[1],
         pad[2],
+        config.dilation[1],
         config.kernel_size[1],
         config.stride[1],
         out_hw[1]

@@ -1,92 +1,18 @@
-//! The seed's example: the first convolutional layer of a CNN ("conv1"), forward and backward.
-//!
-//! Run with `cargo run --release --example conv1`. It prints:
+//! The seed's example: the first convolutional layer of a CNN ("conv1"), forward and
+//! backward. `cargo run --release --example conv1` prints:
 //!
 //! ```text
 //! Input shape: [1, 1, 9, 9]
 //! Conv1 output shape: [1, 1, 4, 4]
-//! Output size: (9 + 2*0 - 3) / 2 + 1 = 4 (height), (9 + 2*0 - 3) / 2 + 1 = 4 (width)
-//! After ReLU: 16 values, N of them zero
-//! Sum of the feature map: S
-//! conv1.weight grad shape: [1, 1, 3, 3]
-//! conv1.bias grad shape: [1]
-//! gradcheck of conv1 in f64: passed (N Jacobian entries, max error E)
+//! Output size: (9 + 2*0 - 1*(3 - 1) - 1) / 2 + 1 = 4 (height), (9 + 2*0 - 1*(3 - 1) - 1) / 2 + 1 = 4 (width)
+//! ...
 //! ```
 //!
-//! (The lines with N, S and E print the numbers of this seed.)
+//! The program is step 3 of the tutorial, `examples/03_conv1.rs`: read it there.
 
-use ferrite::prelude::*;
+#[path = "03_conv1.rs"]
+mod conv1;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut rng = seeded_rng(0);
-
-    // PyTorch: input_data = torch.randn(1, 1, 9, 9)
-    let input_data: Var = Var::new(Tensor::randn(&[1, 1, 9, 9], &mut rng));
-    // PyTorch: conv1 = nn.Conv2d(1, 1, 3, stride=2)
-    let conv1: Conv2d = Conv2d::new(Conv2dConfig::new(1, 1, 3).with_stride(2), &mut rng)?;
-    // PyTorch: conv_output = conv1(input_data)
-    let conv_output = conv1.forward(&input_data)?;
-
-    println!("Input shape: {:?}", input_data.shape());
-    println!("Conv1 output shape: {:?}", conv_output.shape());
-
-    // The output-size formula, evaluated with the layer's own numbers.
-    let config = conv1.config();
-    let pad = config.params().resolve_padding(config.kernel_size)?;
-    let input_hw = [input_data.shape()[2], input_data.shape()[3]];
-    let out_hw = config.params().output_size(input_hw, config.kernel_size)?;
-    println!(
-        "Output size: ({} + 2*{} - {}) / {} + 1 = {} (height), ({} + 2*{} - {}) / {} + 1 = {} (width)",
-        input_hw[0],
-        pad[0],
-        config.kernel_size[0],
-        config.stride[0],
-        out_hw[0],
-        input_hw[1],
-        pad[2],
-        config.kernel_size[1],
-        config.stride[1],
-        out_hw[1]
-    );
-
-    // The non-linearity, then a scalar to differentiate.
-    let activated = conv_output.relu()?;
-    let zeros = activated
-        .value()
-        .to_vec()
-        .iter()
-        .filter(|&&x| x == 0.0)
-        .count();
-    println!(
-        "After ReLU: {} values, {zeros} of them zero",
-        activated.value().numel()
-    );
-    let total = activated.sum_all()?;
-    println!("Sum of the feature map: {:.6}", total.item()?);
-    total.backward()?;
-
-    for (name, param) in conv1.named_parameters() {
-        let grad = param.grad().ok_or("no gradient reached conv1")?;
-        println!("conv1.{name} grad shape: {:?}", grad.shape());
-    }
-
-    // Check conv1's backward against finite differences, in f64.
-    let x = Tensor::<f64>::randn(&[1, 1, 9, 9], &mut rng);
-    let w = conv1.weight().value().cast::<f64>();
-    let b = conv1
-        .bias()
-        .ok_or("conv1 has a bias")?
-        .value()
-        .cast::<f64>();
-    let params = config.params();
-    let report = gradcheck(
-        |v: &[Var<f64>]| v[0].conv2d(&v[1], Some(&v[2]), &params)?.relu(),
-        &[x, w, b],
-        &GradcheckOptions::default().with_input_names(&["input", "weight", "bias"]),
-    )?;
-    println!(
-        "gradcheck of conv1 in f64: passed ({} Jacobian entries, max error {:.1e})",
-        report.checked, report.max_abs_error
-    );
-    Ok(())
+    conv1::main()
 }

@@ -41,25 +41,3 @@ fn example_02_autograd_runs_and_writes_the_conv1_graph() {
 fn example_03_conv1_runs() {
     ex03_conv1::main().expect("03_conv1");
 }
-
-/// `examples/03_conv1.rs` is the seed's `examples/conv1.rs` under its tutorial name: the
-/// code after the header must stay the same (only `main` is `pub`, so that this file can
-/// call it).
-#[test]
-fn example_03_conv1_is_the_seed_example() {
-    let code = |path: &str| {
-        let text = std::fs::read_to_string(path).expect(path);
-        let start = text.find("\nuse ").expect("a use line") + 1;
-        text[start..].replace("pub fn main(", "fn main(")
-    };
-    assert!(
-        code("examples/03_conv1.rs") == code("examples/conv1.rs"),
-        "examples/03_conv1.rs differs from examples/conv1.rs: copy the code of conv1.rs (after \
-         its header comment) into 03_conv1.rs, keeping `pub fn main`"
-    );
-}
-
-#[test]
-fn example_05_custom_module_runs() {
-    ex05_custom_module::main().expect("05_custom_module");
-}

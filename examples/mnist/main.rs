@@ -110,7 +110,7 @@ enum OptimizerKind {
     Adam,
 }
 
-fn main() -> ExitCode {
+pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         None => train(&cli.train),

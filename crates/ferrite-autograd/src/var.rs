@@ -21,9 +21,8 @@ static LIVE_NODES: AtomicUsize = AtomicUsize::new(0);
 /// ```
 /// use ferrite_autograd::{live_nodes, Var};
 /// use ferrite_tensor::Tensor;
-/// let before = live_nodes();
 /// let x = Var::new(Tensor::<f32>::ones(&[1]));
-/// assert!(live_nodes() >= before + 1 || live_nodes() > 0); // other threads may create nodes too
+/// assert!(live_nodes() >= 1); // x at least (other threads may hold nodes too)
 /// drop(x);
 /// ```
 pub fn live_nodes() -> usize {

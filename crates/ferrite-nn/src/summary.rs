@@ -132,14 +132,7 @@ impl fmt::Display for Summary {
             "Layer (type)", "Output Shape", "Param #", "Mult-Adds"
         )?;
         writeln!(f, "{line}")?;
-        writeln!(
-            f,
-            "{:<28}{:<22}{:>12}{:>16}",
-            "input",
-            format!("{:?}", self.input_shape),
-            "",
-            ""
-        )?;
+        writeln!(f, "{:<28}{:?}", "input", self.input_shape)?;
         for r in &self.rows {
             writeln!(
                 f,
