@@ -41,3 +41,8 @@ fn example_02_autograd_runs_and_writes_the_conv1_graph() {
 fn example_03_conv1_runs() {
     ex03_conv1::main().expect("03_conv1");
 }
+
+#[test]
+fn example_05_custom_module_runs() {
+    ex05_custom_module::main().expect("05_custom_module");
+}
