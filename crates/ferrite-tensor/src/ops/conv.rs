@@ -3,14 +3,14 @@
 //! The kernels follow PyTorch's `nn.Conv2d` / `F.conv2d` exactly (stride, padding, dilation,
 //! groups, bias, padding modes) and are built as im2col + GEMM: for each image and group the
 //! receptive fields are unrolled into a column matrix `[C/groups * kh * kw, oh * ow]` and
-//! multiplied by the weight matrix with [`crate::gemm::gemm`]. Images are processed in
+//! multiplied by the weight matrix with [`crate::gemm::gemm_serial`]. Images are processed in
 //! parallel with `rayon`; every reduction across images is done in a fixed order, so the
 //! results are bit-identical whatever the number of threads.
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
 
-use crate::gemm::gemm;
+use crate::gemm::gemm_serial;
 use crate::tensor::checked_numel;
 use crate::{Float, Result, Tensor, TensorError};
 
@@ -469,7 +469,7 @@ fn mat_mut<T>(data: &mut [T], rows: usize, cols: usize) -> ArrayViewMut2<'_, T> 
     ArrayViewMut2::from_shape((rows, cols), data).expect("buffer matches the matrix shape")
 }
 
-/// [`gemm`], with an empty inner dimension handled here (`c = 0`, or unchanged when
+/// [`gemm_serial`], with an empty inner dimension handled here (`c = 0`, or unchanged when
 /// accumulating).
 fn matmul_into<T: Float>(
     a: ArrayView2<T>,
@@ -483,7 +483,7 @@ fn matmul_into<T: Float>(
         }
         return;
     }
-    gemm(a, b, c, accumulate);
+    gemm_serial(a, b, c, accumulate);
 }
 
 impl<T: Float> Tensor<T> {
