@@ -15,6 +15,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod buffer;
 mod error;
 mod float;
 pub mod gemm;

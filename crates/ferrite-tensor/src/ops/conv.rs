@@ -10,6 +10,7 @@
 use ndarray::{ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
 
+use crate::buffer::{self, Scratch};
 use crate::gemm::gemm_serial;
 use crate::tensor::checked_numel;
 use crate::{Float, Result, Tensor, TensorError};
@@ -557,20 +558,33 @@ impl<T: Float> Tensor<T> {
         }
         let out_shape = plan.output_shape();
         let out_len = checked_numel(OP, &out_shape)?;
-        let mut out = vec![T::zero(); out_len];
+        let b = bias.map(Tensor::contiguous);
+        let bs = b.as_ref().map(|b| b.as_slice().expect("contiguous bias"));
+        let g = plan.geom;
+        let (k, l, og) = (g.rows(), g.cols(), plan.og);
+        // The bias is the starting value of each output row (the products are added onto it),
+        // so the output is written once before the products instead of zeroed.
+        let mut out = match bs {
+            Some(bs) => {
+                let mut out = buffer::with_capacity(out_len);
+                for _ in 0..plan.n {
+                    for &bv in bs {
+                        out.extend(std::iter::repeat_n(bv, l));
+                    }
+                }
+                out
+            }
+            None => buffer::zeros(out_len),
+        };
         if out_len > 0 {
             let cols_len = plan.cols_len(OP)?;
             let x = plan.prepare_input(self);
             let w = weight.contiguous();
-            let b = bias.map(Tensor::contiguous);
             let xs = x.as_slice().expect("contiguous input");
             let ws = w.as_slice().expect("contiguous weight");
-            let bs = b.as_ref().map(|b| b.as_slice().expect("contiguous bias"));
-            let g = plan.geom;
-            let (k, l, og) = (g.rows(), g.cols(), plan.og);
             let (image_len, group_len) = (plan.image_len(), plan.group_len());
             out.par_chunks_mut(plan.o * l).enumerate().for_each_init(
-                || vec![T::zero(); cols_len],
+                || Scratch::zeros(cols_len),
                 |cols, (img, out_n)| {
                     let x_n = &xs[img * image_len..(img + 1) * image_len];
                     for grp in 0..plan.groups {
@@ -583,12 +597,7 @@ impl<T: Float> Tensor<T> {
                         };
                         let w_g = mat(&ws[grp * og * k..(grp + 1) * og * k], og, k);
                         let out_g = mat_mut(&mut out_n[grp * og * l..(grp + 1) * og * l], og, l);
-                        matmul_into(w_g, cols_view, out_g, false);
-                    }
-                    if let Some(bs) = bs {
-                        for (row, &bv) in out_n.chunks_exact_mut(l).zip(bs) {
-                            row.iter_mut().for_each(|v| *v += bv);
-                        }
+                        matmul_into(w_g, cols_view, out_g, bs.is_some());
                     }
                 },
             );
@@ -722,11 +731,11 @@ pub fn conv2d_backward<T: Float>(
     let image_len = plan.image_len();
     let group_len = plan.group_len();
     let mut grad_input = if need_input {
-        Some(vec![T::zero(); checked_mul(OP, n, image_len)?])
+        Some(buffer::zeros(checked_mul(OP, n, image_len)?))
     } else {
         None
     };
-    let mut grad_weight = need_weight.then(|| vec![T::zero(); weight_len]);
+    let mut grad_weight = need_weight.then(|| buffer::zeros(weight_len));
 
     if (need_input || need_weight) && n > 0 && o > 0 && l > 0 {
         let cols_len = plan.cols_len(OP)?;
@@ -743,17 +752,17 @@ pub fn conv2d_backward<T: Float>(
         };
         let per_chunk = n.div_ceil(chunks);
         let chunks = n.div_ceil(per_chunk);
-        let mut partials = if need_weight {
-            vec![T::zero(); checked_mul(OP, chunks, weight_len)?]
+        let mut partials = Scratch::zeros(if need_weight {
+            checked_mul(OP, chunks, weight_len)?
         } else {
-            Vec::new()
-        };
+            0
+        });
 
         // One task per chunk of images, each owning its slice of the input gradient and its
         // partial weight gradient.
         let mut tasks = Vec::with_capacity(chunks);
         let mut gi_rest: &mut [T] = grad_input.as_deref_mut().unwrap_or_default();
-        let mut gw_rest: &mut [T] = &mut partials;
+        let mut gw_rest: &mut [T] = &mut partials[..];
         for chunk in 0..chunks {
             let images = chunk * per_chunk..((chunk + 1) * per_chunk).min(n);
             let gi = if need_input {
@@ -775,8 +784,8 @@ pub fn conv2d_backward<T: Float>(
         }
 
         tasks.into_par_iter().for_each(|(images, mut gi, mut gw)| {
-            let mut cols = vec![T::zero(); if need_weight { cols_len } else { 0 }];
-            let mut grad_cols = vec![T::zero(); if need_input { cols_len } else { 0 }];
+            let mut cols = Scratch::zeros(if need_weight { cols_len } else { 0 });
+            let mut grad_cols = Scratch::zeros(if need_input { cols_len } else { 0 });
             let first = images.start;
             for img in images {
                 let go_n = &gos[img * o * l..(img + 1) * o * l];
