@@ -65,6 +65,36 @@ fn cache() -> std::sync::MutexGuard<'static, Cache> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// A cached buffer of at least `len` and at most `2 * len` elements, as it was freed (its
+/// length and contents unchanged), if one is free.
+fn take_cached<T: Copy + Send + 'static>(len: usize) -> Option<Vec<T>> {
+    let bytes = len.saturating_mul(size_of::<T>());
+    if bytes < MIN_POOLED_BYTES {
+        return None;
+    }
+    let mut guard = cache();
+    let cache = &mut *guard;
+    let list = cache
+        .lists
+        .iter_mut()
+        .find(|l| l.kind == TypeId::of::<T>())?;
+    let buffers = list
+        .buffers
+        .downcast_mut::<Vec<Vec<T>>>()
+        .expect("free list of its own type");
+    // The smallest buffer that fits, searching from the most recently freed.
+    let (i, _) = buffers
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(|(_, b)| b.capacity() >= len && b.capacity() / 2 <= len)
+        .min_by_key(|(_, b)| b.capacity())?;
+    let buf = buffers.remove(i);
+    cache.bytes -= list.bytes_each.remove(i);
+    cache.count -= 1;
+    Some(buf)
+}
+
 /// An empty vector with room for at least `len` elements, reusing a cached buffer when one
 /// of a suitable size (at least `len`, at most twice that) is free.
 ///
@@ -73,35 +103,28 @@ fn cache() -> std::sync::MutexGuard<'static, Cache> {
 /// assert!(v.is_empty() && v.capacity() >= 100_000);
 /// ```
 pub fn with_capacity<T: Copy + Send + 'static>(len: usize) -> Vec<T> {
-    let bytes = len.saturating_mul(size_of::<T>());
-    if bytes < MIN_POOLED_BYTES {
-        return Vec::with_capacity(len);
-    }
-    let mut guard = cache();
-    let cache = &mut *guard;
-    if let Some(list) = cache.lists.iter_mut().find(|l| l.kind == TypeId::of::<T>()) {
-        let buffers = list
-            .buffers
-            .downcast_mut::<Vec<Vec<T>>>()
-            .expect("free list of its own type");
-        // The smallest buffer that fits, searching from the most recently freed.
-        let best = buffers
-            .iter()
-            .enumerate()
-            .rev()
-            .filter(|(_, b)| b.capacity() >= len && b.capacity() / 2 <= len)
-            .min_by_key(|(_, b)| b.capacity())
-            .map(|(i, _)| i);
-        if let Some(i) = best {
-            let mut buf = buffers.remove(i);
-            cache.bytes -= list.bytes_each.remove(i);
-            cache.count -= 1;
+    match take_cached(len) {
+        Some(mut buf) => {
             buf.clear();
-            return buf;
+            buf
         }
+        None => Vec::with_capacity(len),
     }
-    drop(guard);
-    Vec::with_capacity(len)
+}
+
+/// `len` elements of unspecified value (zeros, or what a recycled buffer held), for a
+/// buffer the caller overwrites entirely: unlike [`zeros`], a recycled buffer is not
+/// written first.
+///
+/// ```
+/// let v: Vec<f32> = ferrite_tensor::buffer::for_overwrite(10);
+/// assert_eq!(v.len(), 10);
+/// ```
+pub fn for_overwrite<T: Copy + Send + num_traits::Zero + 'static>(len: usize) -> Vec<T> {
+    let mut v = take_cached(len).unwrap_or_default();
+    v.truncate(len);
+    v.resize(len, T::zero());
+    v
 }
 
 /// `len` zeros, in a recycled buffer when possible.
@@ -186,6 +209,11 @@ impl<T: Copy + Send + num_traits::Zero + 'static> Scratch<T> {
     /// `len` zeros.
     pub fn zeros(len: usize) -> Self {
         Scratch(zeros(len))
+    }
+
+    /// `len` elements of unspecified value, to be overwritten (see [`for_overwrite`]).
+    pub fn for_overwrite(len: usize) -> Self {
+        Scratch(for_overwrite(len))
     }
 }
 

@@ -20,6 +20,7 @@ mod error;
 mod float;
 pub mod gemm;
 pub mod ops;
+mod parallel;
 mod tensor;
 
 pub use error::{Result, TensorError};

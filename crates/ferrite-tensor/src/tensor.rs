@@ -368,7 +368,7 @@ impl<T: Float> Tensor<T> {
     pub fn map(&self, f: impl Fn(T) -> T + Sync + Send) -> Self {
         match self.as_slice() {
             Some(xs) => {
-                let data = buffer::collect(xs.len(), xs.iter().map(|&x| f(x)));
+                let data = crate::parallel::map(xs, f);
                 Self::from_array(
                     ArrayD::from_shape_vec(IxDyn(self.shape()), data).expect("numel matches shape"),
                 )

@@ -54,12 +54,12 @@ impl<T: Float> Tensor<T> {
         &self,
         op: &'static str,
         other: &Tensor<T>,
-        f: impl Fn(T, T) -> T,
+        f: impl Fn(T, T) -> T + Sync + Send,
     ) -> Result<Tensor<T>> {
         if self.shape() == other.shape()
             && let (Some(a), Some(b)) = (self.as_slice(), other.as_slice())
         {
-            let data = buffer::collect(a.len(), a.iter().zip(b).map(|(&x, &y)| f(x, y)));
+            let data = crate::parallel::zip(a, b, f);
             return Tensor::from_vec(data, self.shape());
         }
         let out_shape = broadcast_shapes(self.shape(), other.shape()).ok_or_else(|| {

@@ -584,7 +584,7 @@ impl<T: Float> Tensor<T> {
             let ws = w.as_slice().expect("contiguous weight");
             let (image_len, group_len) = (plan.image_len(), plan.group_len());
             out.par_chunks_mut(plan.o * l).enumerate().for_each_init(
-                || Scratch::zeros(cols_len),
+                || Scratch::for_overwrite(cols_len),
                 |cols, (img, out_n)| {
                     let x_n = &xs[img * image_len..(img + 1) * image_len];
                     for grp in 0..plan.groups {
@@ -745,6 +745,52 @@ pub fn conv2d_backward<T: Float>(
         let w = weight.contiguous();
         let ws = w.as_slice().expect("contiguous weight");
 
+        // With stride 1 the input gradient is itself a convolution: of the output gradient,
+        // padded by `dilation * (k - 1) - padding`, with the kernel flipped and its channel
+        // axes swapped. That is one product with a long inner dimension (`O/groups * kh * kw`)
+        // written straight into the input gradient, instead of a product with a short one
+        // (`O/groups`) followed by a scatter (col2im).
+        let flipped = (need_input
+            && !pointwise
+            && g.sh == 1
+            && g.sw == 1
+            && g.pt <= (g.kh - 1) * g.dh
+            && g.pl <= (g.kw - 1) * g.dw)
+            .then(|| {
+                let geom = ColGeometry {
+                    c: og,
+                    h: g.oh,
+                    w: g.ow,
+                    kh: g.kh,
+                    kw: g.kw,
+                    sh: 1,
+                    sw: 1,
+                    dh: g.dh,
+                    dw: g.dw,
+                    pt: (g.kh - 1) * g.dh - g.pt,
+                    pl: (g.kw - 1) * g.dw - g.pl,
+                    oh: g.h,
+                    ow: g.w,
+                };
+                // Per group: [C/groups, O/groups * kh * kw], tap (a, b) of output channel o
+                // for input channel c holding weight[o, c, kh - 1 - a, kw - 1 - b].
+                let taps = g.kh * g.kw;
+                let mut wf = Vec::with_capacity(ws.len());
+                for grp in 0..plan.groups {
+                    for c in 0..g.c {
+                        for oc in 0..og {
+                            let src = ((grp * og + oc) * g.c + c) * taps;
+                            wf.extend(ws[src..src + taps].iter().rev());
+                        }
+                    }
+                }
+                (geom, wf)
+            });
+        let flipped_cols_len = match &flipped {
+            Some((fg, _)) => checked_mul(OP, fg.rows(), fg.cols())?,
+            None => 0,
+        };
+
         let chunks = if need_weight {
             weight_grad_chunks(n, weight_len)
         } else {
@@ -784,8 +830,13 @@ pub fn conv2d_backward<T: Float>(
         }
 
         tasks.into_par_iter().for_each(|(images, mut gi, mut gw)| {
-            let mut cols = Scratch::zeros(if need_weight { cols_len } else { 0 });
-            let mut grad_cols = Scratch::zeros(if need_input { cols_len } else { 0 });
+            // Both are overwritten entirely (by im2col and by a non-accumulating product).
+            let mut cols = Scratch::for_overwrite(if need_weight { cols_len } else { 0 });
+            let mut grad_cols = Scratch::for_overwrite(match &flipped {
+                Some(_) => flipped_cols_len,
+                None if need_input => cols_len,
+                None => 0,
+            });
             let first = images.start;
             for img in images {
                 let go_n = &gos[img * o * l..(img + 1) * o * l];
@@ -807,7 +858,17 @@ pub fn conv2d_backward<T: Float>(
                         let w_g = mat(&ws[w_range], og, k);
                         let gi_g =
                             &mut gi[(img - first) * image_len + grp * group_len..][..group_len];
-                        if pointwise {
+                        if let Some((fg, wf)) = &flipped {
+                            let go_slice = &go_n[grp * og * l..(grp + 1) * og * l];
+                            im2col(go_slice, fg, &mut grad_cols);
+                            let wf_g = mat(
+                                &wf[grp * g.c * fg.rows()..][..g.c * fg.rows()],
+                                g.c,
+                                fg.rows(),
+                            );
+                            let cols_view = mat(&grad_cols, fg.rows(), fg.cols());
+                            matmul_into(wf_g, cols_view, mat_mut(gi_g, g.c, fg.cols()), false);
+                        } else if pointwise {
                             matmul_into(w_g.t(), go_g, mat_mut(gi_g, k, l), false);
                         } else {
                             matmul_into(w_g.t(), go_g, mat_mut(&mut grad_cols, k, l), false);

@@ -743,8 +743,9 @@ impl<T: Float> Tensor<T> {
         let work = total.saturating_mul(params.kernel_size[0] * params.kernel_size[1]);
         let parallel = g.planes > 1 && work >= PARALLEL_MIN_WORK;
         let (pi, po) = (g.plane_in(), g.plane_out());
-        let mut out = buffer::zeros(total);
-        let mut idx = buffer::zeros(if IDX { total } else { 0 });
+        // Every window writes its output (and argmax).
+        let mut out = buffer::for_overwrite(total);
+        let mut idx = buffer::for_overwrite(if IDX { total } else { 0 });
         if IDX {
             for_each_plane2(&mut out, &mut idx, po, parallel, |i, o, ix| {
                 max_plane::<T, true>(&x[i * pi..(i + 1) * pi], &g, params, o, ix)
