@@ -301,6 +301,43 @@ impl<T: Float> Var<T> {
         Ok(())
     }
 
+    /// Updates the value of a leaf in place (what an optimizer step does): `f` gets its
+    /// elements in row-major order and may change them. Results computed earlier keep the
+    /// value they saw (the buffer is copied first if any of them still shares it), so this is
+    /// [`set_value`](Var::set_value) without allocating a new tensor.
+    ///
+    /// # Errors
+    /// When `self` is not a leaf.
+    ///
+    /// ```
+    /// use ferrite_autograd::Var;
+    /// use ferrite_tensor::Tensor;
+    /// let w = Var::parameter(Tensor::<f32>::zeros(&[2]));
+    /// let before = w.value();
+    /// w.update_value(|v| v.iter_mut().for_each(|x| *x += 1.0))?;
+    /// assert_eq!(w.value().to_vec(), vec![1.0, 1.0]);
+    /// assert_eq!(before.to_vec(), vec![0.0, 0.0]);
+    /// assert!(w.exp()?.update_value(|_| ()).is_err());
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn update_value<R>(&self, f: impl FnOnce(&mut [T]) -> R) -> Result<R> {
+        if !self.is_leaf() {
+            return Err(TensorError::invalid(
+                "update_value",
+                format!(
+                    "only leaves can be assigned, found the result of '{}'",
+                    self.node.op
+                ),
+            ));
+        }
+        let mut slot = self
+            .node
+            .value
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(f(slot.as_mut_slice()))
+    }
+
     /// True for parameters and for results of ops on them (while gradients are enabled).
     ///
     /// ```

@@ -15,10 +15,12 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod buffer;
 mod error;
 mod float;
 pub mod gemm;
 pub mod ops;
+mod parallel;
 mod tensor;
 
 pub use error::{Result, TensorError};

@@ -4,7 +4,7 @@ use ndarray::{ArcArray, ArrayD, ArrayViewD, IxDyn};
 use rand::Rng as _;
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::{Float, Result, Rng, TensorError};
+use crate::{Float, Result, Rng, TensorError, buffer};
 
 /// An n-dimensional array of `f32` (the default) or `f64`, cheap to clone.
 ///
@@ -61,8 +61,8 @@ impl<T: Float> Tensor<T> {
     /// let a = Tensor::<f32>::ones(&[3]).into_array();
     /// assert_eq!(a.len(), 3);
     /// ```
-    pub fn into_array(self) -> ArrayD<T> {
-        self.data.into_owned()
+    pub fn into_array(mut self) -> ArrayD<T> {
+        std::mem::replace(&mut self.data, empty_arc()).into_owned()
     }
 
     /// A tensor of the given shape filled with zeros.
@@ -92,9 +92,10 @@ impl<T: Float> Tensor<T> {
     /// assert_eq!(Tensor::<f32>::full(&[2], 7.0).to_vec(), vec![7.0, 7.0]);
     /// ```
     pub fn full(shape: &[usize], value: T) -> Self {
-        Tensor {
-            data: ArcArray::from_elem(IxDyn(shape), value),
-        }
+        let n = shape.iter().product();
+        let mut data = buffer::with_capacity(n);
+        data.resize(n, value);
+        Self::from_array(ArrayD::from_shape_vec(IxDyn(shape), data).expect("numel matches shape"))
     }
 
     /// A 0-dimensional tensor holding one value (shape `[]`).
@@ -280,6 +281,29 @@ impl<T: Float> Tensor<T> {
         self.data.as_slice()
     }
 
+    /// The elements as a mutable row-major slice, for updating a tensor in place.
+    ///
+    /// Tensors share buffers copy-on-write: when another tensor (a clone, or a result that
+    /// kept this value) still uses the buffer, it is copied first, so no other tensor ever
+    /// sees the change. A non-contiguous tensor is made contiguous first.
+    ///
+    /// ```
+    /// use ferrite_tensor::Tensor;
+    /// let mut a = Tensor::<f32>::zeros(&[3]);
+    /// let b = a.clone();
+    /// a.as_mut_slice()[0] = 1.0;
+    /// assert_eq!(a.to_vec(), vec![1.0, 0.0, 0.0]);
+    /// assert_eq!(b.to_vec(), vec![0.0; 3]); // the clone keeps its value
+    /// ```
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        if !self.data.is_standard_layout() {
+            *self = self.contiguous();
+        }
+        self.data
+            .as_slice_mut()
+            .expect("a standard-layout array is a slice")
+    }
+
     /// This tensor with a contiguous row-major buffer (no copy if it already has one).
     ///
     /// ```
@@ -292,7 +316,10 @@ impl<T: Float> Tensor<T> {
         if self.data.is_standard_layout() {
             self.clone()
         } else {
-            Self::from_array(self.data.as_standard_layout().into_owned())
+            let data = buffer::collect(self.numel(), self.data.iter().copied());
+            Self::from_array(
+                ArrayD::from_shape_vec(IxDyn(self.shape()), data).expect("numel matches shape"),
+            )
         }
     }
 
@@ -339,7 +366,15 @@ impl<T: Float> Tensor<T> {
     /// assert_eq!(t.to_vec(), vec![9.0, 9.0]);
     /// ```
     pub fn map(&self, f: impl Fn(T) -> T + Sync + Send) -> Self {
-        Self::from_array(self.data.map(|&x| f(x)))
+        match self.as_slice() {
+            Some(xs) => {
+                let data = crate::parallel::map(xs, f);
+                Self::from_array(
+                    ArrayD::from_shape_vec(IxDyn(self.shape()), data).expect("numel matches shape"),
+                )
+            }
+            None => Self::from_array(self.data.map(|&x| f(x))),
+        }
     }
 
     /// True when every element is finite (no NaN, no infinity).
@@ -356,6 +391,29 @@ impl<T: Float> Tensor<T> {
     /// The underlying shared array (crate-internal).
     pub(crate) fn arc(&self) -> &ArcArray<T, IxDyn> {
         &self.data
+    }
+
+    /// Wraps a shared array without copying (crate-internal).
+    pub(crate) fn from_arc(data: ArcArray<T, IxDyn>) -> Self {
+        Tensor { data }
+    }
+}
+
+/// An empty array, to leave behind when the real one is moved out of a dropped tensor.
+fn empty_arc<T: Float>() -> ArcArray<T, IxDyn> {
+    ArcArray::from_shape_vec(IxDyn(&[0]), Vec::new()).expect("empty shape")
+}
+
+impl<T: Float> Drop for Tensor<T> {
+    /// Hands a large buffer that no other tensor shares to the cache of [`buffer`], so that
+    /// the next tensor of that size does not fault in fresh pages.
+    fn drop(&mut self) {
+        if self.data.len().saturating_mul(size_of::<T>()) < buffer::MIN_POOLED_BYTES {
+            return;
+        }
+        if let Ok(array) = std::mem::replace(&mut self.data, empty_arc()).try_into_owned_nocopy() {
+            buffer::recycle(array.into_raw_vec_and_offset().0);
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! `max_pool2d` and `avg_pool2d`: the max gradient goes to the stored argmax of each window,
 //! the average gradient is spread over the window.
 
+use ferrite_tensor::buffer::Scratch;
 use ferrite_tensor::{Float, Pool2dParams, Result, avg_pool2d_backward, max_pool2d_backward};
 
 use crate::Var;
@@ -29,6 +30,8 @@ impl<T: Float> Var<T> {
     pub fn max_pool2d(&self, params: &Pool2dParams) -> Result<Var<T>> {
         let x = self.value();
         let (value, indices) = x.max_pool2d_with_indices(params)?;
+        // Recycled when the graph is freed, like the tensors.
+        let indices = Scratch::from(indices);
         let input_shape = x.shape().to_vec();
         Var::from_op("max_pool2d", value, &[self], move |g, _| {
             Ok(vec![Some(max_pool2d_backward(g, &indices, &input_shape)?)])

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use ferrite_autograd::Var;
-use ferrite_tensor::{Float, Result, Tensor, TensorError};
+use ferrite_tensor::{Float, Result, TensorError};
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -269,42 +269,43 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
         let neg_lr = T::of(-c.lr);
         for (i, grad) in grads.into_iter().enumerate() {
             let Some(grad) = grad else { continue };
-            let param = &self.params[i];
-            let mut p = param.value().to_vec();
-            let mut d = grad.to_vec();
-            // grad = grad.add(param, alpha=weight_decay)
-            if c.weight_decay != 0.0 {
-                for (d, &p) in d.iter_mut().zip(&p) {
-                    *d += weight_decay * p;
+            let grad = grad.contiguous();
+            let gs = grad.as_slice().expect("contiguous gradient");
+            // One pass per element, in place, with the operations (and roundings) of
+            // PyTorch's single-tensor SGD in its order:
+            //   d = grad (+ weight_decay * p)
+            //   buf = d at the first step, else momentum * buf + (1 - dampening) * d
+            //   d = d + momentum * buf (nesterov) or buf
+            //   p = p + (-lr) * d
+            let first = c.momentum != 0.0 && self.momentum_buffers[i].is_none();
+            let mut buf = if c.momentum != 0.0 {
+                self.momentum_buffers[i]
+                    .take()
+                    .unwrap_or_else(|| vec![T::zero(); gs.len()])
+            } else {
+                Vec::new()
+            };
+            self.params[i].update_value(|ps| {
+                for (j, (p, &g)) in ps.iter_mut().zip(gs).enumerate() {
+                    let mut d = g;
+                    if c.weight_decay != 0.0 {
+                        d += weight_decay * *p;
+                    }
+                    if c.momentum != 0.0 {
+                        let b = if first {
+                            d
+                        } else {
+                            buf[j] * momentum + one_minus_dampening * d
+                        };
+                        buf[j] = b;
+                        d = if c.nesterov { d + momentum * b } else { b };
+                    }
+                    *p += neg_lr * d;
                 }
-            }
+            })?;
             if c.momentum != 0.0 {
-                let buf = match self.momentum_buffers[i].take() {
-                    // buf = torch.clone(grad).detach()
-                    None => d.clone(),
-                    // buf.mul_(momentum).add_(grad, alpha=1 - dampening)
-                    Some(mut buf) => {
-                        for (b, &d) in buf.iter_mut().zip(&d) {
-                            *b = *b * momentum + one_minus_dampening * d;
-                        }
-                        buf
-                    }
-                };
-                if c.nesterov {
-                    // grad = grad.add(buf, alpha=momentum)
-                    for (d, &b) in d.iter_mut().zip(&buf) {
-                        *d += momentum * b;
-                    }
-                } else {
-                    d.copy_from_slice(&buf);
-                }
                 self.momentum_buffers[i] = Some(buf);
             }
-            // param.add_(grad, alpha=-lr)
-            for (p, &d) in p.iter_mut().zip(&d) {
-                *p += neg_lr * d;
-            }
-            param.set_value(Tensor::from_vec(p, &param.shape())?)?;
             self.steps[i] += 1;
         }
         Ok(())

@@ -3,7 +3,7 @@
 
 use ndarray::{ArrayD, IxDyn, Zip};
 
-use crate::{Float, Result, Tensor, TensorError};
+use crate::{Float, Result, Tensor, TensorError, buffer};
 
 /// The shape two shapes broadcast to under NumPy rules, or `None` if they cannot.
 ///
@@ -54,12 +54,12 @@ impl<T: Float> Tensor<T> {
         &self,
         op: &'static str,
         other: &Tensor<T>,
-        f: impl Fn(T, T) -> T,
+        f: impl Fn(T, T) -> T + Sync + Send,
     ) -> Result<Tensor<T>> {
         if self.shape() == other.shape()
             && let (Some(a), Some(b)) = (self.as_slice(), other.as_slice())
         {
-            let data = a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect();
+            let data = crate::parallel::zip(a, b, f);
             return Tensor::from_vec(data, self.shape());
         }
         let out_shape = broadcast_shapes(self.shape(), other.shape()).ok_or_else(|| {
@@ -80,7 +80,9 @@ impl<T: Float> Tensor<T> {
             .arc()
             .broadcast(IxDyn(&out_shape))
             .expect("checked broadcast");
-        let mut out = ArrayD::<T>::zeros(IxDyn(&out_shape));
+        let numel = out_shape.iter().product();
+        let mut out = ArrayD::from_shape_vec(IxDyn(&out_shape), buffer::zeros(numel))
+            .expect("numel matches shape");
         Zip::from(&mut out)
             .and(&a)
             .and(&b)

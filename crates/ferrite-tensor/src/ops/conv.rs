@@ -3,14 +3,15 @@
 //! The kernels follow PyTorch's `nn.Conv2d` / `F.conv2d` exactly (stride, padding, dilation,
 //! groups, bias, padding modes) and are built as im2col + GEMM: for each image and group the
 //! receptive fields are unrolled into a column matrix `[C/groups * kh * kw, oh * ow]` and
-//! multiplied by the weight matrix with [`crate::gemm::gemm`]. Images are processed in
+//! multiplied by the weight matrix with [`crate::gemm::gemm_serial`]. Images are processed in
 //! parallel with `rayon`; every reduction across images is done in a fixed order, so the
 //! results are bit-identical whatever the number of threads.
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
 
-use crate::gemm::gemm;
+use crate::buffer::{self, Scratch};
+use crate::gemm::gemm_serial;
 use crate::tensor::checked_numel;
 use crate::{Float, Result, Tensor, TensorError};
 
@@ -469,7 +470,7 @@ fn mat_mut<T>(data: &mut [T], rows: usize, cols: usize) -> ArrayViewMut2<'_, T> 
     ArrayViewMut2::from_shape((rows, cols), data).expect("buffer matches the matrix shape")
 }
 
-/// [`gemm`], with an empty inner dimension handled here (`c = 0`, or unchanged when
+/// [`gemm_serial`], with an empty inner dimension handled here (`c = 0`, or unchanged when
 /// accumulating).
 fn matmul_into<T: Float>(
     a: ArrayView2<T>,
@@ -483,7 +484,7 @@ fn matmul_into<T: Float>(
         }
         return;
     }
-    gemm(a, b, c, accumulate);
+    gemm_serial(a, b, c, accumulate);
 }
 
 impl<T: Float> Tensor<T> {
@@ -557,20 +558,33 @@ impl<T: Float> Tensor<T> {
         }
         let out_shape = plan.output_shape();
         let out_len = checked_numel(OP, &out_shape)?;
-        let mut out = vec![T::zero(); out_len];
+        let b = bias.map(Tensor::contiguous);
+        let bs = b.as_ref().map(|b| b.as_slice().expect("contiguous bias"));
+        let g = plan.geom;
+        let (k, l, og) = (g.rows(), g.cols(), plan.og);
+        // The bias is the starting value of each output row (the products are added onto it),
+        // so the output is written once before the products instead of zeroed.
+        let mut out = match bs {
+            Some(bs) => {
+                let mut out = buffer::with_capacity(out_len);
+                for _ in 0..plan.n {
+                    for &bv in bs {
+                        out.extend(std::iter::repeat_n(bv, l));
+                    }
+                }
+                out
+            }
+            None => buffer::zeros(out_len),
+        };
         if out_len > 0 {
             let cols_len = plan.cols_len(OP)?;
             let x = plan.prepare_input(self);
             let w = weight.contiguous();
-            let b = bias.map(Tensor::contiguous);
             let xs = x.as_slice().expect("contiguous input");
             let ws = w.as_slice().expect("contiguous weight");
-            let bs = b.as_ref().map(|b| b.as_slice().expect("contiguous bias"));
-            let g = plan.geom;
-            let (k, l, og) = (g.rows(), g.cols(), plan.og);
             let (image_len, group_len) = (plan.image_len(), plan.group_len());
             out.par_chunks_mut(plan.o * l).enumerate().for_each_init(
-                || vec![T::zero(); cols_len],
+                || Scratch::for_overwrite(cols_len),
                 |cols, (img, out_n)| {
                     let x_n = &xs[img * image_len..(img + 1) * image_len];
                     for grp in 0..plan.groups {
@@ -583,12 +597,7 @@ impl<T: Float> Tensor<T> {
                         };
                         let w_g = mat(&ws[grp * og * k..(grp + 1) * og * k], og, k);
                         let out_g = mat_mut(&mut out_n[grp * og * l..(grp + 1) * og * l], og, l);
-                        matmul_into(w_g, cols_view, out_g, false);
-                    }
-                    if let Some(bs) = bs {
-                        for (row, &bv) in out_n.chunks_exact_mut(l).zip(bs) {
-                            row.iter_mut().for_each(|v| *v += bv);
-                        }
+                        matmul_into(w_g, cols_view, out_g, bs.is_some());
                     }
                 },
             );
@@ -722,11 +731,11 @@ pub fn conv2d_backward<T: Float>(
     let image_len = plan.image_len();
     let group_len = plan.group_len();
     let mut grad_input = if need_input {
-        Some(vec![T::zero(); checked_mul(OP, n, image_len)?])
+        Some(buffer::zeros(checked_mul(OP, n, image_len)?))
     } else {
         None
     };
-    let mut grad_weight = need_weight.then(|| vec![T::zero(); weight_len]);
+    let mut grad_weight = need_weight.then(|| buffer::zeros(weight_len));
 
     if (need_input || need_weight) && n > 0 && o > 0 && l > 0 {
         let cols_len = plan.cols_len(OP)?;
@@ -736,6 +745,52 @@ pub fn conv2d_backward<T: Float>(
         let w = weight.contiguous();
         let ws = w.as_slice().expect("contiguous weight");
 
+        // With stride 1 the input gradient is itself a convolution: of the output gradient,
+        // padded by `dilation * (k - 1) - padding`, with the kernel flipped and its channel
+        // axes swapped. That is one product with a long inner dimension (`O/groups * kh * kw`)
+        // written straight into the input gradient, instead of a product with a short one
+        // (`O/groups`) followed by a scatter (col2im).
+        let flipped = (need_input
+            && !pointwise
+            && g.sh == 1
+            && g.sw == 1
+            && g.pt <= (g.kh - 1) * g.dh
+            && g.pl <= (g.kw - 1) * g.dw)
+            .then(|| {
+                let geom = ColGeometry {
+                    c: og,
+                    h: g.oh,
+                    w: g.ow,
+                    kh: g.kh,
+                    kw: g.kw,
+                    sh: 1,
+                    sw: 1,
+                    dh: g.dh,
+                    dw: g.dw,
+                    pt: (g.kh - 1) * g.dh - g.pt,
+                    pl: (g.kw - 1) * g.dw - g.pl,
+                    oh: g.h,
+                    ow: g.w,
+                };
+                // Per group: [C/groups, O/groups * kh * kw], tap (a, b) of output channel o
+                // for input channel c holding weight[o, c, kh - 1 - a, kw - 1 - b].
+                let taps = g.kh * g.kw;
+                let mut wf = Vec::with_capacity(ws.len());
+                for grp in 0..plan.groups {
+                    for c in 0..g.c {
+                        for oc in 0..og {
+                            let src = ((grp * og + oc) * g.c + c) * taps;
+                            wf.extend(ws[src..src + taps].iter().rev());
+                        }
+                    }
+                }
+                (geom, wf)
+            });
+        let flipped_cols_len = match &flipped {
+            Some((fg, _)) => checked_mul(OP, fg.rows(), fg.cols())?,
+            None => 0,
+        };
+
         let chunks = if need_weight {
             weight_grad_chunks(n, weight_len)
         } else {
@@ -743,17 +798,17 @@ pub fn conv2d_backward<T: Float>(
         };
         let per_chunk = n.div_ceil(chunks);
         let chunks = n.div_ceil(per_chunk);
-        let mut partials = if need_weight {
-            vec![T::zero(); checked_mul(OP, chunks, weight_len)?]
+        let mut partials = Scratch::zeros(if need_weight {
+            checked_mul(OP, chunks, weight_len)?
         } else {
-            Vec::new()
-        };
+            0
+        });
 
         // One task per chunk of images, each owning its slice of the input gradient and its
         // partial weight gradient.
         let mut tasks = Vec::with_capacity(chunks);
         let mut gi_rest: &mut [T] = grad_input.as_deref_mut().unwrap_or_default();
-        let mut gw_rest: &mut [T] = &mut partials;
+        let mut gw_rest: &mut [T] = &mut partials[..];
         for chunk in 0..chunks {
             let images = chunk * per_chunk..((chunk + 1) * per_chunk).min(n);
             let gi = if need_input {
@@ -775,8 +830,13 @@ pub fn conv2d_backward<T: Float>(
         }
 
         tasks.into_par_iter().for_each(|(images, mut gi, mut gw)| {
-            let mut cols = vec![T::zero(); if need_weight { cols_len } else { 0 }];
-            let mut grad_cols = vec![T::zero(); if need_input { cols_len } else { 0 }];
+            // Both are overwritten entirely (by im2col and by a non-accumulating product).
+            let mut cols = Scratch::for_overwrite(if need_weight { cols_len } else { 0 });
+            let mut grad_cols = Scratch::for_overwrite(match &flipped {
+                Some(_) => flipped_cols_len,
+                None if need_input => cols_len,
+                None => 0,
+            });
             let first = images.start;
             for img in images {
                 let go_n = &gos[img * o * l..(img + 1) * o * l];
@@ -798,7 +858,17 @@ pub fn conv2d_backward<T: Float>(
                         let w_g = mat(&ws[w_range], og, k);
                         let gi_g =
                             &mut gi[(img - first) * image_len + grp * group_len..][..group_len];
-                        if pointwise {
+                        if let Some((fg, wf)) = &flipped {
+                            let go_slice = &go_n[grp * og * l..(grp + 1) * og * l];
+                            im2col(go_slice, fg, &mut grad_cols);
+                            let wf_g = mat(
+                                &wf[grp * g.c * fg.rows()..][..g.c * fg.rows()],
+                                g.c,
+                                fg.rows(),
+                            );
+                            let cols_view = mat(&grad_cols, fg.rows(), fg.cols());
+                            matmul_into(wf_g, cols_view, mat_mut(gi_g, g.c, fg.cols()), false);
+                        } else if pointwise {
                             matmul_into(w_g.t(), go_g, mat_mut(gi_g, k, l), false);
                         } else {
                             matmul_into(w_g.t(), go_g, mat_mut(&mut grad_cols, k, l), false);

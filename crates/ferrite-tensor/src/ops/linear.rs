@@ -1,9 +1,9 @@
 //! The fully-connected layer's kernel: `y = x W^T + b`, and its backward.
 
-use ndarray::{Array2, Axis, Ix2};
+use ndarray::{Array2, ArrayView2, Axis, Ix2};
 
 use crate::gemm::gemm;
-use crate::{Float, Result, Tensor, TensorError};
+use crate::{Float, Result, Tensor, TensorError, buffer};
 
 /// Gradients of [`Tensor::linear`]; a field is `None` when not requested.
 ///
@@ -64,14 +64,28 @@ fn check<T: Float>(input: &Tensor<T>, weight: &Tensor<T>, bias: Option<&Tensor<T
     Ok(())
 }
 
-/// `x` as a `[rows, in]` matrix.
-fn rows<T: Float>(x: &Tensor<T>) -> Array2<T> {
+/// `x` (made contiguous, without a copy when it already is) and its row count, to be seen
+/// as a `[rows, in]` matrix with [`matrix`].
+fn rows<T: Float>(x: &Tensor<T>) -> (Tensor<T>, usize) {
     let features = x.shape()[x.ndim() - 1];
-    let n = x.numel() / features.max(1);
-    x.contiguous()
-        .into_array()
-        .into_shape_with_order((n, features))
-        .expect("numel matches")
+    (x.contiguous(), x.numel() / features.max(1))
+}
+
+/// The `[rows, len / rows]` row-major matrix view of a contiguous tensor.
+fn matrix<T: Float>(x: &Tensor<T>, rows: usize) -> ArrayView2<'_, T> {
+    let data = x.as_slice().expect("contiguous");
+    let cols = data
+        .len()
+        .checked_div(rows)
+        .unwrap_or_else(|| x.shape()[x.ndim() - 1]);
+    ArrayView2::from_shape((rows, cols), data).expect("numel matches")
+}
+
+/// A `[rows, cols]` matrix in a recycled buffer, its elements first set by `fill`.
+fn new_matrix<T: Float>(rows: usize, cols: usize, fill: impl Fn(&mut [T])) -> Array2<T> {
+    let mut data = buffer::for_overwrite(rows * cols);
+    fill(&mut data);
+    Array2::from_shape_vec((rows, cols), data).expect("numel matches")
 }
 
 impl<T: Float> Tensor<T> {
@@ -102,17 +116,20 @@ impl<T: Float> Tensor<T> {
     /// ```
     pub fn linear(&self, weight: &Tensor<T>, bias: Option<&Tensor<T>>) -> Result<Tensor<T>> {
         check(self, weight, bias)?;
-        let x = rows(self);
+        let (x, n) = rows(self);
+        let x = matrix(&x, n);
         let w = weight.as_array().into_dimensionality::<Ix2>().expect("2-D");
-        let mut y = Array2::<T>::zeros((x.nrows(), w.nrows()));
-        if let Some(b) = bias {
-            let b = b
-                .as_array()
-                .into_dimensionality::<ndarray::Ix1>()
-                .expect("1-D");
-            y.axis_iter_mut(Axis(0)).for_each(|mut row| row.assign(&b));
-        }
-        gemm(x.view(), w.t(), y.view_mut(), bias.is_some());
+        let b = bias.map(Tensor::contiguous);
+        // The bias is the starting value of each row; the product is added onto it.
+        let mut y = new_matrix(x.nrows(), w.nrows(), |y| match &b {
+            Some(b) => {
+                let b = b.as_slice().expect("contiguous");
+                y.chunks_exact_mut(b.len().max(1))
+                    .for_each(|row| row.copy_from_slice(b));
+            }
+            None => y.fill(T::zero()),
+        });
+        gemm(x, w.t(), y.view_mut(), bias.is_some());
         let mut shape = self.shape().to_vec();
         *shape.last_mut().expect("checked rank") = w.nrows();
         Tensor::from_array(y.into_dyn())
@@ -152,11 +169,12 @@ pub fn linear_backward<T: Float>(
             ),
         ));
     }
-    let g = rows(grad_output);
+    let (g, n) = rows(grad_output);
+    let g = matrix(&g, n);
     let w = weight.as_array().into_dimensionality::<Ix2>().expect("2-D");
     let input_grad = if needs[0] {
-        let mut gx = Array2::<T>::zeros((g.nrows(), w.ncols()));
-        gemm(g.view(), w, gx.view_mut(), false);
+        let mut gx = new_matrix(g.nrows(), w.ncols(), |_| ());
+        gemm(g, w, gx.view_mut(), false);
         Some(
             Tensor::from_array(gx.into_dyn()).reshape(
                 &input
@@ -170,9 +188,9 @@ pub fn linear_backward<T: Float>(
         None
     };
     let weight_grad = if needs[1] {
-        let x = rows(input);
-        let mut gw = Array2::<T>::zeros((w.nrows(), w.ncols()));
-        gemm(g.t(), x.view(), gw.view_mut(), false);
+        let (x, n) = rows(input);
+        let mut gw = new_matrix(w.nrows(), w.ncols(), |_| ());
+        gemm(g.t(), matrix(&x, n), gw.view_mut(), false);
         Some(Tensor::from_array(gw.into_dyn()))
     } else {
         None

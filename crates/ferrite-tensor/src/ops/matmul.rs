@@ -3,7 +3,7 @@
 use ndarray::{Array3, Axis, Ix2, Ix3};
 
 use crate::gemm::gemm;
-use crate::{Float, Result, Tensor, TensorError};
+use crate::{Float, Result, Tensor, TensorError, buffer};
 
 impl<T: Float> Tensor<T> {
     /// Matrix product like `torch.matmul` for operands of rank 1, 2 or 3.
@@ -73,7 +73,9 @@ impl<T: Float> Tensor<T> {
             (x, 1) => x,
             _ => return Err(mismatch()),
         };
-        let mut out = Array3::<T>::zeros((batch, n, m));
+        // Every element is written by its (non-accumulating) product.
+        let mut out = Array3::from_shape_vec((batch, n, m), buffer::for_overwrite(batch * n * m))
+            .expect("numel matches");
         for (i, mut c) in out.axis_iter_mut(Axis(0)).enumerate() {
             let ai = a3.index_axis(Axis(0), if ba == 1 { 0 } else { i });
             let bi = b3.index_axis(Axis(0), if bb == 1 { 0 } else { i });

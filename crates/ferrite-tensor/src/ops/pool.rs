@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use rayon::prelude::*;
 
 use crate::tensor::checked_numel;
-use crate::{Float, Result, Tensor, TensorError};
+use crate::{Float, Result, Tensor, TensorError, buffer};
 
 /// The hyper-parameters of 2-D pooling, with PyTorch's meaning.
 ///
@@ -743,8 +743,9 @@ impl<T: Float> Tensor<T> {
         let work = total.saturating_mul(params.kernel_size[0] * params.kernel_size[1]);
         let parallel = g.planes > 1 && work >= PARALLEL_MIN_WORK;
         let (pi, po) = (g.plane_in(), g.plane_out());
-        let mut out = vec![T::zero(); total];
-        let mut idx = vec![0usize; if IDX { total } else { 0 }];
+        // Every window writes its output (and argmax).
+        let mut out = buffer::for_overwrite(total);
+        let mut idx = buffer::for_overwrite(if IDX { total } else { 0 });
         if IDX {
             for_each_plane2(&mut out, &mut idx, po, parallel, |i, o, ix| {
                 max_plane::<T, true>(&x[i * pi..(i + 1) * pi], &g, params, o, ix)
@@ -801,7 +802,7 @@ impl<T: Float> Tensor<T> {
         let work = total.saturating_mul(params.kernel_size[0] * params.kernel_size[1]);
         let parallel = g.planes > 1 && work >= PARALLEL_MIN_WORK;
         let (pi, po) = (g.plane_in(), g.plane_out());
-        let mut out = vec![T::zero(); total];
+        let mut out = buffer::zeros(total);
         for_each_plane(&mut out, po, parallel, |i, o| {
             avg_plane(&x[i * pi..(i + 1) * pi], &g, params, o)
         });
@@ -905,7 +906,7 @@ pub fn max_pool2d_backward<T: Float>(
         ));
     }
     let total = checked_numel(OP, input_shape)?;
-    let mut gi = vec![T::zero(); total];
+    let mut gi = buffer::zeros(total);
     let plane_out = oh * ow;
     if plane_out > 0 {
         let go = row_major(grad_output);
@@ -973,7 +974,7 @@ pub fn avg_pool2d_backward<T: Float>(
         .saturating_mul(params.kernel_size[0] * params.kernel_size[1]);
     let parallel = planes > 1 && work >= PARALLEL_MIN_WORK;
     let (pi, po) = (g.plane_in(), g.plane_out());
-    let mut gi = vec![T::zero(); total];
+    let mut gi = buffer::zeros(total);
     for_each_plane(&mut gi, pi, parallel, |i, gp| {
         avg_backward_plane(&go[i * po..(i + 1) * po], &g, params, gp)
     });

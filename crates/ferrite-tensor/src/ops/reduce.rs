@@ -58,10 +58,15 @@ impl<T: Float> Tensor<T> {
     /// ```
     pub fn sum(&self, dims: &[isize], keepdim: bool) -> Result<Tensor<T>> {
         let dims = resolve_dims("sum", dims, self.ndim())?;
-        let mut a: ArrayD<T> = self.arc().to_owned();
+        // The first reduction reads the tensor in place (no copy).
+        let mut a: Option<ArrayD<T>> = None;
         for &d in dims.iter().rev() {
-            a = a.sum_axis(Axis(d));
+            a = Some(match a {
+                None => self.as_array().sum_axis(Axis(d)),
+                Some(a) => a.sum_axis(Axis(d)),
+            });
         }
+        let a = a.unwrap_or_else(|| self.arc().to_owned());
         let shape = reduced_shape(self.shape(), &dims, keepdim);
         Ok(Tensor::from_array(
             a.into_shape_with_order(IxDyn(&shape))

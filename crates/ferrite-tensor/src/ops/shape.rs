@@ -4,7 +4,7 @@
 use ndarray::{Axis, IxDyn, Slice};
 
 use crate::tensor::checked_numel;
-use crate::{Float, Result, Tensor, TensorError, normalize_dim};
+use crate::{Float, Result, Tensor, TensorError, buffer, normalize_dim};
 
 impl<T: Float> Tensor<T> {
     /// The same elements in a new shape; one entry may be `-1` (inferred), like `torch.reshape`.
@@ -30,7 +30,8 @@ impl<T: Float> Tensor<T> {
             .clone()
             .into_shape_with_order(IxDyn(&new_shape))
             .map_err(|e| TensorError::shape("reshape", e.to_string()))?;
-        Ok(Tensor::from_array(array.into_owned()))
+        // Contiguous data is only relabelled: no copy.
+        Ok(Tensor::from_arc(array))
     }
 
     /// Merges dims `start_dim..=end_dim` into one, like `torch.flatten`.
@@ -101,8 +102,7 @@ impl<T: Float> Tensor<T> {
             }
             axes.push(d);
         }
-        let view = self.arc().clone().permuted_axes(IxDyn(&axes));
-        Ok(Tensor::from_array(view.as_standard_layout().into_owned()))
+        Ok(Tensor::from_arc(self.arc().clone().permuted_axes(IxDyn(&axes))).contiguous())
     }
 
     /// Swaps two dims, like `torch.transpose`.
@@ -213,10 +213,9 @@ impl<T: Float> Tensor<T> {
                 ),
             ));
         }
-        let view = self
-            .arc()
-            .slice_axis(Axis(d), Slice::from(start..start + length));
-        Ok(Tensor::from_array(view.as_standard_layout().into_owned()))
+        let mut part = self.arc().clone();
+        part.slice_axis_inplace(Axis(d), Slice::from(start..start + length));
+        Ok(Tensor::from_arc(part).contiguous())
     }
 
     /// Broadcasts to `shape` (NumPy rules), like `torch.broadcast_to`.
@@ -237,7 +236,15 @@ impl<T: Float> Tensor<T> {
                 format!("cannot broadcast shape {:?} to {shape:?}", self.shape()),
             )
         })?;
-        Ok(Tensor::from_array(view.as_standard_layout().into_owned()))
+        if self.numel() == 1 {
+            // The gradient of a sum: one value everywhere.
+            return Ok(Tensor::full(
+                shape,
+                view.iter().next().copied().unwrap_or_else(T::zero),
+            ));
+        }
+        let data = buffer::collect(view.len(), view.iter().copied());
+        Tensor::from_vec(data, shape)
     }
 
     /// Joins tensors along an existing dim, like `torch.cat`.

@@ -100,11 +100,16 @@ pub(super) fn im2col<T: Float>(x: &[T], g: &ColGeometry, cols: &mut [T]) {
         return;
     }
     let mut rows = cols.chunks_exact_mut(l);
+    // The valid output ranges of each tap, the same for every channel.
+    let rows_of: Vec<(usize, usize)> = (0..g.kh)
+        .map(|ki| valid_range(g.oh, g.sh, ki * g.dh, g.pt, g.h))
+        .collect();
+    let cols_of: Vec<(usize, usize)> = (0..g.kw)
+        .map(|kj| valid_range(g.ow, g.sw, kj * g.dw, g.pl, g.w))
+        .collect();
     for xc in x.chunks_exact(plane) {
-        for ki in 0..g.kh {
-            let (ylo, yhi) = valid_range(g.oh, g.sh, ki * g.dh, g.pt, g.h);
-            for kj in 0..g.kw {
-                let (xlo, xhi) = valid_range(g.ow, g.sw, kj * g.dw, g.pl, g.w);
+        for (ki, &(ylo, yhi)) in rows_of.iter().enumerate() {
+            for (kj, &(xlo, xhi)) in cols_of.iter().enumerate() {
                 let dst = rows.next().expect("one row per channel and tap");
                 dst[..ylo * g.ow].fill(T::zero());
                 dst[yhi * g.ow..].fill(T::zero());
@@ -113,6 +118,21 @@ pub(super) fn im2col<T: Float>(x: &[T], g: &ColGeometry, cols: &mut [T]) {
                     continue;
                 }
                 let ix0 = xlo * g.sw + kj * g.dw - g.pl;
+                if g.sw == 1 && g.sh * g.w == g.ow && ylo < yhi {
+                    // Consecutive output rows read consecutive input rows at a fixed offset
+                    // (the usual stride-1 "same" convolution): the valid block is one copy,
+                    // after which the columns whose tap falls in the padding (and picked up
+                    // a neighbouring row's values) are zeroed.
+                    let first = ylo * g.ow + xlo;
+                    let last = (yhi - 1) * g.ow + xhi;
+                    let src0 = (ylo * g.sh + ki * g.dh - g.pt) * g.w + ix0;
+                    dst[first..last].copy_from_slice(&xc[src0..src0 + (last - first)]);
+                    for d in dst[ylo * g.ow..yhi * g.ow].chunks_exact_mut(g.ow) {
+                        d[..xlo].fill(T::zero());
+                        d[xhi..].fill(T::zero());
+                    }
+                    continue;
+                }
                 for oy in ylo..yhi {
                     let iy = oy * g.sh + ki * g.dh - g.pt;
                     let src = &xc[iy * g.w..(iy + 1) * g.w];
@@ -145,11 +165,16 @@ pub(super) fn col2im<T: Float>(cols: &[T], g: &ColGeometry, x: &mut [T]) {
         return;
     }
     let mut rows = cols.chunks_exact(l);
+    // The valid output ranges of each tap, the same for every channel.
+    let rows_of: Vec<(usize, usize)> = (0..g.kh)
+        .map(|ki| valid_range(g.oh, g.sh, ki * g.dh, g.pt, g.h))
+        .collect();
+    let cols_of: Vec<(usize, usize)> = (0..g.kw)
+        .map(|kj| valid_range(g.ow, g.sw, kj * g.dw, g.pl, g.w))
+        .collect();
     for xc in x.chunks_exact_mut(plane) {
-        for ki in 0..g.kh {
-            let (ylo, yhi) = valid_range(g.oh, g.sh, ki * g.dh, g.pt, g.h);
-            for kj in 0..g.kw {
-                let (xlo, xhi) = valid_range(g.ow, g.sw, kj * g.dw, g.pl, g.w);
+        for (ki, &(ylo, yhi)) in rows_of.iter().enumerate() {
+            for (kj, &(xlo, xhi)) in cols_of.iter().enumerate() {
                 let src = rows.next().expect("one row per channel and tap");
                 if xlo == xhi {
                     continue;

@@ -1035,3 +1035,72 @@ fn same_padding_with_even_kernel_puts_the_extra_row_at_the_bottom() {
         vec![12.0, 16.0, 9.0, 24.0, 28.0, 15.0, 15.0, 17.0, 9.0]
     );
 }
+
+/// The bits of every element, so that `-0.0` and `0.0` (equal as floats) count as different.
+fn bits(t: &Tensor<f32>) -> Vec<u32> {
+    t.to_vec().iter().map(|v| v.to_bits()).collect()
+}
+
+#[test]
+fn forward_and_backward_are_bit_identical_with_1_2_and_4_threads() {
+    // The shapes of SmallCnn's two convolutions (one input channel, then 16 -> 32), and a
+    // strided, dilated, grouped one; batches larger than the weight-gradient chunk count.
+    let cases = [
+        (
+            [70, 1, 28, 28],
+            [16, 1, 3, 3],
+            Conv2dParams::default().with_padding(Padding::Explicit([1, 1])),
+        ),
+        (
+            [33, 16, 14, 14],
+            [32, 16, 3, 3],
+            Conv2dParams::default().with_padding(Padding::Explicit([1, 1])),
+        ),
+        (
+            [9, 4, 13, 12],
+            [6, 2, 3, 2],
+            Conv2dParams::default()
+                .with_stride([2, 1])
+                .with_dilation([1, 2])
+                .with_groups(2)
+                .with_padding(Padding::Explicit([2, 1])),
+        ),
+    ];
+    for (xs, ws, p) in cases {
+        let mut rng = seeded_rng(11);
+        let x = Tensor::<f32>::randn(&xs, &mut rng);
+        let w = Tensor::<f32>::randn(&ws, &mut rng);
+        let b = Tensor::<f32>::randn(&[ws[0]], &mut rng);
+        let y_shape = x.conv2d(&w, Some(&b), &p).unwrap().shape().to_vec();
+        let g = Tensor::<f32>::randn(&y_shape, &mut rng);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let y = x.conv2d(&w, Some(&b), &p).unwrap();
+                let grads = conv2d_backward(&x, &w, &g, &p, [true, true, true]).unwrap();
+                [
+                    bits(&y),
+                    bits(&grads.input.unwrap()),
+                    bits(&grads.weight.unwrap()),
+                    bits(&grads.bias.unwrap()),
+                ]
+            })
+        };
+        let one = run(1);
+        for threads in [2, 4] {
+            let many = run(threads);
+            for (what, (a, b)) in ["output", "input grad", "weight grad", "bias grad"]
+                .iter()
+                .zip(one.iter().zip(&many))
+            {
+                assert!(
+                    a == b,
+                    "conv {xs:?} * {ws:?}: {what} differs with {threads} threads"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Elementwise kernels over contiguous slices, split over rayon's threads when large.
+//!
+//! Each output element depends on its inputs only, so the split cannot change a result; the
+//! chunk size is fixed anyway. Small slices stay on the calling thread, where a task would
+//! cost more than it saves.
+
+use rayon::prelude::*;
+
+use crate::buffer;
+
+/// Below this many elements an elementwise kernel runs on the calling thread.
+const PARALLEL_MIN: usize = 1 << 16;
+/// Elements per task above it.
+const CHUNK: usize = 1 << 14;
+
+/// `f(x)` for every `x` of `src`, in a recycled buffer.
+pub(crate) fn map<T, F>(src: &[T], f: F) -> Vec<T>
+where
+    T: Copy + Send + Sync + num_traits::Zero + 'static,
+    F: Fn(T) -> T + Sync + Send,
+{
+    if src.len() < PARALLEL_MIN {
+        return buffer::collect(src.len(), src.iter().map(|&x| f(x)));
+    }
+    let mut out = buffer::for_overwrite(src.len());
+    out.par_chunks_mut(CHUNK)
+        .zip(src.par_chunks(CHUNK))
+        .for_each(|(o, s)| {
+            for (o, &x) in o.iter_mut().zip(s) {
+                *o = f(x);
+            }
+        });
+    out
+}
+
+/// `f(x, y)` for every pair of `a` and `b` (of equal lengths), in a recycled buffer.
+pub(crate) fn zip<T, F>(a: &[T], b: &[T], f: F) -> Vec<T>
+where
+    T: Copy + Send + Sync + num_traits::Zero + 'static,
+    F: Fn(T, T) -> T + Sync + Send,
+{
+    debug_assert_eq!(a.len(), b.len());
+    if a.len() < PARALLEL_MIN {
+        return buffer::collect(a.len(), a.iter().zip(b).map(|(&x, &y)| f(x, y)));
+    }
+    let mut out = buffer::for_overwrite(a.len());
+    out.par_chunks_mut(CHUNK)
+        .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
+        .for_each(|(o, (a, b))| {
+            for ((o, &x), &y) in o.iter_mut().zip(a).zip(b) {
+                *o = f(x, y);
+            }
+        });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_and_small_slices_give_the_same_elements() {
+        for n in [0, 5, PARALLEL_MIN - 1, PARALLEL_MIN + CHUNK + 3] {
+            let a: Vec<f32> = (0..n).map(|i| i as f32 * 0.5 - 7.0).collect();
+            let b: Vec<f32> = (0..n).map(|i| (i % 13) as f32).collect();
+            let m = map(&a, |x| x * 2.0);
+            assert_eq!(m, a.iter().map(|x| x * 2.0).collect::<Vec<_>>());
+            let z = zip(&a, &b, |x, y| x - y);
+            let expected: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x - y).collect();
+            assert_eq!(z, expected);
+        }
+    }
+}
