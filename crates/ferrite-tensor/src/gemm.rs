@@ -1,5 +1,5 @@
 //! The one place where matrix products are computed. `matmul`, `linear` and the convolution
-//! kernels all call [`gemm`] (or [`gemm_serial`] from inside their own parallel loops), so a
+//! kernels all call [`gemm()`] (or [`gemm_serial`] from inside their own parallel loops), so a
 //! faster GEMM speeds up every one of them.
 //!
 //! `f32` and `f64` products run on the `gemm` crate (packed, cache-blocked, with AVX2/FMA
@@ -33,11 +33,11 @@ pub fn gemm<T: Float>(a: ArrayView2<T>, b: ArrayView2<T>, c: ArrayViewMut2<T>, a
     gemm_with(a, b, c, accumulate, gemm::Parallelism::Rayon(0));
 }
 
-/// [`gemm`] on the calling thread only: for products computed inside a parallel loop (one
+/// [`gemm()`] on the calling thread only: for products computed inside a parallel loop (one
 /// image of a batch per task), where splitting each product again would only add overhead.
 ///
 /// # Panics
-/// As [`gemm`].
+/// As [`gemm()`].
 ///
 /// ```
 /// use ndarray::array;
