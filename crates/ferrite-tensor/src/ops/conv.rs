@@ -715,12 +715,23 @@ pub fn conv2d_backward<T: Float>(
         let sums: Vec<T> = (0..o)
             .into_par_iter()
             .map(|oc| {
-                let mut s = T::zero();
+                // Eight running sums (in a fixed order, so the result never depends on the
+                // threads), which unlike one chain of additions can use SIMD.
+                let mut lanes = [T::zero(); 8];
                 for img in 0..n {
                     let row = &gos[(img * o + oc) * l..(img * o + oc + 1) * l];
-                    s += row.iter().copied().sum::<T>();
+                    let mut chunks = row.chunks_exact(8);
+                    for c in &mut chunks {
+                        for (a, &v) in lanes.iter_mut().zip(c) {
+                            *a += v;
+                        }
+                    }
+                    for (a, &v) in lanes.iter_mut().zip(chunks.remainder()) {
+                        *a += v;
+                    }
                 }
-                s
+                ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
+                    + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
             })
             .collect();
         Tensor::from_vec(sums, &[o]).expect("one sum per output channel")

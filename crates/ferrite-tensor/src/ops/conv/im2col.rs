@@ -143,9 +143,13 @@ pub(super) fn im2col_strided<T: Float>(
                     let last = (yhi - 1) * g.ow + xhi;
                     let src0 = (ylo * g.sh + ki * g.dh - g.pt) * g.w + ix0;
                     dst[first..last].copy_from_slice(&xc[src0..src0 + (last - first)]);
-                    for d in dst[ylo * g.ow..yhi * g.ow].chunks_exact_mut(g.ow) {
-                        d[..xlo].fill(T::zero());
-                        d[xhi..].fill(T::zero());
+                    // Column by column (usually one on each side): a strided loop, not one
+                    // tiny memset call per row.
+                    let block = &mut dst[ylo * g.ow..yhi * g.ow];
+                    for col in (0..xlo).chain(xhi..g.ow) {
+                        for v in block[col..].iter_mut().step_by(g.ow) {
+                            *v = T::zero();
+                        }
                     }
                     continue;
                 }
