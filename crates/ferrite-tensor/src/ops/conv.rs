@@ -637,6 +637,9 @@ const MAX_CHUNKS: usize = 64;
 const BATCH_COLS_BUDGET: usize = 1 << 17;
 /// At most this many images in such a batch.
 const MAX_BATCH: usize = 16;
+/// Batches are made small enough to give at least this many tasks (when there are images
+/// enough).
+const MIN_TASKS: usize = 8;
 
 /// How many chunks the `n` images are split into for the weight gradient, whose partial sums
 /// (`weight_len` elements each) are then added in chunk order. Depends only on the shapes,
@@ -810,7 +813,12 @@ pub fn conv2d_backward<T: Float>(
         // side (`[C/groups * kh * kw, batch * oh * ow]`) make the product's inner dimension
         // long, while staying small enough for the cache. Depends only on the shapes.
         let batch = if need_weight && !pointwise {
-            let fit = (BATCH_COLS_BUDGET / cols_len.max(1)).clamp(1, MAX_BATCH.min(n.max(1)));
+            // Also keep at least MIN_TASKS chunks, so that small batches still spread over
+            // the threads.
+            let fit = (BATCH_COLS_BUDGET / cols_len.max(1))
+                .min(MAX_BATCH)
+                .min(n / MIN_TASKS)
+                .max(1);
             1 << fit.ilog2()
         } else {
             1
