@@ -19,7 +19,7 @@ mod im2col;
 #[cfg(test)]
 mod tests;
 
-use im2col::{ColGeometry, col2im, im2col};
+use im2col::{ColGeometry, col2im, im2col, im2col_strided};
 
 /// How much zero (or mode) padding a convolution adds, like PyTorch's `padding=` argument.
 ///
@@ -562,20 +562,9 @@ impl<T: Float> Tensor<T> {
         let bs = b.as_ref().map(|b| b.as_slice().expect("contiguous bias"));
         let g = plan.geom;
         let (k, l, og) = (g.rows(), g.cols(), plan.og);
-        // The bias is the starting value of each output row (the products are added onto it),
-        // so the output is written once before the products instead of zeroed.
-        let mut out = match bs {
-            Some(bs) => {
-                let mut out = buffer::with_capacity(out_len);
-                for _ in 0..plan.n {
-                    for &bv in bs {
-                        out.extend(std::iter::repeat_n(bv, l));
-                    }
-                }
-                out
-            }
-            None => buffer::zeros(out_len),
-        };
+        // Each task writes its images' output rows: the bias first, then the products are
+        // added onto it (without a bias the products overwrite the rows).
+        let mut out = buffer::for_overwrite(out_len);
         if out_len > 0 {
             let cols_len = plan.cols_len(OP)?;
             let x = plan.prepare_input(self);
@@ -586,6 +575,11 @@ impl<T: Float> Tensor<T> {
             out.par_chunks_mut(plan.o * l).enumerate().for_each_init(
                 || Scratch::for_overwrite(cols_len),
                 |cols, (img, out_n)| {
+                    if let Some(bs) = bs {
+                        for (row, &bv) in out_n.chunks_exact_mut(l).zip(bs) {
+                            row.fill(bv);
+                        }
+                    }
                     let x_n = &xs[img * image_len..(img + 1) * image_len];
                     for grp in 0..plan.groups {
                         let x_g = &x_n[grp * group_len..(grp + 1) * group_len];
@@ -638,6 +632,14 @@ pub struct Conv2dGrads<T: Float> {
 const WEIGHT_PARTIALS_BUDGET: usize = 1 << 24;
 /// At most this many chunks of images (the parallelism of the weight gradient).
 const MAX_CHUNKS: usize = 64;
+/// At most this many elements in the column matrix of a batch of images whose weight
+/// gradients are one product (512 KiB of `f32`, so that it stays in a core's L2 cache).
+const BATCH_COLS_BUDGET: usize = 1 << 17;
+/// At most this many images in such a batch.
+const MAX_BATCH: usize = 16;
+/// Batches are made small enough to give at least this many tasks (when there are images
+/// enough).
+const MIN_TASKS: usize = 8;
 
 /// How many chunks the `n` images are split into for the weight gradient, whose partial sums
 /// (`weight_len` elements each) are then added in chunk order. Depends only on the shapes,
@@ -716,12 +718,23 @@ pub fn conv2d_backward<T: Float>(
         let sums: Vec<T> = (0..o)
             .into_par_iter()
             .map(|oc| {
-                let mut s = T::zero();
+                // Eight running sums (in a fixed order, so the result never depends on the
+                // threads), which unlike one chain of additions can use SIMD.
+                let mut lanes = [T::zero(); 8];
                 for img in 0..n {
                     let row = &gos[(img * o + oc) * l..(img * o + oc + 1) * l];
-                    s += row.iter().copied().sum::<T>();
+                    let mut chunks = row.chunks_exact(8);
+                    for c in &mut chunks {
+                        for (a, &v) in lanes.iter_mut().zip(c) {
+                            *a += v;
+                        }
+                    }
+                    for (a, &v) in lanes.iter_mut().zip(chunks.remainder()) {
+                        *a += v;
+                    }
                 }
-                s
+                ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
+                    + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
             })
             .collect();
         Tensor::from_vec(sums, &[o]).expect("one sum per output channel")
@@ -796,7 +809,21 @@ pub fn conv2d_backward<T: Float>(
         } else {
             n
         };
-        let per_chunk = n.div_ceil(chunks);
+        // Images whose weight-gradient products are computed as one: their columns side by
+        // side (`[C/groups * kh * kw, batch * oh * ow]`) make the product's inner dimension
+        // long, while staying small enough for the cache. Depends only on the shapes.
+        let batch = if need_weight && !pointwise {
+            // Also keep at least MIN_TASKS chunks, so that small batches still spread over
+            // the threads.
+            let fit = (BATCH_COLS_BUDGET / cols_len.max(1))
+                .min(MAX_BATCH)
+                .min(n / MIN_TASKS)
+                .max(1);
+            1 << fit.ilog2()
+        } else {
+            1
+        };
+        let per_chunk = n.div_ceil(chunks).max(batch);
         let chunks = n.div_ceil(per_chunk);
         let mut partials = Scratch::zeros(if need_weight {
             checked_mul(OP, chunks, weight_len)?
@@ -830,37 +857,61 @@ pub fn conv2d_backward<T: Float>(
         }
 
         tasks.into_par_iter().for_each(|(images, mut gi, mut gw)| {
-            // Both are overwritten entirely (by im2col and by a non-accumulating product).
-            let mut cols = Scratch::for_overwrite(if need_weight { cols_len } else { 0 });
-            let mut grad_cols = Scratch::for_overwrite(match &flipped {
-                Some(_) => flipped_cols_len,
-                None if need_input => cols_len,
-                None => 0,
-            });
             let first = images.start;
-            for img in images {
-                let go_n = &gos[img * o * l..(img + 1) * o * l];
-                for grp in 0..plan.groups {
-                    let go_g = mat(&go_n[grp * og * l..(grp + 1) * og * l], og, l);
-                    let w_range = grp * og * k..(grp + 1) * og * k;
-                    if let (Some(gw), Some(xs)) = (gw.as_deref_mut(), xs) {
-                        let x_g = &xs[img * image_len + grp * group_len..][..group_len];
-                        let cols_view = if pointwise {
-                            mat(x_g, k, l)
-                        } else {
-                            im2col(x_g, &g, &mut cols);
-                            mat(&cols, k, l)
-                        };
-                        let gw_g = mat_mut(&mut gw[w_range.clone()], og, k);
-                        matmul_into(go_g, cols_view.t(), gw_g, true);
+            if let (Some(gw), Some(xs)) = (gw.as_deref_mut(), xs) {
+                if pointwise {
+                    for img in images.clone() {
+                        let go_n = &gos[img * o * l..(img + 1) * o * l];
+                        for grp in 0..plan.groups {
+                            let go_g = mat(&go_n[grp * og * l..(grp + 1) * og * l], og, l);
+                            let x_g =
+                                mat(&xs[img * image_len + grp * group_len..][..group_len], k, l);
+                            let gw_g = mat_mut(&mut gw[grp * og * k..(grp + 1) * og * k], og, k);
+                            matmul_into(go_g, x_g.t(), gw_g, true);
+                        }
                     }
-                    if let Some(gi) = gi.as_deref_mut() {
-                        let w_g = mat(&ws[w_range], og, k);
+                } else {
+                    // Both are overwritten before they are read.
+                    let mut go_b = Scratch::for_overwrite(o * batch * l);
+                    let mut cols_b = Scratch::for_overwrite(k * batch * l);
+                    for start in images.clone().step_by(batch) {
+                        let sub = start..(start + batch).min(images.end);
+                        let bl = sub.len() * l;
+                        // The output gradients of the batch side by side: [O, batch * oh * ow].
+                        for (j, img) in sub.clone().enumerate() {
+                            let go_n = &gos[img * o * l..(img + 1) * o * l];
+                            for (oc, row) in go_n.chunks_exact(l).enumerate() {
+                                go_b[oc * bl + j * l..][..l].copy_from_slice(row);
+                            }
+                        }
+                        for grp in 0..plan.groups {
+                            for (j, img) in sub.clone().enumerate() {
+                                let x_g = &xs[img * image_len + grp * group_len..][..group_len];
+                                im2col_strided(x_g, &g, &mut cols_b[j * l..], bl);
+                            }
+                            let go_g = mat(&go_b[grp * og * bl..(grp + 1) * og * bl], og, bl);
+                            let cols_view = mat(&cols_b[..k * bl], k, bl);
+                            let gw_g = mat_mut(&mut gw[grp * og * k..(grp + 1) * og * k], og, k);
+                            matmul_into(go_g, cols_view.t(), gw_g, true);
+                        }
+                    }
+                }
+            }
+            if let Some(gi) = gi.as_deref_mut() {
+                // Overwritten entirely (by im2col or by a non-accumulating product).
+                let mut grad_cols = Scratch::for_overwrite(match &flipped {
+                    Some(_) => flipped_cols_len,
+                    None => cols_len,
+                });
+                for img in images {
+                    let go_n = &gos[img * o * l..(img + 1) * o * l];
+                    for grp in 0..plan.groups {
+                        let go_g = mat(&go_n[grp * og * l..(grp + 1) * og * l], og, l);
+                        let w_g = mat(&ws[grp * og * k..(grp + 1) * og * k], og, k);
                         let gi_g =
                             &mut gi[(img - first) * image_len + grp * group_len..][..group_len];
                         if let Some((fg, wf)) = &flipped {
-                            let go_slice = &go_n[grp * og * l..(grp + 1) * og * l];
-                            im2col(go_slice, fg, &mut grad_cols);
+                            im2col(&go_n[grp * og * l..(grp + 1) * og * l], fg, &mut grad_cols);
                             let wf_g = mat(
                                 &wf[grp * g.c * fg.rows()..][..g.c * fg.rows()],
                                 g.c,

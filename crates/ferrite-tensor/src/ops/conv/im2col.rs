@@ -87,19 +87,34 @@ fn valid_range(
 
 /// Fills `cols` (`[g.rows(), g.cols()]`) with the receptive fields of `x` (`[g.c, g.h, g.w]`).
 pub(super) fn im2col<T: Float>(x: &[T], g: &ColGeometry, cols: &mut [T]) {
+    im2col_strided(x, g, cols, g.cols());
+}
+
+/// [`im2col`] into the first `g.cols()` columns of a row-major matrix whose rows are
+/// `row_stride` apart (the column block of one image in a matrix of several images).
+pub(super) fn im2col_strided<T: Float>(
+    x: &[T],
+    g: &ColGeometry,
+    cols: &mut [T],
+    row_stride: usize,
+) {
     let l = g.cols();
     let plane = g.h * g.w;
     debug_assert_eq!(x.len(), g.c * plane);
-    debug_assert_eq!(cols.len(), g.rows() * l);
+    debug_assert!(g.rows() == 0 || cols.len() >= (g.rows() - 1) * row_stride + l);
     if l == 0 {
         return;
     }
+    // Row `r` of the matrix.
+    let span = |r: usize| r * row_stride..r * row_stride + l;
     if plane == 0 {
         // An empty input plane: every tap reads padding.
-        cols.fill(T::zero());
+        for r in 0..g.rows() {
+            cols[span(r)].fill(T::zero());
+        }
         return;
     }
-    let mut rows = cols.chunks_exact_mut(l);
+    let mut r = 0;
     // The valid output ranges of each tap, the same for every channel.
     let rows_of: Vec<(usize, usize)> = (0..g.kh)
         .map(|ki| valid_range(g.oh, g.sh, ki * g.dh, g.pt, g.h))
@@ -110,7 +125,8 @@ pub(super) fn im2col<T: Float>(x: &[T], g: &ColGeometry, cols: &mut [T]) {
     for xc in x.chunks_exact(plane) {
         for (ki, &(ylo, yhi)) in rows_of.iter().enumerate() {
             for (kj, &(xlo, xhi)) in cols_of.iter().enumerate() {
-                let dst = rows.next().expect("one row per channel and tap");
+                let dst = &mut cols[span(r)];
+                r += 1;
                 dst[..ylo * g.ow].fill(T::zero());
                 dst[yhi * g.ow..].fill(T::zero());
                 if xlo == xhi {
@@ -127,9 +143,13 @@ pub(super) fn im2col<T: Float>(x: &[T], g: &ColGeometry, cols: &mut [T]) {
                     let last = (yhi - 1) * g.ow + xhi;
                     let src0 = (ylo * g.sh + ki * g.dh - g.pt) * g.w + ix0;
                     dst[first..last].copy_from_slice(&xc[src0..src0 + (last - first)]);
-                    for d in dst[ylo * g.ow..yhi * g.ow].chunks_exact_mut(g.ow) {
-                        d[..xlo].fill(T::zero());
-                        d[xhi..].fill(T::zero());
+                    // Column by column (usually one on each side): a strided loop, not one
+                    // tiny memset call per row.
+                    let block = &mut dst[ylo * g.ow..yhi * g.ow];
+                    for col in (0..xlo).chain(xhi..g.ow) {
+                        for v in block[col..].iter_mut().step_by(g.ow) {
+                            *v = T::zero();
+                        }
                     }
                     continue;
                 }
