@@ -440,6 +440,10 @@ impl<T: Float> Batch<T> {
     }
 }
 
+/// Mixed into the loader's seed ("SHUFFLE" in ASCII), so that `seeded_rng(seed)` used for
+/// the initial weights and the shuffled orders of the same `seed` are independent streams.
+const SHUFFLE_KEY: u64 = 0x5348_5546_464c_4500;
+
 /// Cuts a [`Dataset`] into batches, one epoch at a time, like PyTorch's `DataLoader`.
 ///
 /// Options (builder style, with PyTorch's defaults):
@@ -449,8 +453,11 @@ impl<T: Float> Batch<T> {
 ///   run resumed at epoch `e` sees the same batches as an uninterrupted one;
 /// * `drop_last` (default `false`): drop the last batch when it is incomplete.
 ///
-/// The order of epoch `e` is a Fisher–Yates shuffle driven by ChaCha8 seeded with `seed`,
-/// on stream `e`, drawing `u64`s only: the same on every platform.
+/// The order of epoch `e` is a Fisher–Yates shuffle driven by ChaCha8 seeded with
+/// `seed ^ SHUFFLE_KEY`, on stream `e`, drawing `u64`s only: the same on every platform.
+/// The key keeps the shuffles independent of the generator `seeded_rng(seed)` that a
+/// training script typically initialises its model with (the same seed number would
+/// otherwise make epoch 0's order and the initial weights draw the very same words).
 ///
 /// ```
 /// use ferrite_nn::data::{DataLoader, Mnist, Split};
@@ -666,7 +673,7 @@ impl<D: Dataset> DataLoader<D> {
     pub fn order(&self, epoch: u64) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.dataset.len()).collect();
         if self.shuffle {
-            let mut rng = seeded_rng(self.seed);
+            let mut rng = seeded_rng(self.seed ^ SHUFFLE_KEY);
             rng.set_stream(epoch);
             shuffle(&mut order, &mut rng);
         }
@@ -1005,8 +1012,21 @@ mod tests {
         assert_eq!(loader.order(1), GOLDEN_SEED42_EPOCH1);
     }
 
-    const GOLDEN_SEED42_EPOCH0: [usize; 10] = [9, 7, 2, 5, 0, 1, 4, 3, 8, 6];
-    const GOLDEN_SEED42_EPOCH1: [usize; 10] = [8, 2, 4, 6, 9, 0, 5, 3, 1, 7];
+    #[test]
+    fn shuffles_do_not_reuse_the_initialisation_stream() {
+        // A script seeds its model with `seeded_rng(seed)` and its loader with `seed`: the
+        // two must not draw the same random words.
+        let data = Numbered(1000);
+        for seed in [0, 1, 42] {
+            let mut same_stream: Vec<usize> = (0..1000).collect();
+            shuffle(&mut same_stream, &mut seeded_rng(seed));
+            let loader = DataLoader::new(&data).with_shuffle(true).with_seed(seed);
+            assert_ne!(loader.order(0), same_stream, "seed {seed}");
+        }
+    }
+
+    const GOLDEN_SEED42_EPOCH0: [usize; 10] = [3, 9, 8, 1, 2, 0, 5, 6, 4, 7];
+    const GOLDEN_SEED42_EPOCH1: [usize; 10] = [2, 5, 0, 9, 4, 7, 3, 6, 1, 8];
 
     #[test]
     fn shuffle_is_uniform() {
