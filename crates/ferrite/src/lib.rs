@@ -73,3 +73,13 @@ pub struct ParityGuide;
 #[doc = include_str!("../../../docs/performance.md")]
 #[cfg(doctest)]
 pub struct PerformanceGuide;
+
+/// `docs/errors.md`
+#[doc = include_str!("../../../docs/errors.md")]
+#[cfg(doctest)]
+pub struct ErrorsGuide;
+
+/// `README.md` (the quick start)
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeQuickStart;
