@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use ferrite_autograd::Var;
 use ferrite_tensor::{Float, Result, TensorError};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -259,6 +260,68 @@ impl<T: Float> Sgd<T> {
     }
 }
 
+/// The scalars of one SGD update, and the update itself over a parameter's values.
+#[derive(Clone, Copy)]
+struct SgdKernel<T> {
+    weight_decay: T,
+    momentum: T,
+    one_minus_dampening: T,
+    neg_lr: T,
+}
+
+/// Elements per parallel task of the update (large enough that a task outweighs its cost).
+const SGD_CHUNK: usize = 1 << 14;
+
+impl<T: Float> SgdKernel<T> {
+    /// Updates `ps` (and the momentum buffer `bs`, unused without momentum) from the
+    /// gradient `gs`, element by element. The flags are constants so that each combination
+    /// compiles to a loop without branches, which the compiler vectorises; the operations
+    /// and their order (hence every rounding) are the same in all of them. Chunks run in
+    /// parallel: each element's result depends on that element alone, so the bits do not
+    /// depend on the number of threads.
+    fn run<const WD: bool, const MOMENTUM: bool, const NESTEROV: bool, const FIRST: bool>(
+        self,
+        ps: &mut [T],
+        gs: &[T],
+        bs: &mut [T],
+    ) {
+        debug_assert_eq!(ps.len(), gs.len());
+        debug_assert!(!MOMENTUM || bs.len() == ps.len());
+        let update = |ps: &mut [T], gs: &[T], bs: &mut [T]| {
+            if MOMENTUM {
+                for ((p, &g), b) in ps.iter_mut().zip(gs).zip(bs.iter_mut()) {
+                    let d = if WD { g + self.weight_decay * *p } else { g };
+                    let m = if FIRST {
+                        d
+                    } else {
+                        *b * self.momentum + self.one_minus_dampening * d
+                    };
+                    *b = m;
+                    let d = if NESTEROV { d + self.momentum * m } else { m };
+                    *p += self.neg_lr * d;
+                }
+            } else {
+                for (p, &g) in ps.iter_mut().zip(gs) {
+                    let d = if WD { g + self.weight_decay * *p } else { g };
+                    *p += self.neg_lr * d;
+                }
+            }
+        };
+        if ps.len() <= SGD_CHUNK {
+            update(ps, gs, bs);
+        } else if MOMENTUM {
+            ps.par_chunks_mut(SGD_CHUNK)
+                .zip(gs.par_chunks(SGD_CHUNK))
+                .zip(bs.par_chunks_mut(SGD_CHUNK))
+                .for_each(|((p, g), b)| update(p, g, b));
+        } else {
+            ps.par_chunks_mut(SGD_CHUNK)
+                .zip(gs.par_chunks(SGD_CHUNK))
+                .for_each(|(p, g)| update(p, g, &mut []));
+        }
+    }
+}
+
 impl<T: Float> Optimizer<T> for Sgd<T> {
     fn step(&mut self) -> Result<()> {
         let grads = collect_grads(OP, &self.params)?;
@@ -285,22 +348,44 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
             } else {
                 Vec::new()
             };
+            let kernel = SgdKernel {
+                weight_decay,
+                momentum,
+                one_minus_dampening,
+                neg_lr,
+            };
             self.params[i].update_value(|ps| {
-                for (j, (p, &g)) in ps.iter_mut().zip(gs).enumerate() {
-                    let mut d = g;
-                    if c.weight_decay != 0.0 {
-                        d += weight_decay * *p;
+                match (c.weight_decay != 0.0, c.momentum != 0.0, c.nesterov, first) {
+                    (false, false, _, _) => {
+                        kernel.run::<false, false, false, false>(ps, gs, &mut buf)
                     }
-                    if c.momentum != 0.0 {
-                        let b = if first {
-                            d
-                        } else {
-                            buf[j] * momentum + one_minus_dampening * d
-                        };
-                        buf[j] = b;
-                        d = if c.nesterov { d + momentum * b } else { b };
+                    (true, false, _, _) => {
+                        kernel.run::<true, false, false, false>(ps, gs, &mut buf)
                     }
-                    *p += neg_lr * d;
+                    (false, true, false, false) => {
+                        kernel.run::<false, true, false, false>(ps, gs, &mut buf)
+                    }
+                    (false, true, false, true) => {
+                        kernel.run::<false, true, false, true>(ps, gs, &mut buf)
+                    }
+                    (false, true, true, false) => {
+                        kernel.run::<false, true, true, false>(ps, gs, &mut buf)
+                    }
+                    (false, true, true, true) => {
+                        kernel.run::<false, true, true, true>(ps, gs, &mut buf)
+                    }
+                    (true, true, false, false) => {
+                        kernel.run::<true, true, false, false>(ps, gs, &mut buf)
+                    }
+                    (true, true, false, true) => {
+                        kernel.run::<true, true, false, true>(ps, gs, &mut buf)
+                    }
+                    (true, true, true, false) => {
+                        kernel.run::<true, true, true, false>(ps, gs, &mut buf)
+                    }
+                    (true, true, true, true) => {
+                        kernel.run::<true, true, true, true>(ps, gs, &mut buf)
+                    }
                 }
             })?;
             if c.momentum != 0.0 {
