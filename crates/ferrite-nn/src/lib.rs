@@ -18,6 +18,7 @@
 //! # Ok::<(), ferrite_tensor::TensorError>(())
 //! ```
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod checkpoint;
 pub mod data;

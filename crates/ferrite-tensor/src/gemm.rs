@@ -56,6 +56,8 @@ pub fn gemm_serial<T: Float>(
     gemm_with(a, b, c, accumulate, gemm::Parallelism::None);
 }
 
+// The crate's only `unsafe` block (the crate denies `unsafe_code` everywhere else).
+#[allow(unsafe_code)]
 fn gemm_with<T: Float>(
     a: ArrayView2<T>,
     b: ArrayView2<T>,

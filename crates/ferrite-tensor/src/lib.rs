@@ -14,6 +14,7 @@
 //! # Ok::<(), ferrite_tensor::TensorError>(())
 //! ```
 #![deny(missing_docs)]
+#![deny(unsafe_code)] // one audited exception: the call into the `gemm` crate, in `gemm.rs`
 
 pub mod buffer;
 mod error;
