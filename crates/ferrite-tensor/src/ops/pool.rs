@@ -880,7 +880,7 @@ fn check_grad_output<T: Float>(
 ///
 /// # Errors
 /// When `input_shape` is not a valid pooling input or has more elements than memory can hold
-/// (see [`checked_numel`](crate::checked_numel)), `grad_output` does not have its rank and
+/// (see [`checked_numel`]), `grad_output` does not have its rank and
 /// leading dims, `indices` has not one entry per element of `grad_output`, or an index is
 /// outside the `H * W` plane.
 ///
@@ -948,7 +948,7 @@ pub fn max_pool2d_backward<T: Float>(
 ///
 /// # Errors
 /// When `input_shape` or `params` are refused by [`Tensor::avg_pool2d`], `input_shape` has
-/// more elements than memory can hold (see [`checked_numel`](crate::checked_numel)), or
+/// more elements than memory can hold (see [`checked_numel`]), or
 /// `grad_output` does not have the shape of the forward output.
 ///
 /// ```
