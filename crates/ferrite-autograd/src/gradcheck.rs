@@ -112,6 +112,8 @@ impl fmt::Display for GradcheckError {
                 f,
                 "gradcheck: backward of '{op}' is wrong for {input} at index {input_index:?} (output element {output_index}): analytical {analytical:e}, numerical {numerical:e}"
             ),
+            // Errors of gradcheck itself already start with "gradcheck: ".
+            GradcheckError::Op(e) if e.op() == "gradcheck" => write!(f, "{e}"),
             GradcheckError::Op(e) => write!(f, "gradcheck: {e}"),
         }
     }
@@ -123,6 +125,41 @@ impl From<TensorError> for GradcheckError {
     fn from(e: TensorError) -> Self {
         GradcheckError::Op(e)
     }
+}
+
+/// Refuses options that make the comparison meaningless: a step that is not finite and
+/// positive (the finite difference would divide by zero or be NaN), a tolerance that is
+/// negative or not finite.
+fn check_options(options: &GradcheckOptions) -> Result<(), TensorError> {
+    if !(options.eps.is_finite() && options.eps > 0.0) {
+        return Err(TensorError::invalid(
+            "gradcheck",
+            format!("expected a finite positive eps, found {}", options.eps),
+        ));
+    }
+    for (name, value) in [("atol", options.atol), ("rtol", options.rtol)] {
+        if !(value.is_finite() && value >= 0.0) {
+            return Err(TensorError::invalid(
+                "gradcheck",
+                format!("expected a finite non-negative {name}, found {value}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses an evaluation of the function whose output shape is not the first one's.
+fn check_shape(found: &[usize], expected: &[usize]) -> Result<(), TensorError> {
+    if found != expected {
+        return Err(TensorError::shape(
+            "gradcheck",
+            format!(
+                "expected the function to return the same shape at every call, found \
+                 {found:?} after {expected:?}"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
@@ -141,8 +178,11 @@ fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
 /// differences, entry by entry, passing when `|a - n| <= atol + rtol * |n|`.
 ///
 /// # Errors
-/// The first disagreeing entry, naming the op, the input, the index and both values; or
-/// the error of `f` itself.
+/// The first disagreeing entry, naming the op, the input, the index and both values
+/// ([`GradcheckError::Mismatch`]); or [`GradcheckError::Op`] with the error of `f` itself,
+/// or (op `gradcheck`) when `inputs` is empty, `options.eps` is not finite and positive,
+/// `options.atol` or `options.rtol` is negative or not finite, or `f` returns outputs of
+/// different shapes from one call to the next.
 ///
 /// ```
 /// use ferrite_autograd::{gradcheck, GradcheckOptions, Var};
@@ -157,6 +197,14 @@ pub fn gradcheck(
     inputs: &[Tensor<f64>],
     options: &GradcheckOptions,
 ) -> Result<GradcheckReport, GradcheckError> {
+    check_options(options)?;
+    if inputs.is_empty() {
+        return Err(TensorError::invalid(
+            "gradcheck",
+            "expected at least one input to check the gradient of, found none",
+        )
+        .into());
+    }
     let constants = || -> Vec<Var<f64>> { inputs.iter().map(|t| Var::new(t.clone())).collect() };
     let reference = f(&inputs
         .iter()
@@ -174,6 +222,7 @@ pub fn gradcheck(
     for j in 0..m {
         let params: Vec<Var<f64>> = inputs.iter().map(|t| Var::parameter(t.clone())).collect();
         let out = f(&params)?;
+        check_shape(&out.shape(), &out_shape)?;
         if !out.requires_grad() {
             continue;
         }
@@ -200,7 +249,9 @@ pub fn gradcheck(
                 data[k] += delta;
                 let mut vars = constants();
                 vars[i] = Var::new(Tensor::from_vec(data, input.shape())?);
-                Ok(no_grad(|| f(&vars))?.value().to_vec())
+                let out = no_grad(|| f(&vars))?.value();
+                check_shape(out.shape(), &out_shape)?;
+                Ok(out.to_vec())
             };
             let plus = eval(options.eps)?;
             let minus = eval(-options.eps)?;
@@ -272,6 +323,81 @@ mod tests {
             other => panic!("expected a mismatch, got {other:?}"),
         }
         assert!(err.to_string().contains("wrong_square"));
+    }
+
+    #[test]
+    fn refuses_nonsense_options_and_no_inputs() {
+        let x = Tensor::from_vec(vec![1.0, 2.0], &[2]).unwrap();
+        let square = |v: &[Var<f64>]| v[0].mul(&v[0]);
+        let d = GradcheckOptions::default();
+        for (options, message) in [
+            (
+                d.clone().with_eps(0.0),
+                "expected a finite positive eps, found 0",
+            ),
+            (
+                d.clone().with_eps(-1e-6),
+                "expected a finite positive eps, found -0.000001",
+            ),
+            (
+                d.clone().with_eps(f64::NAN),
+                "expected a finite positive eps, found NaN",
+            ),
+            (
+                d.clone().with_eps(f64::INFINITY),
+                "expected a finite positive eps, found inf",
+            ),
+            (
+                d.clone().with_tolerances(-1.0, 1e-3),
+                "expected a finite non-negative atol, found -1",
+            ),
+            (
+                d.clone().with_tolerances(f64::NAN, 1e-3),
+                "expected a finite non-negative atol, found NaN",
+            ),
+            (
+                d.clone().with_tolerances(1e-5, -1.0),
+                "expected a finite non-negative rtol, found -1",
+            ),
+            (
+                d.clone().with_tolerances(1e-5, f64::NAN),
+                "expected a finite non-negative rtol, found NaN",
+            ),
+        ] {
+            let err = gradcheck(square, std::slice::from_ref(&x), &options).unwrap_err();
+            assert!(
+                matches!(&err, GradcheckError::Op(e) if e.op() == "gradcheck"),
+                "{err:?}"
+            );
+            assert_eq!(err.to_string(), format!("gradcheck: {message}"));
+        }
+        let err =
+            gradcheck(|_: &[Var<f64>]| Ok(Var::new(Tensor::scalar(1.0))), &[], &d).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "gradcheck: expected at least one input to check the gradient of, found none"
+        );
+    }
+
+    #[test]
+    fn refuses_a_function_whose_output_shape_changes() {
+        let x = Tensor::from_vec(vec![1.0, 2.0], &[2]).unwrap();
+        let err = gradcheck(
+            |v: &[Var<f64>]| {
+                if crate::is_grad_enabled() {
+                    v[0].mul_scalar(1.0)
+                } else {
+                    v[0].narrow(0, 0, 1)
+                }
+            },
+            &[x],
+            &GradcheckOptions::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "gradcheck: expected the function to return the same shape at every call, found [1] after [2]"
+        );
     }
 
     #[test]

@@ -197,6 +197,10 @@ fn nonzero(n: usize, shape: &[usize]) -> Result<usize> {
 
 /// `U(low, high)`, like `torch.nn.init.uniform_`.
 ///
+/// # Panics
+/// When the shape has more elements than memory can hold, as [`Tensor::uniform`]; use
+/// [`Tensor::try_uniform`] to get the error instead.
+///
 /// ```
 /// use ferrite_nn::init::uniform;
 /// use ferrite_tensor::seeded_rng;
@@ -220,6 +224,10 @@ pub fn normal<T: Float>(shape: &[usize], mean: f64, std: f64, rng: &mut Rng) -> 
 }
 
 /// All zeros, like `torch.nn.init.zeros_`.
+///
+/// # Panics
+/// When the shape has more elements than memory can hold, as [`Tensor::zeros`]; use
+/// [`Tensor::try_zeros`] to get the error instead.
 ///
 /// ```
 /// assert_eq!(ferrite_nn::init::zeros::<f32>(&[2]).to_vec(), vec![0.0, 0.0]);

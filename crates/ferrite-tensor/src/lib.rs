@@ -32,7 +32,7 @@ pub use ops::conv::{
 };
 pub use ops::linear::{LinearGrads, linear_backward};
 pub use ops::pool::{Pool2dParams, avg_pool2d_backward, max_pool2d_backward};
-pub use tensor::{Tensor, normalize_dim};
+pub use tensor::{Tensor, checked_numel, normalize_dim};
 
 /// The random generator used for every seeded draw in ferrite (ChaCha8: fast, portable,
 /// and the same stream on every platform).

@@ -67,35 +67,108 @@ impl<T: Float> Tensor<T> {
 
     /// A tensor of the given shape filled with zeros.
     ///
+    /// # Panics
+    /// When the shape has more elements than memory can hold (see [`checked_numel`]), with
+    /// the message of [`try_zeros`](Tensor::try_zeros), which returns it as an error.
+    ///
     /// ```
     /// use ferrite_tensor::Tensor;
     /// assert_eq!(Tensor::<f32>::zeros(&[2, 3]).to_vec(), vec![0.0; 6]);
     /// ```
+    #[track_caller]
     pub fn zeros(shape: &[usize]) -> Self {
-        Self::full(shape, T::zero())
+        or_panic(Self::try_zeros(shape))
+    }
+
+    /// [`zeros`](Tensor::zeros), refusing a shape that no buffer can hold.
+    ///
+    /// # Errors
+    /// `InvalidArgument` when the shape has more elements than memory can hold (see
+    /// [`checked_numel`]).
+    ///
+    /// ```
+    /// use ferrite_tensor::Tensor;
+    /// assert_eq!(Tensor::<f32>::try_zeros(&[2])?.to_vec(), vec![0.0, 0.0]);
+    /// assert_eq!(
+    ///     Tensor::<f32>::try_zeros(&[usize::MAX / 2, 4]).unwrap_err().to_string(),
+    ///     "zeros: shape [9223372036854775807, 4] has more elements than memory can hold"
+    /// );
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn try_zeros(shape: &[usize]) -> Result<Self> {
+        Self::filled("zeros", shape, T::zero())
     }
 
     /// A tensor of the given shape filled with ones.
+    ///
+    /// # Panics
+    /// When the shape has more elements than memory can hold, with the message of
+    /// [`try_ones`](Tensor::try_ones), which returns it as an error.
     ///
     /// ```
     /// use ferrite_tensor::Tensor;
     /// assert_eq!(Tensor::<f64>::ones(&[2]).to_vec(), vec![1.0, 1.0]);
     /// ```
+    #[track_caller]
     pub fn ones(shape: &[usize]) -> Self {
-        Self::full(shape, T::one())
+        or_panic(Self::try_ones(shape))
+    }
+
+    /// [`ones`](Tensor::ones), refusing a shape that no buffer can hold.
+    ///
+    /// # Errors
+    /// `InvalidArgument` when the shape has more elements than memory can hold (see
+    /// [`checked_numel`]).
+    ///
+    /// ```
+    /// use ferrite_tensor::Tensor;
+    /// assert_eq!(Tensor::<f64>::try_ones(&[2])?.to_vec(), vec![1.0, 1.0]);
+    /// assert!(Tensor::<f64>::try_ones(&[1 << 62, 4]).is_err());
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn try_ones(shape: &[usize]) -> Result<Self> {
+        Self::filled("ones", shape, T::one())
     }
 
     /// A tensor of the given shape filled with `value`.
+    ///
+    /// # Panics
+    /// When the shape has more elements than memory can hold, with the message of
+    /// [`try_full`](Tensor::try_full), which returns it as an error.
     ///
     /// ```
     /// use ferrite_tensor::Tensor;
     /// assert_eq!(Tensor::<f32>::full(&[2], 7.0).to_vec(), vec![7.0, 7.0]);
     /// ```
+    #[track_caller]
     pub fn full(shape: &[usize], value: T) -> Self {
-        let n = shape.iter().product();
+        or_panic(Self::try_full(shape, value))
+    }
+
+    /// [`full`](Tensor::full), refusing a shape that no buffer can hold.
+    ///
+    /// # Errors
+    /// `InvalidArgument` when the shape has more elements than memory can hold (see
+    /// [`checked_numel`]).
+    ///
+    /// ```
+    /// use ferrite_tensor::Tensor;
+    /// assert_eq!(Tensor::<f32>::try_full(&[2], 7.0)?.to_vec(), vec![7.0, 7.0]);
+    /// assert!(Tensor::<f32>::try_full(&[usize::MAX, 2], 7.0).is_err());
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn try_full(shape: &[usize], value: T) -> Result<Self> {
+        Self::filled("full", shape, value)
+    }
+
+    /// A tensor of `shape` filled with `value`; errors name `op`.
+    fn filled(op: &'static str, shape: &[usize], value: T) -> Result<Self> {
+        let n = checked_numel(op, shape)?;
         let mut data = buffer::with_capacity(n);
         data.resize(n, value);
-        Self::from_array(ArrayD::from_shape_vec(IxDyn(shape), data).expect("numel matches shape"))
+        let array = ArrayD::from_shape_vec(IxDyn(shape), data)
+            .map_err(|e| TensorError::shape(op, e.to_string()))?;
+        Ok(Self::from_array(array))
     }
 
     /// A 0-dimensional tensor holding one value (shape `[]`).
@@ -114,7 +187,8 @@ impl<T: Float> Tensor<T> {
     /// A tensor of the given shape from row-major data.
     ///
     /// # Errors
-    /// When `data.len()` is not the product of `shape`.
+    /// When `data.len()` is not the product of `shape`, or the shape has more elements than
+    /// memory can hold (see [`checked_numel`]).
     ///
     /// ```
     /// use ferrite_tensor::Tensor;
@@ -142,7 +216,8 @@ impl<T: Float> Tensor<T> {
     /// Values `start, start + step, ...` below `end` (1-D), like `torch.arange`.
     ///
     /// # Errors
-    /// When `step` is zero, not finite, or points away from `end`.
+    /// When `step` is zero, not finite, or points away from `end`, or when there would be
+    /// more values than memory can hold.
     ///
     /// ```
     /// use ferrite_tensor::Tensor;
@@ -158,7 +233,18 @@ impl<T: Float> Tensor<T> {
                 format!("cannot step from {start} to {end} by {step}"),
             ));
         }
-        let n = ((e - s) / st).ceil() as usize;
+        let count = ((e - s) / st).ceil();
+        // `as` saturates: a count beyond `usize` becomes `usize::MAX`, refused below.
+        let n = count as usize;
+        checked_numel("arange", &[n]).map_err(|_| {
+            TensorError::invalid(
+                "arange",
+                format!(
+                    "stepping from {s:e} to {e:e} by {st:e} gives {count:e} values, \
+                     more than memory can hold"
+                ),
+            )
+        })?;
         let data = (0..n).map(|i| T::of(s + i as f64 * st)).collect::<Vec<_>>();
         Self::from_vec(data, &[n])
     }
@@ -168,6 +254,10 @@ impl<T: Float> Tensor<T> {
     /// Samples are drawn in `f64` and rounded, so an `f32` tensor equals the rounded `f64`
     /// tensor drawn from the same seed.
     ///
+    /// # Panics
+    /// When the shape has more elements than memory can hold, with the message of
+    /// [`try_rand`](Tensor::try_rand), which returns it as an error.
+    ///
     /// ```
     /// use ferrite_tensor::{seeded_rng, Tensor};
     /// let a = Tensor::<f32>::rand(&[3], &mut seeded_rng(0));
@@ -175,27 +265,91 @@ impl<T: Float> Tensor<T> {
     /// assert_eq!(a, b);
     /// assert!(a.to_vec().iter().all(|&x| (0.0..1.0).contains(&x)));
     /// ```
+    #[track_caller]
     pub fn rand(shape: &[usize], rng: &mut Rng) -> Self {
-        Self::uniform(shape, T::zero(), T::one(), rng)
+        or_panic(Self::try_rand(shape, rng))
+    }
+
+    /// [`rand`](Tensor::rand), refusing a shape that no buffer can hold (nothing is drawn
+    /// then).
+    ///
+    /// # Errors
+    /// `InvalidArgument` when the shape has more elements than memory can hold (see
+    /// [`checked_numel`]).
+    ///
+    /// ```
+    /// use ferrite_tensor::{seeded_rng, Tensor};
+    /// let a = Tensor::<f32>::try_rand(&[3], &mut seeded_rng(0))?;
+    /// assert_eq!(a, Tensor::<f32>::rand(&[3], &mut seeded_rng(0)));
+    /// assert!(Tensor::<f32>::try_rand(&[usize::MAX, 2], &mut seeded_rng(0)).is_err());
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn try_rand(shape: &[usize], rng: &mut Rng) -> Result<Self> {
+        Self::sample_uniform("rand", shape, T::zero(), T::one(), rng)
     }
 
     /// Uniform samples from `[low, high)`, drawn from a seeded generator.
+    ///
+    /// # Panics
+    /// When the shape has more elements than memory can hold, with the message of
+    /// [`try_uniform`](Tensor::try_uniform), which returns it as an error.
     ///
     /// ```
     /// use ferrite_tensor::{seeded_rng, Tensor};
     /// let t = Tensor::<f64>::uniform(&[100], -2.0, 2.0, &mut seeded_rng(1));
     /// assert!(t.to_vec().iter().all(|&x| (-2.0..2.0).contains(&x)));
     /// ```
+    #[track_caller]
     pub fn uniform(shape: &[usize], low: T, high: T, rng: &mut Rng) -> Self {
+        or_panic(Self::try_uniform(shape, low, high, rng))
+    }
+
+    /// [`uniform`](Tensor::uniform), refusing a shape that no buffer can hold (nothing is
+    /// drawn then).
+    ///
+    /// # Errors
+    /// `InvalidArgument` when the shape has more elements than memory can hold (see
+    /// [`checked_numel`]).
+    ///
+    /// ```
+    /// use ferrite_tensor::{seeded_rng, Tensor};
+    /// let t = Tensor::<f64>::try_uniform(&[100], -2.0, 2.0, &mut seeded_rng(1))?;
+    /// assert!(t.to_vec().iter().all(|&x| (-2.0..2.0).contains(&x)));
+    /// assert_eq!(
+    ///     Tensor::<f64>::try_uniform(&[usize::MAX / 2, 4], 0.0, 1.0, &mut seeded_rng(1))
+    ///         .unwrap_err()
+    ///         .to_string(),
+    ///     "uniform: shape [9223372036854775807, 4] has more elements than memory can hold"
+    /// );
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn try_uniform(shape: &[usize], low: T, high: T, rng: &mut Rng) -> Result<Self> {
+        Self::sample_uniform("uniform", shape, low, high, rng)
+    }
+
+    /// Uniform samples of `[low, high)`; errors name `op`.
+    fn sample_uniform(
+        op: &'static str,
+        shape: &[usize],
+        low: T,
+        high: T,
+        rng: &mut Rng,
+    ) -> Result<Self> {
+        let n = checked_numel(op, shape)?;
         let (lo, hi) = (low.as_f64(), high.as_f64());
-        let n: usize = shape.iter().product();
         let data = (0..n)
             .map(|_| T::of(lo + (hi - lo) * rng.random::<f64>()))
             .collect::<Vec<_>>();
-        Self::from_array(ArrayD::from_shape_vec(IxDyn(shape), data).expect("numel matches shape"))
+        let array = ArrayD::from_shape_vec(IxDyn(shape), data)
+            .map_err(|e| TensorError::shape(op, e.to_string()))?;
+        Ok(Self::from_array(array))
     }
 
     /// Standard normal samples (mean 0, std 1), drawn from a seeded generator.
+    ///
+    /// # Panics
+    /// When the shape has more elements than memory can hold, with the message of
+    /// [`try_randn`](Tensor::try_randn), which returns it as an error.
     ///
     /// ```
     /// use ferrite_tensor::{seeded_rng, Tensor};
@@ -203,27 +357,82 @@ impl<T: Float> Tensor<T> {
     /// let mean = t.to_vec().iter().sum::<f64>() / 10_000.0;
     /// assert!(mean.abs() < 0.05);
     /// ```
+    #[track_caller]
     pub fn randn(shape: &[usize], rng: &mut Rng) -> Self {
-        Self::normal(shape, T::zero(), T::one(), rng)
+        or_panic(Self::try_randn(shape, rng))
+    }
+
+    /// [`randn`](Tensor::randn), refusing a shape that no buffer can hold (nothing is drawn
+    /// then).
+    ///
+    /// # Errors
+    /// `InvalidArgument` when the shape has more elements than memory can hold (see
+    /// [`checked_numel`]).
+    ///
+    /// ```
+    /// use ferrite_tensor::{seeded_rng, Tensor};
+    /// let t = Tensor::<f64>::try_randn(&[4], &mut seeded_rng(0))?;
+    /// assert_eq!(t, Tensor::<f64>::randn(&[4], &mut seeded_rng(0)));
+    /// assert!(Tensor::<f64>::try_randn(&[1 << 62, 4], &mut seeded_rng(0)).is_err());
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn try_randn(shape: &[usize], rng: &mut Rng) -> Result<Self> {
+        Self::sample_normal("randn", shape, T::zero(), T::one(), rng)
     }
 
     /// Normal samples with the given mean and standard deviation.
+    ///
+    /// # Panics
+    /// When the shape has more elements than memory can hold, with the message of
+    /// [`try_normal`](Tensor::try_normal), which returns it as an error.
     ///
     /// ```
     /// use ferrite_tensor::{seeded_rng, Tensor};
     /// let t = Tensor::<f32>::normal(&[4], 10.0, 0.0, &mut seeded_rng(0));
     /// assert_eq!(t.to_vec(), vec![10.0; 4]);
     /// ```
+    #[track_caller]
     pub fn normal(shape: &[usize], mean: T, std: T, rng: &mut Rng) -> Self {
+        or_panic(Self::try_normal(shape, mean, std, rng))
+    }
+
+    /// [`normal`](Tensor::normal), refusing a shape that no buffer can hold (nothing is
+    /// drawn then).
+    ///
+    /// # Errors
+    /// `InvalidArgument` when the shape has more elements than memory can hold (see
+    /// [`checked_numel`]).
+    ///
+    /// ```
+    /// use ferrite_tensor::{seeded_rng, Tensor};
+    /// let t = Tensor::<f32>::try_normal(&[4], 10.0, 0.0, &mut seeded_rng(0))?;
+    /// assert_eq!(t.to_vec(), vec![10.0; 4]);
+    /// assert!(Tensor::<f32>::try_normal(&[usize::MAX, 2], 0.0, 1.0, &mut seeded_rng(0)).is_err());
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn try_normal(shape: &[usize], mean: T, std: T, rng: &mut Rng) -> Result<Self> {
+        Self::sample_normal("normal", shape, mean, std, rng)
+    }
+
+    /// Normal samples of the given mean and standard deviation; errors name `op`.
+    fn sample_normal(
+        op: &'static str,
+        shape: &[usize],
+        mean: T,
+        std: T,
+        rng: &mut Rng,
+    ) -> Result<Self> {
+        let n = checked_numel(op, shape)?;
         let (m, s) = (mean.as_f64(), std.as_f64());
-        let n: usize = shape.iter().product();
         let data = (0..n)
             .map(|_| {
                 let z: f64 = StandardNormal.sample(rng);
                 T::of(m + s * z)
             })
             .collect::<Vec<_>>();
-        Self::from_array(ArrayD::from_shape_vec(IxDyn(shape), data).expect("numel matches shape"))
+        let array = ArrayD::from_shape_vec(IxDyn(shape), data)
+            .map_err(|e| TensorError::shape(op, e.to_string()))?;
+        Ok(Self::from_array(array))
     }
 
     /// The size of each dimension.
@@ -399,6 +608,16 @@ impl<T: Float> Tensor<T> {
     }
 }
 
+/// The tensor, or a panic with the error's message (at the caller of the panicking
+/// convenience).
+#[track_caller]
+fn or_panic<T: Float>(result: Result<Tensor<T>>) -> Tensor<T> {
+    match result {
+        Ok(t) => t,
+        Err(e) => panic!("{e}"),
+    }
+}
+
 /// An empty array, to leave behind when the real one is moved out of a dropped tensor.
 fn empty_arc<T: Float>() -> ArcArray<T, IxDyn> {
     ArcArray::from_shape_vec(IxDyn(&[0]), Vec::new()).expect("empty shape")
@@ -429,13 +648,62 @@ impl<T: Float> std::fmt::Display for Tensor<T> {
     }
 }
 
-/// The number of elements of `shape`, refusing a product that overflows `usize`.
-pub(crate) fn checked_numel(op: &'static str, shape: &[usize]) -> Result<usize> {
-    shape.iter().try_fold(1usize, |acc, &d| {
-        acc.checked_mul(d).ok_or_else(|| {
-            TensorError::invalid(op, format!("shape {shape:?} has too many elements"))
-        })
-    })
+/// The most elements a tensor may have: `isize::MAX` bytes (the most one allocation can
+/// hold) of the largest element ferrite stores (`f64`, and the `usize` indices of max
+/// pooling), 8 bytes each. No machine can hold that many `f32` elements either.
+const MAX_NUMEL: usize = isize::MAX as usize / 8;
+
+/// The number of elements of a tensor of `shape`, refusing a shape that no buffer can hold,
+/// before anything is allocated: every allocation of a tensor's elements goes through it.
+///
+/// `op` names the operation in the error message.
+///
+/// # Errors
+/// `InvalidArgument` when the element count overflows `usize` or exceeds `isize::MAX / 8`
+/// (more than `isize::MAX` bytes of 8-byte elements, the most one allocation can hold), or
+/// when the product of the non-zero dims of an empty shape exceeds `isize::MAX` (which no
+/// `ndarray` array can describe).
+///
+/// ```
+/// use ferrite_tensor::checked_numel;
+/// assert_eq!(checked_numel("zeros", &[2, 3])?, 6);
+/// assert_eq!(checked_numel("zeros", &[0, 3])?, 0);
+/// assert_eq!(
+///     checked_numel("zeros", &[usize::MAX / 2, 4]).unwrap_err().to_string(),
+///     "zeros: shape [9223372036854775807, 4] has more elements than memory can hold"
+/// );
+/// assert!(checked_numel("from_vec", &[0, usize::MAX, 2]).is_err());
+/// # Ok::<(), ferrite_tensor::TensorError>(())
+/// ```
+pub fn checked_numel(op: &'static str, shape: &[usize]) -> Result<usize> {
+    let too_large = || {
+        TensorError::invalid(
+            op,
+            if shape.contains(&0) {
+                format!(
+                    "shape {shape:?} is too large: the product of its non-zero dimensions \
+                     exceeds isize::MAX"
+                )
+            } else {
+                format!("shape {shape:?} has more elements than memory can hold")
+            },
+        )
+    };
+    // The product of the non-zero dims bounds the element count, and ndarray needs it to
+    // fit `isize` even when a zero dim makes the tensor empty.
+    let nonzero = shape
+        .iter()
+        .filter(|&&d| d != 0)
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(too_large)?;
+    if nonzero > isize::MAX as usize {
+        return Err(too_large());
+    }
+    let numel = if shape.contains(&0) { 0 } else { nonzero };
+    if numel > MAX_NUMEL {
+        return Err(too_large());
+    }
+    Ok(numel)
 }
 
 /// Turns a possibly negative dimension into an index in `0..ndim`.
@@ -460,4 +728,56 @@ pub fn normalize_dim(op: &'static str, dim: isize, ndim: usize) -> Result<usize>
         ));
     }
     Ok(d as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checked_numel_refuses_what_no_buffer_can_hold() {
+        assert_eq!(checked_numel("op", &[]).unwrap(), 1);
+        assert_eq!(checked_numel("op", &[0, isize::MAX as usize]).unwrap(), 0);
+        assert_eq!(checked_numel("op", &[MAX_NUMEL]).unwrap(), MAX_NUMEL);
+        assert!(checked_numel("op", &[MAX_NUMEL + 1]).is_err());
+        assert!(checked_numel("op", &[1 << 31, 1 << 31]).is_err());
+        assert_eq!(
+            checked_numel("op", &[0, usize::MAX, 2])
+                .unwrap_err()
+                .to_string(),
+            "op: shape [0, 18446744073709551615, 2] is too large: the product of its non-zero \
+             dimensions exceeds isize::MAX"
+        );
+    }
+
+    #[test]
+    fn the_fallible_constructors_draw_the_same_numbers() {
+        let mut a = crate::seeded_rng(3);
+        let mut b = crate::seeded_rng(3);
+        assert_eq!(
+            Tensor::<f32>::try_uniform(&[5], -1.0, 2.0, &mut a).unwrap(),
+            Tensor::<f32>::uniform(&[5], -1.0, 2.0, &mut b)
+        );
+        assert_eq!(
+            Tensor::<f64>::try_normal(&[5], 1.0, 3.0, &mut a).unwrap(),
+            Tensor::<f64>::normal(&[5], 1.0, 3.0, &mut b)
+        );
+        // A refused shape draws nothing.
+        assert!(Tensor::<f64>::try_randn(&[usize::MAX, 2], &mut a).is_err());
+        assert_eq!(
+            Tensor::<f64>::randn(&[2], &mut a),
+            Tensor::<f64>::randn(&[2], &mut b)
+        );
+    }
+
+    #[test]
+    fn arange_refuses_more_values_than_memory_can_hold() {
+        let err = Tensor::<f64>::arange(0.0, f64::MAX, 1.0).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("arange: stepping from 0e0 to 1.7976931348623157e308 by 1e0"),
+            "{err}"
+        );
+        assert_eq!(Tensor::<f32>::arange(0.0, 3.0, 1.0).unwrap().numel(), 3);
+    }
 }

@@ -234,14 +234,14 @@ macro_rules! impl_operator {
     ($trait:ident, $method:ident, $sym:literal) => {
         impl<T: Float> std::ops::$trait<&Var<T>> for &Var<T> {
             type Output = Var<T>;
-            #[doc = concat!("`a ", $sym, " b` with broadcasting.\n\n# Panics\nWhen the shapes cannot be broadcast, with the error message of [`Var::", stringify!($method), "`].")]
+            #[doc = concat!("`a ", $sym, " b` with broadcasting.\n\n# Panics\nWhen the shapes cannot be broadcast, or inside [`detect_anomaly`](crate::detect_anomaly) when the result has NaN or infinity, with the error message of [`Var::", stringify!($method), "`].")]
             fn $method(self, rhs: &Var<T>) -> Var<T> {
                 expect(Var::$method(self, rhs))
             }
         }
         impl<T: Float> std::ops::$trait<Var<T>> for Var<T> {
             type Output = Var<T>;
-            #[doc = concat!("`a ", $sym, " b` with broadcasting.\n\n# Panics\nWhen the shapes cannot be broadcast, with the error message of [`Var::", stringify!($method), "`].")]
+            #[doc = concat!("`a ", $sym, " b` with broadcasting.\n\n# Panics\nWhen the shapes cannot be broadcast, or inside [`detect_anomaly`](crate::detect_anomaly) when the result has NaN or infinity, with the error message of [`Var::", stringify!($method), "`].")]
             fn $method(self, rhs: Var<T>) -> Var<T> {
                 expect(Var::$method(&self, &rhs))
             }
@@ -256,6 +256,10 @@ impl_operator!(Div, div, "/");
 impl<T: Float> std::ops::Neg for &Var<T> {
     type Output = Var<T>;
     /// `-a` elementwise.
+    ///
+    /// # Panics
+    /// Inside [`detect_anomaly`](crate::detect_anomaly) when the result has NaN or
+    /// infinity, with the error message of [`Var::neg`].
     fn neg(self) -> Var<T> {
         expect(Var::neg(self))
     }

@@ -1,6 +1,6 @@
 //! `softmax` and `log_softmax` along a dim, numerically stable, with fused backward.
 
-use ferrite_tensor::{Float, Result, Tensor, normalize_dim};
+use ferrite_tensor::{Float, Result, Tensor, TensorError, normalize_dim};
 
 use crate::Var;
 
@@ -14,12 +14,27 @@ fn log_softmax_tensor<T: Float>(x: &Tensor<T>, dim: isize) -> Result<Tensor<T>> 
     shifted.sub(&lse)
 }
 
+/// Refuses a `dim` out of range, or of size 0 (no distribution to normalise), naming `op`.
+fn check_dim<T: Float>(op: &'static str, x: &Tensor<T>, dim: isize) -> Result<()> {
+    let d = normalize_dim(op, dim, x.ndim())?;
+    if x.ndim() > 0 && x.shape()[d] == 0 {
+        return Err(TensorError::invalid(
+            op,
+            format!(
+                "expected a non-empty dimension {dim}, found size 0 (shape {:?})",
+                x.shape()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl<T: Float> Var<T> {
     /// `log(softmax(x))` along `dim`, computed stably, like `F.log_softmax(x, dim)`.
     /// Backward: `g - softmax(x) * sum(g, dim)`.
     ///
     /// # Errors
-    /// When `dim` is out of range.
+    /// When `dim` is out of range, or has size 0.
     ///
     /// ```
     /// use ferrite_autograd::Var;
@@ -31,7 +46,7 @@ impl<T: Float> Var<T> {
     /// ```
     pub fn log_softmax(&self, dim: isize) -> Result<Var<T>> {
         let x = self.value();
-        normalize_dim("log_softmax", dim, x.ndim())?;
+        check_dim("log_softmax", &x, dim)?;
         let y = log_softmax_tensor(&x, dim)?;
         let saved = y.clone();
         Var::from_op("log_softmax", y, &[self], move |g, _| {
@@ -44,7 +59,7 @@ impl<T: Float> Var<T> {
     /// Backward: `y * (g - sum(g * y, dim))`.
     ///
     /// # Errors
-    /// When `dim` is out of range.
+    /// When `dim` is out of range, or has size 0.
     ///
     /// ```
     /// use ferrite_autograd::Var;
@@ -55,7 +70,7 @@ impl<T: Float> Var<T> {
     /// ```
     pub fn softmax(&self, dim: isize) -> Result<Var<T>> {
         let x = self.value();
-        normalize_dim("softmax", dim, x.ndim())?;
+        check_dim("softmax", &x, dim)?;
         let y = log_softmax_tensor(&x, dim)?.exp();
         let saved = y.clone();
         Var::from_op("softmax", y, &[self], move |g, _| {

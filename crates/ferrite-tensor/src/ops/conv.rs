@@ -11,8 +11,8 @@ use ndarray::{ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
 
 use crate::buffer::{self, Scratch};
+use crate::checked_numel;
 use crate::gemm::gemm_serial;
-use crate::tensor::checked_numel;
 use crate::{Float, Result, Tensor, TensorError};
 
 mod im2col;
@@ -381,10 +381,23 @@ impl ConvPlan {
         let geom = if let Some(mode) = explicit {
             check_pad(op, [h, w], pad, mode)?;
             // Cannot overflow: output_size_for checked these sums.
+            let (hp, wp) = (h + pad[0] + pad[1], w + pad[2] + pad[3]);
+            // The kernels read the padded input, which must fit in memory.
+            checked_numel(op, &[n, c, hp, wp]).map_err(|_| {
+                TensorError::invalid(
+                    op,
+                    format!(
+                        "{} padding {pad:?} (top, bottom, left, right) of input {input:?} gives \
+                         a padded input [{n}, {c}, {hp}, {wp}] with more elements than memory \
+                         can hold",
+                        format!("{mode:?}").to_lowercase()
+                    ),
+                )
+            })?;
             ColGeometry {
                 c: wc,
-                h: h + pad[0] + pad[1],
-                w: w + pad[2] + pad[3],
+                h: hp,
+                w: wp,
                 kh,
                 kw,
                 sh: params.stride[0],
@@ -1097,10 +1110,12 @@ fn pad2d_unchecked<T: Float>(input: &Tensor<T>, pad: [usize; 4], mode: PaddingMo
     let (hp, wp) = (h + pad[0] + pad[1], w + pad[2] + pad[3]);
     let x = input.contiguous();
     let xs = x.as_slice().expect("contiguous input");
-    let rows = index_map(pad[0], h, pad[1], mode);
-    let cols = index_map(pad[2], w, pad[3], mode);
     let mut out = vec![T::zero(); n * c * hp * wp];
     if !out.is_empty() {
+        // Built only for a non-empty output: an empty batch may come with a padding whose
+        // maps alone would not fit in memory.
+        let rows = index_map(pad[0], h, pad[1], mode);
+        let cols = index_map(pad[2], w, pad[3], mode);
         out.par_chunks_mut(hp * wp)
             .enumerate()
             .for_each(|(p, dst)| {
@@ -1191,10 +1206,11 @@ fn pad2d_backward_unchecked<T: Float>(
     let [h, w] = input_hw;
     let go = grad_output.contiguous();
     let gs = go.as_slice().expect("contiguous grad_output");
-    let rows = index_map(pad[0], h, pad[1], mode);
-    let cols = index_map(pad[2], w, pad[3], mode);
     let mut out = vec![T::zero(); n * c * h * w];
     if !out.is_empty() {
+        // As in `pad2d_unchecked`: no maps for an empty result.
+        let rows = index_map(pad[0], h, pad[1], mode);
+        let cols = index_map(pad[2], w, pad[3], mode);
         out.par_chunks_mut(h * w).enumerate().for_each(|(p, dst)| {
             let src = &gs[p * hp * wp..(p + 1) * hp * wp];
             for (s_row, row) in src.chunks_exact(wp).zip(&rows) {

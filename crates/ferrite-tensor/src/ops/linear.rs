@@ -64,11 +64,13 @@ fn check<T: Float>(input: &Tensor<T>, weight: &Tensor<T>, bias: Option<&Tensor<T
     Ok(())
 }
 
-/// `x` (made contiguous, without a copy when it already is) and its row count, to be seen
-/// as a `[rows, in]` matrix with [`matrix`].
+/// `x` (made contiguous, without a copy when it already is) and its row count (the product
+/// of its leading dims, also when the last one is 0), to be seen as a `[rows, in]` matrix
+/// with [`matrix`].
 fn rows<T: Float>(x: &Tensor<T>) -> (Tensor<T>, usize) {
-    let features = x.shape()[x.ndim() - 1];
-    (x.contiguous(), x.numel() / features.max(1))
+    // A sub-product of an existing tensor's shape: it cannot overflow.
+    let rows = x.shape()[..x.ndim() - 1].iter().product();
+    (x.contiguous(), rows)
 }
 
 /// The `[rows, len / rows]` row-major matrix view of a contiguous tensor.
@@ -205,4 +207,50 @@ pub fn linear_backward<T: Float>(
         weight: weight_grad,
         bias: bias_grad,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_in_features_give_the_bias_and_zero_gradients() {
+        // As torch.nn.functional.linear: [5, 0] x [3, 0]^T + b is b on every row.
+        let x = Tensor::<f64>::zeros(&[5, 0]);
+        let w = Tensor::<f64>::zeros(&[3, 0]);
+        let b = Tensor::<f64>::from_vec(vec![1.0, 2.0, 3.0], &[3]).unwrap();
+        let y = x.linear(&w, Some(&b)).unwrap();
+        assert_eq!(y.shape(), &[5, 3]);
+        assert_eq!(y.to_vec(), [1.0, 2.0, 3.0].repeat(5));
+        let y = x.linear(&w, None).unwrap();
+        assert_eq!(y.to_vec(), vec![0.0; 15]);
+        // Leading dims are kept: [2, 4, 0] -> [2, 4, 3].
+        let y = Tensor::<f64>::zeros(&[2, 4, 0])
+            .linear(&w, Some(&b))
+            .unwrap();
+        assert_eq!(y.shape(), &[2, 4, 3]);
+
+        let g = Tensor::<f64>::ones(&[5, 3]);
+        let grads = linear_backward(&x, &w, &g, [true, true, true]).unwrap();
+        assert_eq!(grads.input.unwrap().shape(), &[5, 0]);
+        assert_eq!(grads.weight.unwrap().shape(), &[3, 0]);
+        assert_eq!(grads.bias.unwrap().to_vec(), vec![5.0; 3]);
+    }
+
+    #[test]
+    fn an_empty_batch_gives_an_empty_output() {
+        let w = Tensor::<f32>::ones(&[3, 2]);
+        let y = Tensor::<f32>::zeros(&[0, 2]).linear(&w, None).unwrap();
+        assert_eq!(y.shape(), &[0, 3]);
+        let grads = linear_backward(
+            &Tensor::zeros(&[0, 2]),
+            &w,
+            &Tensor::zeros(&[0, 3]),
+            [true; 3],
+        )
+        .unwrap();
+        assert_eq!(grads.input.unwrap().shape(), &[0, 2]);
+        assert_eq!(grads.weight.unwrap().to_vec(), vec![0.0; 6]);
+        assert_eq!(grads.bias.unwrap().to_vec(), vec![0.0; 3]);
+    }
 }

@@ -12,7 +12,7 @@ use std::borrow::Cow;
 
 use rayon::prelude::*;
 
-use crate::tensor::checked_numel;
+use crate::checked_numel;
 use crate::{Float, Result, Tensor, TensorError, buffer};
 
 /// The hyper-parameters of 2-D pooling, with PyTorch's meaning.
@@ -127,6 +127,8 @@ impl Pool2dParams {
     ///
     /// # Errors
     /// - a kernel size, stride or dilation of zero;
+    /// - a kernel size, stride, padding or dilation above `isize::MAX` (PyTorch's are
+    ///   64-bit signed integers);
     /// - a padding larger than half the kernel size (`pad > kernel / 2`), as PyTorch refuses it;
     /// - an input dimension of zero;
     /// - an output size below 1 (the kernel does not fit the padded input).
@@ -197,6 +199,19 @@ impl Pool2dParams {
                 return Err(TensorError::invalid(
                     op,
                     format!("{name} should be greater than zero, found {value:?}"),
+                ));
+            }
+        }
+        // PyTorch's parameters are 64-bit signed integers; the window arithmetic of the
+        // kernels relies on the same bound.
+        for (name, value) in [("padding", self.padding)].into_iter().chain(positive) {
+            if value.iter().any(|&v| v > isize::MAX as usize) {
+                return Err(TensorError::invalid(
+                    op,
+                    format!(
+                        "{name} should be at most isize::MAX ({}), found {value:?}",
+                        isize::MAX
+                    ),
                 ));
             }
         }
@@ -740,7 +755,8 @@ impl<T: Float> Tensor<T> {
         };
         let total = checked_numel(OP, &shape)?;
         let x = row_major(self);
-        let work = total.saturating_mul(params.kernel_size[0] * params.kernel_size[1]);
+        let work =
+            total.saturating_mul(params.kernel_size[0].saturating_mul(params.kernel_size[1]));
         let parallel = g.planes > 1 && work >= PARALLEL_MIN_WORK;
         let (pi, po) = (g.plane_in(), g.plane_out());
         // Every window writes its output (and argmax).
@@ -799,7 +815,8 @@ impl<T: Float> Tensor<T> {
         };
         let total = checked_numel(OP, &shape)?;
         let x = row_major(self);
-        let work = total.saturating_mul(params.kernel_size[0] * params.kernel_size[1]);
+        let work =
+            total.saturating_mul(params.kernel_size[0].saturating_mul(params.kernel_size[1]));
         let parallel = g.planes > 1 && work >= PARALLEL_MIN_WORK;
         let (pi, po) = (g.plane_in(), g.plane_out());
         let mut out = buffer::zeros(total);
@@ -862,7 +879,8 @@ fn check_grad_output<T: Float>(
 /// - `input_shape`: `[N, C, H, W]` (or `[C, H, W]`); the result has this shape
 ///
 /// # Errors
-/// When `input_shape` is not a valid pooling input, `grad_output` does not have its rank and
+/// When `input_shape` is not a valid pooling input or has more elements than memory can hold
+/// (see [`checked_numel`]), `grad_output` does not have its rank and
 /// leading dims, `indices` has not one entry per element of `grad_output`, or an index is
 /// outside the `H * W` plane.
 ///
@@ -883,6 +901,7 @@ pub fn max_pool2d_backward<T: Float>(
 ) -> Result<Tensor<T>> {
     const OP: &str = "max_pool2d_backward";
     let (_, planes, [h, w]) = split_input(OP, input_shape)?;
+    let total = checked_numel(OP, input_shape)?;
     let [oh, ow] = check_grad_output(OP, grad_output, input_shape)?;
     if indices.len() != grad_output.numel() {
         return Err(TensorError::shape(
@@ -905,7 +924,6 @@ pub fn max_pool2d_backward<T: Float>(
             ),
         ));
     }
-    let total = checked_numel(OP, input_shape)?;
     let mut gi = buffer::zeros(total);
     let plane_out = oh * ow;
     if plane_out > 0 {
@@ -929,8 +947,9 @@ pub fn max_pool2d_backward<T: Float>(
 /// - `input_shape`: `[N, C, H, W]` (or `[C, H, W]`); the result has this shape
 ///
 /// # Errors
-/// When `input_shape` or `params` are refused by [`Tensor::avg_pool2d`], or `grad_output` does
-/// not have the shape of the forward output.
+/// When `input_shape` or `params` are refused by [`Tensor::avg_pool2d`], `input_shape` has
+/// more elements than memory can hold (see [`checked_numel`]), or
+/// `grad_output` does not have the shape of the forward output.
 ///
 /// ```
 /// use ferrite_tensor::{avg_pool2d_backward, Pool2dParams, Tensor};
@@ -948,6 +967,7 @@ pub fn avg_pool2d_backward<T: Float>(
 ) -> Result<Tensor<T>> {
     const OP: &str = "avg_pool2d_backward";
     let (mut expected, planes, [h, w]) = split_input(OP, input_shape)?;
+    let total = checked_numel(OP, input_shape)?;
     let [oh, ow] = avg_output_size(OP, params, [h, w])?;
     expected.extend([oh, ow]);
     if grad_output.shape() != expected.as_slice() {
@@ -967,11 +987,10 @@ pub fn avg_pool2d_backward<T: Float>(
         oh,
         ow,
     };
-    let total = checked_numel(OP, input_shape)?;
     let go = row_major(grad_output);
     let work = go
         .len()
-        .saturating_mul(params.kernel_size[0] * params.kernel_size[1]);
+        .saturating_mul(params.kernel_size[0].saturating_mul(params.kernel_size[1]));
     let parallel = planes > 1 && work >= PARALLEL_MIN_WORK;
     let (pi, po) = (g.plane_in(), g.plane_out());
     let mut gi = buffer::zeros(total);
@@ -987,6 +1006,42 @@ mod tests {
     use crate::seeded_rng;
     use rand::Rng as _;
     use rand::seq::SliceRandom;
+
+    #[test]
+    fn parameters_above_isize_max_are_refused() {
+        // Before: (kernel - 1) * dilation wrapped when cast to isize and the only window
+        // came out empty (-inf).
+        let x = Tensor::<f32>::from_vec(vec![5.0], &[1, 1, 1, 1]).unwrap();
+        let p = Pool2dParams::new([usize::MAX, 1]).with_padding([usize::MAX / 2, 0]);
+        assert_eq!(
+            x.max_pool2d(&p).unwrap_err().to_string(),
+            "max_pool2d: kernel_size should be at most isize::MAX (9223372036854775807), \
+             found [18446744073709551615, 1]"
+        );
+        let p = Pool2dParams::new([1, 1]).with_stride([1, usize::MAX]);
+        assert!(x.avg_pool2d(&p).unwrap_err().to_string().contains("stride"));
+        // The largest accepted kernel still finds the one element.
+        let big = isize::MAX as usize;
+        let p = Pool2dParams::new([big, 1]).with_padding([big / 2, 0]);
+        assert_eq!(x.max_pool2d(&p).unwrap().to_vec(), vec![5.0]);
+    }
+
+    #[test]
+    fn backward_refuses_an_input_shape_beyond_memory() {
+        let g = Tensor::<f32>::zeros(&[1, 1, 1, 1]);
+        let shape = [1, 1, 1 << 31, 1 << 31];
+        let err = max_pool2d_backward(&g, &[0], &shape).unwrap_err();
+        assert!(
+            err.to_string().contains("[1, 1, 2147483648, 2147483648]"),
+            "{err}"
+        );
+        let p = Pool2dParams::new([1 << 31, 1 << 31]);
+        let err = avg_pool2d_backward(&g, &shape, &p).unwrap_err();
+        assert!(
+            err.to_string().contains("[1, 1, 2147483648, 2147483648]"),
+            "{err}"
+        );
+    }
 
     /// Number of windows along one axis, counted one window at a time: in floor mode a window
     /// must lie inside the padded input; in ceil mode it may hang over the end by less than a

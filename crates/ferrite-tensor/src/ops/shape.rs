@@ -3,7 +3,7 @@
 
 use ndarray::{Axis, IxDyn, Slice};
 
-use crate::tensor::checked_numel;
+use crate::checked_numel;
 use crate::{Float, Result, Tensor, TensorError, buffer, normalize_dim};
 
 impl<T: Float> Tensor<T> {
@@ -386,5 +386,7 @@ pub(crate) fn infer_shape(
         None if known != numel => return Err(bad()),
         None => {}
     }
+    // An empty target may still have non-zero dims whose product no array can describe.
+    checked_numel(op, &out)?;
     Ok(out)
 }

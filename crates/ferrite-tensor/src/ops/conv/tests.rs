@@ -1104,3 +1104,39 @@ fn forward_and_backward_are_bit_identical_with_1_2_and_4_threads() {
         }
     }
 }
+
+#[test]
+fn explicit_padding_beyond_memory_is_refused() {
+    // Replicate padding 2^59 per side of a 1x1 input with stride 2^62: the output would be
+    // 1x1, but the padded input the kernels read cannot exist.
+    let x = Tensor::<f32>::from_vec(vec![7.0], &[1, 1, 1, 1]).unwrap();
+    let w = Tensor::<f32>::from_vec(vec![2.0], &[1, 1, 1, 1]).unwrap();
+    let p = Conv2dParams::default()
+        .with_padding(Padding::Explicit([1 << 59, 1 << 59]))
+        .with_stride([1 << 62, 1 << 62])
+        .with_padding_mode(PaddingMode::Replicate);
+    let err = x.conv2d(&w, None, &p).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "conv2d: replicate padding [576460752303423488, 576460752303423488, 576460752303423488, \
+         576460752303423488] (top, bottom, left, right) of input [1, 1, 1, 1] gives a padded \
+         input [1, 1, 1152921504606846977, 1152921504606846977] with more elements than \
+         memory can hold"
+    );
+    let g = Tensor::<f32>::zeros(&[1, 1, 1, 1]);
+    let err = conv2d_backward(&x, &w, &g, &p, [true; 3]).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("conv2d_backward: replicate padding")
+    );
+}
+
+#[test]
+fn padding_an_empty_batch_builds_no_index_maps() {
+    // 2^61 + 1 padded rows: the row map alone would need 2^65 bytes.
+    let x = Tensor::<f32>::zeros(&[0, 1, 1, 1]);
+    let y = pad2d(&x, [1 << 60, 1 << 60, 0, 0], PaddingMode::Replicate).unwrap();
+    assert_eq!(y.shape(), &[0, 1, (1 << 61) + 1, 1]);
+    let g = pad2d_backward(&y, [1, 1], [1 << 60, 1 << 60, 0, 0], PaddingMode::Replicate).unwrap();
+    assert_eq!(g.shape(), &[0, 1, 1, 1]);
+}
