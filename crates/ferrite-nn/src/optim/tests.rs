@@ -680,25 +680,20 @@ fn scheduler_settings_are_checked() {
 #[test]
 fn a_step_counter_at_its_maximum_refuses_the_step_and_changes_nothing() {
     let grad = |p: &Var<f64>| p.set_grad(Some(Tensor::full(&[2], 0.5))).unwrap();
-    let makers: Vec<(&str, Box<dyn Fn(Var<f64>) -> Box<dyn Optimizer<f64>>>)> = vec![
-        (
-            "SGD",
-            Box::new(|p| {
-                Box::new(Sgd::new(vec![p], SgdConfig::new(0.1).with_momentum(0.9)).unwrap())
-            }),
-        ),
-        (
-            "Adam",
-            Box::new(|p| Box::new(Adam::new(vec![p], AdamConfig::new(0.1)).unwrap())),
-        ),
-        (
-            "AdamW",
-            Box::new(|p| Box::new(AdamW::new(vec![p], AdamWConfig::new(0.1)).unwrap())),
-        ),
+    let makers: Vec<(&str, MakeOpt<f64>)> = vec![
+        ("SGD", |ps| {
+            Box::new(Sgd::new(ps, SgdConfig::new(0.1).with_momentum(0.9)).unwrap())
+        }),
+        ("Adam", |ps| {
+            Box::new(Adam::new(ps, AdamConfig::new(0.1)).unwrap())
+        }),
+        ("AdamW", |ps| {
+            Box::new(AdamW::new(ps, AdamWConfig::new(0.1)).unwrap())
+        }),
     ];
     for (name, make) in makers {
         let p = param::<f64>(&[2], 1);
-        let mut opt = make(p.clone());
+        let mut opt = make(vec![p.clone()]);
         grad(&p);
         opt.step().unwrap();
         let mut state = opt.state();
