@@ -1382,7 +1382,6 @@ fn gradcheck_refuses_misuse() {
 // ferrite-nn: layers, init, models, summary
 
 #[test]
-#[ignore = "issue 5 (open): known panics/overflows on absurd sizes, listed in the closing note"]
 fn layers_refuse_bad_configs_and_inputs() {
     let mut a = Audit::new("layers");
     let mut rng = seeded_rng(0);
@@ -1641,7 +1640,6 @@ fn layers_refuse_bad_configs_and_inputs() {
 }
 
 #[test]
-#[ignore = "issue 5 (open): known panics/overflows on absurd sizes, listed in the closing note"]
 fn init_refuses_bad_shapes() {
     let mut a = Audit::new("init");
     let mut rng = seeded_rng(0);
@@ -1700,7 +1698,6 @@ fn init_refuses_bad_shapes() {
 }
 
 #[test]
-#[ignore = "issue 5 (open): known panics/overflows on absurd sizes, listed in the closing note"]
 fn models_and_summary_refuse_bad_sizes() {
     let mut a = Audit::new("small_cnn and summary");
     let mut rng = seeded_rng(0);
@@ -1850,7 +1847,6 @@ fn param(values: &[f32]) -> Var {
 }
 
 #[test]
-#[ignore = "issue 5 (open): known panics/overflows on absurd sizes, listed in the closing note"]
 fn optimizers_refuse_bad_hyper_parameters() {
     let mut a = Audit::new("optimizers");
     let w = param(&[1.0, 2.0]);
@@ -2019,7 +2015,6 @@ fn optimizers_refuse_bad_hyper_parameters() {
 }
 
 #[test]
-#[ignore = "issue 5 (open): known panics/overflows on absurd sizes, listed in the closing note"]
 fn optimizer_load_state_refuses_foreign_or_corrupt_state() {
     let mut a = Audit::new("Optimizer::load_state");
     let w = Var::parameter(Tensor::<f64>::from_vec(vec![1.0, 1.0], &[2]).unwrap());
@@ -2189,7 +2184,6 @@ fn two_layer(seed: u64) -> Sequential {
 }
 
 #[test]
-#[ignore = "issue 5 (open): known panics/overflows on absurd sizes, listed in the closing note"]
 fn load_state_dict_refuses_another_model() {
     let mut a = Audit::new("load_state_dict");
     let model = two_layer(0);
@@ -2254,16 +2248,31 @@ fn load_state_dict_refuses_another_model() {
         },
     );
     // Sequential names layers by position; `append` after `add_module("1", ..)` reuses "1".
+    // As in PyTorch (whose modules are an OrderedDict and whose `append` is
+    // `add_module(str(len(self)), module)`), the second layer named "1" replaces the first:
+    // the model has one layer, and its state dict holds every one of its parameters.
     let mut rng = seeded_rng(2);
+    let first = Linear::new(2, 2, &mut rng);
+    let second = Linear::new(2, 2, &mut rng);
+    let second_weight = second.weight().value();
     let dup = Sequential::<f32>::new()
-        .add_module("1", Linear::new(2, 2, &mut rng))
-        .append(Linear::new(2, 2, &mut rng));
+        .add_module("1", first)
+        .append(second);
     a.holds(
-        "a model with two layers named '1': state_dict keeps all 4 tensors",
+        "a model with two layers named '1': the second replaces the first, as in PyTorch",
         || {
-            let n = state_dict(&dup).len();
-            ensure(n == 4, || {
-                format!("state_dict has {n} entries for 4 parameters (one layer silently dropped)")
+            let sd = state_dict(&dup);
+            let n = dup.parameters().len();
+            ensure(dup.len() == 1 && n == 2 && sd.len() == n, || {
+                format!(
+                    "{} layers, {n} parameters, state_dict has {} entries (expected 1 layer \
+                         with 2 parameters, all in the state dict)",
+                    dup.len(),
+                    sd.len()
+                )
+            })?;
+            ensure(sd.get("1.weight") == Some(&second_weight), || {
+                "layer '1' is not the second layer".into()
             })
         },
     );
@@ -2296,7 +2305,6 @@ fn load_state_dict_refuses_another_model() {
 }
 
 #[test]
-#[ignore = "issue 5 (open): known panics/overflows on absurd sizes, listed in the closing note"]
 fn checkpoint_reader_refuses_garbage() {
     let mut a = Audit::new("Checkpoint::from_bytes / load");
     let model = two_layer(0);
@@ -2441,7 +2449,6 @@ fn checkpoint_reader_refuses_garbage() {
 }
 
 #[test]
-#[ignore = "issue 5 (open): known panics/overflows on absurd sizes, listed in the closing note"]
 fn safetensors_reader_refuses_garbage() {
     let mut a = Audit::new("safetensors");
     let read = |b: &[u8]| from_safetensors_bytes::<f32>(b, "m.safetensors").map(|s| s.len());
@@ -2776,7 +2783,6 @@ impl Dataset for Synthetic {
 }
 
 #[test]
-#[ignore = "issue 5 (open): known panics/overflows on absurd sizes, listed in the closing note"]
 fn data_loader_refuses_bad_batches_and_indices() {
     let mut a = Audit::new("DataLoader / Dataset");
     let ds = Mnist::new(vec![0; 12], vec![0, 1, 2], [2, 2]).unwrap();

@@ -65,13 +65,16 @@ impl Nonlinearity {
 /// `(in * prod(k), out * prod(k))`, like PyTorch's `_calculate_fan_in_and_fan_out`.
 ///
 /// # Errors
-/// When the shape has fewer than 2 dims.
+/// When the shape has fewer than 2 dims, or a fan overflows `usize`.
 ///
 /// ```
 /// use ferrite_nn::init::fan_in_and_fan_out;
 /// assert_eq!(fan_in_and_fan_out(&[16, 1, 3, 3])?, (9, 144));
 /// assert_eq!(fan_in_and_fan_out(&[128, 1568])?, (1568, 128));
 /// assert!(fan_in_and_fan_out(&[5]).is_err());
+/// // 2^62 * 4 overflows: refused, not wrapped to a fan of 0.
+/// let err = fan_in_and_fan_out(&[1, 1 << 62, 4]).unwrap_err();
+/// assert!(err.to_string().contains("overflow"));
 /// # Ok::<(), ferrite_tensor::TensorError>(())
 /// ```
 pub fn fan_in_and_fan_out(shape: &[usize]) -> Result<(usize, usize)> {
@@ -81,8 +84,49 @@ pub fn fan_in_and_fan_out(shape: &[usize]) -> Result<(usize, usize)> {
             format!("fan in and fan out need a weight with at least 2 dims, found shape {shape:?}"),
         ));
     }
-    let receptive: usize = shape[2..].iter().product();
-    Ok((shape[1] * receptive, shape[0] * receptive))
+    let overflow = |which: &str| {
+        TensorError::invalid(
+            "init",
+            format!("the {which} of a weight of shape {shape:?} overflows usize"),
+        )
+    };
+    let receptive = shape[2..]
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| overflow("receptive field size"))?;
+    let fan_in = shape[1]
+        .checked_mul(receptive)
+        .ok_or_else(|| overflow("fan in"))?;
+    let fan_out = shape[0]
+        .checked_mul(receptive)
+        .ok_or_else(|| overflow("fan out"))?;
+    Ok((fan_in, fan_out))
+}
+
+/// The element count of a weight of `shape` for `op`, refusing a count that overflows or
+/// a tensor of more than `isize::MAX` bytes (what an allocation can hold).
+pub(crate) fn checked_weight_numel<T>(op: &'static str, shape: &[usize]) -> Result<usize> {
+    let numel = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| {
+            TensorError::invalid(
+                op,
+                format!("a weight of shape {shape:?} has too many elements: the element count overflows usize"),
+            )
+        })?;
+    let size = std::mem::size_of::<T>();
+    match numel.checked_mul(size) {
+        Some(bytes) if bytes <= isize::MAX as usize => Ok(numel),
+        _ => Err(TensorError::invalid(
+            op,
+            format!(
+                "a weight of shape {shape:?} has {numel} elements of {size} bytes, more than the \
+                 {} bytes an allocation can hold",
+                isize::MAX
+            ),
+        )),
+    }
 }
 
 fn fan(shape: &[usize], mode: FanMode) -> Result<usize> {
@@ -104,7 +148,8 @@ fn fan(shape: &[usize], mode: FanMode) -> Result<usize> {
 /// `torch.nn.init.kaiming_uniform_`.
 ///
 /// # Errors
-/// When the shape has fewer than 2 dims or a zero fan.
+/// When the shape has fewer than 2 dims or a zero fan, when a fan or the element count
+/// overflows `usize`, or when the weight would take more than `isize::MAX` bytes.
 ///
 /// ```
 /// use ferrite_nn::init::{kaiming_uniform, FanMode, Nonlinearity};
@@ -121,6 +166,7 @@ pub fn kaiming_uniform<T: Float>(
     rng: &mut Rng,
 ) -> Result<Tensor<T>> {
     let bound = nonlinearity.gain() * (3.0 / fan(shape, mode)? as f64).sqrt();
+    checked_weight_numel::<T>("init", shape)?;
     Ok(Tensor::uniform(shape, T::of(-bound), T::of(bound), rng))
 }
 
@@ -128,7 +174,8 @@ pub fn kaiming_uniform<T: Float>(
 /// `torch.nn.init.kaiming_normal_`.
 ///
 /// # Errors
-/// When the shape has fewer than 2 dims or a zero fan.
+/// When the shape has fewer than 2 dims or a zero fan, when a fan or the element count
+/// overflows `usize`, or when the weight would take more than `isize::MAX` bytes.
 ///
 /// ```
 /// use ferrite_nn::init::{kaiming_normal, FanMode, Nonlinearity};
@@ -145,13 +192,16 @@ pub fn kaiming_normal<T: Float>(
     rng: &mut Rng,
 ) -> Result<Tensor<T>> {
     let std = nonlinearity.gain() / (fan(shape, mode)? as f64).sqrt();
+    checked_weight_numel::<T>("init", shape)?;
     Ok(Tensor::normal(shape, T::zero(), T::of(std), rng))
 }
 
 /// Xavier (Glorot) uniform: `U(-a, a)` with `a = gain * sqrt(6 / (fan_in + fan_out))`.
 ///
 /// # Errors
-/// When the shape has fewer than 2 dims or both fans are zero.
+/// When the shape has fewer than 2 dims or both fans are zero, when a fan, their sum or
+/// the element count overflows `usize`, or when the weight would take more than
+/// `isize::MAX` bytes.
 ///
 /// ```
 /// use ferrite_nn::init::xavier_uniform;
@@ -162,14 +212,17 @@ pub fn kaiming_normal<T: Float>(
 /// ```
 pub fn xavier_uniform<T: Float>(shape: &[usize], gain: f64, rng: &mut Rng) -> Result<Tensor<T>> {
     let (fan_in, fan_out) = fan_in_and_fan_out(shape)?;
-    let a = gain * (6.0 / nonzero(fan_in + fan_out, shape)? as f64).sqrt();
+    let a = gain * (6.0 / nonzero(fan_sum(fan_in, fan_out, shape)?, shape)? as f64).sqrt();
+    checked_weight_numel::<T>("init", shape)?;
     Ok(Tensor::uniform(shape, T::of(-a), T::of(a), rng))
 }
 
 /// Xavier (Glorot) normal: `N(0, std²)` with `std = gain * sqrt(2 / (fan_in + fan_out))`.
 ///
 /// # Errors
-/// When the shape has fewer than 2 dims or both fans are zero.
+/// When the shape has fewer than 2 dims or both fans are zero, when a fan, their sum or
+/// the element count overflows `usize`, or when the weight would take more than
+/// `isize::MAX` bytes.
 ///
 /// ```
 /// use ferrite_nn::init::xavier_normal;
@@ -181,8 +234,18 @@ pub fn xavier_uniform<T: Float>(shape: &[usize], gain: f64, rng: &mut Rng) -> Re
 /// ```
 pub fn xavier_normal<T: Float>(shape: &[usize], gain: f64, rng: &mut Rng) -> Result<Tensor<T>> {
     let (fan_in, fan_out) = fan_in_and_fan_out(shape)?;
-    let std = gain * (2.0 / nonzero(fan_in + fan_out, shape)? as f64).sqrt();
+    let std = gain * (2.0 / nonzero(fan_sum(fan_in, fan_out, shape)?, shape)? as f64).sqrt();
+    checked_weight_numel::<T>("init", shape)?;
     Ok(Tensor::normal(shape, T::zero(), T::of(std), rng))
+}
+
+fn fan_sum(fan_in: usize, fan_out: usize, shape: &[usize]) -> Result<usize> {
+    fan_in.checked_add(fan_out).ok_or_else(|| {
+        TensorError::invalid(
+            "init",
+            format!("fan_in + fan_out of a weight of shape {shape:?} overflows usize"),
+        )
+    })
 }
 
 fn nonzero(n: usize, shape: &[usize]) -> Result<usize> {
@@ -213,6 +276,10 @@ pub fn uniform<T: Float>(shape: &[usize], low: f64, high: f64, rng: &mut Rng) ->
 
 /// `N(mean, std²)`, like `torch.nn.init.normal_`.
 ///
+/// # Panics
+/// When the shape has more elements than memory can hold, as [`Tensor::normal`]; use
+/// [`Tensor::try_normal`] to get the error instead.
+///
 /// ```
 /// use ferrite_nn::init::normal;
 /// use ferrite_tensor::seeded_rng;
@@ -238,6 +305,10 @@ pub fn zeros<T: Float>(shape: &[usize]) -> Tensor<T> {
 
 /// All ones, like `torch.nn.init.ones_`.
 ///
+/// # Panics
+/// When the shape has more elements than memory can hold, as [`Tensor::ones`]; use
+/// [`Tensor::try_ones`] to get the error instead.
+///
 /// ```
 /// assert_eq!(ferrite_nn::init::ones::<f32>(&[2]).to_vec(), vec![1.0, 1.0]);
 /// ```
@@ -250,7 +321,9 @@ pub fn ones<T: Float>(shape: &[usize]) -> Tensor<T> {
 /// `U(-1/√fan_in, 1/√fan_in)`. Returns `(weight, bias)`.
 ///
 /// # Errors
-/// When the weight shape has fewer than 2 dims or a zero fan in.
+/// When the weight shape has fewer than 2 dims or a zero fan in, when the fan in or the
+/// element count overflows `usize`, or when the weight would take more than `isize::MAX`
+/// bytes.
 ///
 /// ```
 /// use ferrite_nn::init::default_weight_and_bias;

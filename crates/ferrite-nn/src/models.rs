@@ -3,6 +3,7 @@
 
 use ferrite_tensor::{Float, Result, Rng, TensorError};
 
+use crate::init::checked_weight_numel;
 use crate::{Conv2d, Conv2dConfig, Flatten, Linear, MaxPool2d, ReLU, Sequential};
 
 /// `SmallCnn` for single-channel images of `image_size` (`[28, 28]` for MNIST):
@@ -17,7 +18,9 @@ use crate::{Conv2d, Conv2dConfig, Flatten, Linear, MaxPool2d, ReLU, Sequential};
 /// PyTorch version, so weights move between the two with safetensors.
 ///
 /// # Errors
-/// When an image side is smaller than 4 (nothing would be left after two poolings).
+/// When an image side is smaller than 4 (nothing would be left after two poolings), or
+/// when the images are so large that `fc1`'s input count `32 * (H/4) * (W/4)` overflows
+/// `usize` or its weight cannot be allocated (the message names `small_cnn` and the size).
 ///
 /// ```
 /// use ferrite_autograd::Var;
@@ -27,6 +30,8 @@ use crate::{Conv2d, Conv2dConfig, Flatten, Linear, MaxPool2d, ReLU, Sequential};
 /// assert_eq!(model.num_parameters(), 206_922);
 /// let logits = model.forward(&Var::new(Tensor::zeros(&[2, 1, 28, 28])))?;
 /// assert_eq!(logits.shape(), vec![2, 10]);
+/// let err = small_cnn::<f32>([1 << 32, 1 << 32], &mut seeded_rng(0)).unwrap_err();
+/// assert!(err.to_string().starts_with("small_cnn: images of 4294967296x4294967296"));
 /// # Ok::<(), ferrite_tensor::TensorError>(())
 /// ```
 pub fn small_cnn<T: Float>(image_size: [usize; 2], rng: &mut Rng) -> Result<Sequential<T>> {
@@ -37,9 +42,28 @@ pub fn small_cnn<T: Float>(image_size: [usize; 2], rng: &mut Rng) -> Result<Sequ
             format!("images must be at least 4x4 (two 2x2 poolings), found {h}x{w}"),
         ));
     }
+    // Checked before anything is drawn from `rng`.
+    let too_large = |why: String| {
+        TensorError::invalid(
+            "small_cnn",
+            format!("images of {h}x{w} are too large: {why}"),
+        )
+    };
+    let fc1_in = 32usize
+        .checked_mul(h / 4)
+        .and_then(|n| n.checked_mul(w / 4))
+        .ok_or_else(|| {
+            too_large(format!(
+                "fc1 would have 32 * {} * {} inputs, which overflows usize",
+                h / 4,
+                w / 4
+            ))
+        })?;
+    checked_weight_numel::<T>("Linear", &[128, fc1_in])
+        .map_err(|e| too_large(format!("fc1 = Linear({fc1_in}, 128): {e}")))?;
     let conv1 = Conv2d::new(Conv2dConfig::new(1, 16, 3).with_padding(1), rng)?;
     let conv2 = Conv2d::new(Conv2dConfig::new(16, 32, 3).with_padding(1), rng)?;
-    let fc1 = Linear::try_new(32 * (h / 4) * (w / 4), 128, true, rng)?;
+    let fc1 = Linear::try_new(fc1_in, 128, true, rng)?;
     let fc2 = Linear::try_new(128, 10, true, rng)?;
     Ok(Sequential::new()
         .add_module("conv1", conv1)

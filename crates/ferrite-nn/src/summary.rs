@@ -1,10 +1,11 @@
 //! [`summary`]: a torchinfo-style table of a model's layers, output shapes, parameter counts
 //! and multiply-adds, computed by running one input of the given shape through it.
 
+use std::cell::Cell;
 use std::fmt;
 
 use ferrite_autograd::{Var, no_grad};
-use ferrite_tensor::{Float, Result, Tensor};
+use ferrite_tensor::{Float, Result, Tensor, TensorError};
 
 use crate::Module;
 
@@ -42,10 +43,19 @@ pub struct Summary {
 /// each layer with its output shape, parameter count and multiply-adds. A [`Sequential`]
 /// is listed layer by layer; any other module with children appears as one row.
 ///
+/// The model is left as it was: the layers run in their current mode, but ferrite's layers
+/// do not update their buffers during the summary (a [`BatchNorm2d`] in training mode
+/// normalises with the batch's statistics without updating its running statistics or
+/// `num_batches_tracked`), and any other buffer that the forward pass changed (a module of
+/// your own) is given its value back afterwards.
+///
 /// [`Sequential`]: crate::Sequential
+/// [`BatchNorm2d`]: crate::BatchNorm2d
 ///
 /// # Errors
-/// When the model refuses an input of that shape (the layer's own error).
+/// When the element count of `input_shape` overflows `usize` or the zero input would take
+/// more than `isize::MAX` bytes (the message names `summary` and the shape), or when the
+/// model refuses an input of that shape (the layer's own error).
 ///
 /// ```
 /// use ferrite_nn::{Conv2d, Conv2dConfig, Flatten, Linear, ReLU, Sequential, summary};
@@ -61,15 +71,37 @@ pub struct Summary {
 /// assert_eq!(s.total_params, 10 + 34);
 /// assert_eq!(s.rows[0].multiply_adds, 16 * 9);
 /// println!("{s}");
+/// let err = summary(&model, &[usize::MAX / 2, 4]).unwrap_err();
+/// assert!(err.to_string().starts_with("summary: input shape [9223372036854775807, 4]"));
 /// # Ok::<(), ferrite_tensor::TensorError>(())
 /// ```
 pub fn summary<T: Float, M: Module<T> + ?Sized>(
     model: &M,
     input_shape: &[usize],
 ) -> Result<Summary> {
+    check_input_shape::<T>(input_shape)?;
     let mut rows = Vec::new();
     let input = Var::new(Tensor::<T>::zeros(input_shape));
-    no_grad(|| visit(model, None, &input, &mut rows))?;
+    let buffers: Vec<(Var<T>, Tensor<T>)> = model
+        .named_buffers()
+        .into_iter()
+        .map(|(_, b)| {
+            let value = b.value();
+            (b, value)
+        })
+        .collect();
+    let result = FreezeBuffers::run(|| no_grad(|| visit(model, None, &input, &mut rows)));
+    for (buffer, before) in &buffers {
+        let now = buffer.value();
+        let ptr = |t: &Tensor<T>| t.as_slice().map(<[T]>::as_ptr);
+        let untouched = ptr(&now).is_some() && ptr(&now) == ptr(before);
+        if !untouched {
+            // Same shape (buffers are only assigned values of their shape): cannot fail
+            // for a leaf; a buffer that is not a leaf was not assigned either.
+            let _ = buffer.set_value(before.clone());
+        }
+    }
+    result?;
     let total_multiply_adds = rows.iter().map(|r| r.multiply_adds).sum();
     Ok(Summary {
         input_shape: input_shape.to_vec(),
@@ -77,6 +109,57 @@ pub fn summary<T: Float, M: Module<T> + ?Sized>(
         total_params: model.num_parameters(),
         total_multiply_adds,
     })
+}
+
+/// Refuses an input shape whose zero tensor cannot be allocated.
+fn check_input_shape<T>(shape: &[usize]) -> Result<()> {
+    let size = std::mem::size_of::<T>();
+    let bytes = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .and_then(|n| n.checked_mul(size));
+    match bytes {
+        Some(b) if b <= isize::MAX as usize => Ok(()),
+        _ => Err(TensorError::invalid(
+            "summary",
+            format!(
+                "input shape {shape:?} is too large: its elements of {size} bytes would take \
+                 more than the {} bytes an allocation can hold",
+                isize::MAX
+            ),
+        )),
+    }
+}
+
+thread_local! {
+    /// True while `summary` runs a model on this thread.
+    static BUFFERS_FROZEN: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True while [`summary`] runs a model on this thread: layers with buffers (`BatchNorm2d`)
+/// must not update them.
+pub(crate) fn buffers_frozen() -> bool {
+    BUFFERS_FROZEN.with(Cell::get)
+}
+
+/// Sets [`buffers_frozen`] for the duration of a closure (reset even on a panic).
+struct FreezeBuffers {
+    previous: bool,
+}
+
+impl FreezeBuffers {
+    fn run<R>(f: impl FnOnce() -> R) -> R {
+        let _guard = FreezeBuffers {
+            previous: BUFFERS_FROZEN.with(|b| b.replace(true)),
+        };
+        f()
+    }
+}
+
+impl Drop for FreezeBuffers {
+    fn drop(&mut self) {
+        BUFFERS_FROZEN.with(|b| b.set(self.previous));
+    }
 }
 
 fn visit<T: Float, M: Module<T> + ?Sized>(
@@ -157,6 +240,53 @@ impl fmt::Display for Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::{BatchNorm2d, BatchNorm2dConfig, Sequential, load_state_dict, state_dict};
+
+    /// A layer of another crate that counts its calls in a buffer.
+    struct Counting(Var<f32>);
+    impl Module<f32> for Counting {
+        fn forward(&self, input: &Var<f32>) -> Result<Var<f32>> {
+            self.0.set_value(self.0.value().add_scalar(1.0))?;
+            Ok(input.clone())
+        }
+        fn type_name(&self) -> &'static str {
+            "Counting"
+        }
+        fn own_buffers(&self) -> Vec<(String, Var<f32>)> {
+            vec![("calls".into(), self.0.clone())]
+        }
+    }
+
+    #[test]
+    fn summary_leaves_every_buffer_as_it_was() {
+        let model = Sequential::<f32>::new()
+            .add_module("bn", BatchNorm2d::new(BatchNorm2dConfig::new(2)).unwrap())
+            .add_module("count", Counting(Var::new(Tensor::scalar(0.0))));
+        // A BatchNorm2d past 2^24 batches: the f32 buffer cannot show the exact count.
+        let mut sd = state_dict(&model);
+        sd.insert("bn.num_batches_tracked", Tensor::scalar(16_777_216.0));
+        load_state_dict(&model, &sd, crate::Strict::Yes).unwrap();
+        model
+            .forward(&Var::new(Tensor::ones(&[2, 2, 2, 2])))
+            .unwrap();
+        let bn = |m: &Sequential<f32>| m.get("bn").unwrap().named_buffers();
+        assert_eq!(bn(&model).len(), 3);
+        let before = state_dict(&model);
+        summary(&model, &[2, 2, 3, 3]).unwrap();
+        assert!(state_dict(&model) == before);
+        // And the exact count survived: one more batch counts from 2^24 + 1.
+        model
+            .forward(&Var::new(Tensor::ones(&[2, 2, 2, 2])))
+            .unwrap();
+        let count = model.get("count").unwrap().named_buffers()[0]
+            .1
+            .item()
+            .unwrap();
+        assert_eq!(count, 2.0);
+        let tracked = bn(&model)[2].1.item().unwrap();
+        assert_eq!(tracked, 16_777_218.0);
+    }
 
     #[test]
     fn thousands_separators() {

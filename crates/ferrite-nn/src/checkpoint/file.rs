@@ -634,7 +634,8 @@ fn tensors_from_wire<T: Float>(
             .and_then(|s| checked_byte_len(s, dtype).map(|n| (s, n)));
         let Some((shape, (_, nbytes))) = sizes else {
             return Err(fail(format!(
-                "{what} '{}': shape {:?} is too large",
+                "{what} '{}': shape {:?} is too large (more elements or bytes than a \
+                 tensor can address, isize::MAX)",
                 w.name, w.shape
             )));
         };

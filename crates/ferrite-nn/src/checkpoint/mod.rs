@@ -116,12 +116,27 @@ pub(crate) fn decode_le_bytes<T: Float>(bytes: &[u8], dtype: Dtype) -> Vec<T> {
     }
 }
 
-/// The number of elements of `shape` and their size in bytes, or `None` on overflow.
+/// The number of elements of `shape` and their size in bytes, or `None` when the shape
+/// cannot be a tensor (see [`checked_shape_bytes`]).
 pub(crate) fn checked_byte_len(shape: &[usize], dtype: Dtype) -> Option<(usize, usize)> {
-    let numel = shape
+    checked_shape_bytes(shape, dtype.size())
+}
+
+/// The number of elements of `shape` and their size in bytes for elements of
+/// `element_size` bytes, or `None` when the shape cannot be a tensor: the product of its
+/// non-zero dims exceeds `isize::MAX` (what the tensor's strides can address, even for an
+/// empty tensor such as `[0, 2^63, 4]`), or the bytes exceed `isize::MAX`.
+pub(crate) fn checked_shape_bytes(shape: &[usize], element_size: usize) -> Option<(usize, usize)> {
+    let nonzero = shape
         .iter()
+        .filter(|&&d| d != 0)
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))?;
-    Some((numel, numel.checked_mul(dtype.size())?))
+    if nonzero > isize::MAX as usize {
+        return None;
+    }
+    let numel = if shape.contains(&0) { 0 } else { nonzero };
+    let bytes = numel.checked_mul(element_size)?;
+    (bytes <= isize::MAX as usize).then_some((numel, bytes))
 }
 
 #[cfg(test)]
@@ -153,5 +168,9 @@ mod tests {
         assert_eq!(checked_byte_len(&[], Dtype::F32), Some((1, 4)));
         assert_eq!(checked_byte_len(&[usize::MAX, 2], Dtype::F32), None);
         assert_eq!(checked_byte_len(&[usize::MAX / 2], Dtype::F32), None);
+        // Empty, but the non-zero dims overflow isize: no tensor has this shape.
+        assert_eq!(checked_byte_len(&[0, 1 << 63, 4], Dtype::F32), None);
+        assert_eq!(checked_byte_len(&[0, 1 << 61], Dtype::F64), Some((0, 0)));
+        assert_eq!(checked_byte_len(&[1 << 61], Dtype::F64), None);
     }
 }

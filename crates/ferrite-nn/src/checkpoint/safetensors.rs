@@ -20,7 +20,7 @@ use serde::de::{Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::state_dict::StateDict;
-use super::{Dtype, decode_le_bytes, extend_le_bytes, write_atomic};
+use super::{Dtype, checked_shape_bytes, decode_le_bytes, extend_le_bytes, write_atomic};
 use crate::NnError;
 
 /// The largest JSON header accepted (the reference implementation's limit).
@@ -347,12 +347,13 @@ pub fn from_safetensors_bytes<T: Float>(bytes: &[u8], name: &str) -> Result<Stat
             .map(|&d| usize::try_from(d).ok())
             .collect();
         let sizes = shape.and_then(|s| {
-            let numel = s.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))?;
-            Some((s, numel.checked_mul(dtype.size())?))
+            let (_, nbytes) = checked_shape_bytes(&s, dtype.size())?;
+            Some((s, nbytes))
         });
         let Some((shape, nbytes)) = sizes else {
             return Err(fail(format!(
-                "tensor '{key}': shape {:?} is too large",
+                "tensor '{key}': shape {:?} is too large (more elements or bytes than a \
+                 tensor can address, isize::MAX)",
                 info.shape
             )));
         };

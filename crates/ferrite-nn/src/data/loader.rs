@@ -660,6 +660,14 @@ impl<D: Dataset> DataLoader<D> {
     /// The order in which epoch `epoch` visits the data set: `0..len()` without shuffling,
     /// else a permutation that depends only on `(seed, epoch)`.
     ///
+    /// [`epoch`](Self::epoch) does not need this list without shuffling (it visits
+    /// `0..len()` lazily, as PyTorch's sequential sampler does), so a generated data set of
+    /// any length can be loaded in order.
+    ///
+    /// # Panics
+    /// When the data set has more samples than a `Vec<usize>` can hold
+    /// (`isize::MAX / size_of::<usize>()`); `epoch` refuses such a shuffle with an error.
+    ///
     /// ```
     /// use ferrite_nn::data::{DataLoader, Mnist};
     /// let m = Mnist::new(vec![0; 6], vec![1; 6], [1, 1])?;
@@ -671,7 +679,11 @@ impl<D: Dataset> DataLoader<D> {
     /// # Ok::<(), ferrite_nn::data::DataError>(())
     /// ```
     pub fn order(&self, epoch: u64) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..self.dataset.len()).collect();
+        let n = self.dataset.len();
+        if let Err(e) = check_order_len(n) {
+            panic!("{e}");
+        }
+        let mut order: Vec<usize> = (0..n).collect();
         if self.shuffle {
             let mut rng = seeded_rng(self.seed ^ SHUFFLE_KEY);
             rng.set_stream(epoch);
@@ -720,11 +732,15 @@ impl<D: Dataset> DataLoader<D> {
                 "the batch size must be at least 1, found 0",
             ));
         }
+        let n = self.dataset.len();
+        if error.is_none() && self.shuffle {
+            error = check_order_len(n).err();
+        }
         let (order, end) = if error.is_some() {
-            (Vec::new(), 0)
+            (None, 0)
         } else {
-            let order = self.order(epoch);
-            let n = order.len();
+            // Without shuffling the order is 0..n, generated as the batches are.
+            let order = self.shuffle.then(|| self.order(epoch));
             let end = if self.drop_last {
                 n - n % self.batch_size
             } else {
@@ -761,7 +777,8 @@ impl<D: Dataset> DataLoader<D> {
 #[derive(Debug)]
 pub struct Epoch<'a, D, T: Element = f32> {
     dataset: &'a D,
-    order: Vec<usize>,
+    /// The shuffled order, or `None` for `0..end`.
+    order: Option<Vec<usize>>,
     pos: usize,
     end: usize,
     batch_size: usize,
@@ -775,7 +792,10 @@ pub struct Epoch<'a, D, T: Element = f32> {
 impl<D: Dataset, T: Element> Epoch<'_, D, T> {
     fn next_batch(&mut self) -> Result<Batch<T>, DataError> {
         let count = self.batch_size.min(self.end - self.pos);
-        let indices = self.order[self.pos..self.pos + count].to_vec();
+        let indices = match &self.order {
+            Some(order) => order[self.pos..self.pos + count].to_vec(),
+            None => (self.pos..self.pos + count).collect(),
+        };
         self.pos += count;
         let total = count.checked_mul(self.sample_len).ok_or_else(|| {
             DataError::invalid(
@@ -837,6 +857,22 @@ impl<D: Dataset, T: Element> Iterator for Epoch<'_, D, T> {
 impl<D: Dataset, T: Element> ExactSizeIterator for Epoch<'_, D, T> {}
 
 impl<D: Dataset, T: Element> FusedIterator for Epoch<'_, D, T> {}
+
+/// Refuses to list the order of `n` samples when the list cannot be allocated.
+fn check_order_len(n: usize) -> Result<(), DataError> {
+    if n > isize::MAX as usize / std::mem::size_of::<usize>() {
+        return Err(DataError::invalid(
+            "DataLoader::epoch",
+            format!(
+                "the order of {n} samples cannot be listed in memory (at most {} indices fit), \
+                 so they cannot be shuffled; without shuffling the samples are visited in \
+                 order with no list",
+                isize::MAX as usize / std::mem::size_of::<usize>()
+            ),
+        ));
+    }
+    Ok(())
+}
 
 /// A uniform integer in `0..n` (`n > 0`) from `u64` draws only (Lemire's method with
 /// rejection: unbiased, and the same on 32- and 64-bit platforms).
@@ -976,6 +1012,31 @@ mod tests {
             .flat_map(|b| b.indices)
             .collect();
         assert_eq!(visited, loader.order(1)[..8]);
+    }
+
+    #[test]
+    fn sequential_order_is_lazy_and_a_huge_shuffle_is_refused() {
+        let endless = Numbered(usize::MAX);
+        let loader = DataLoader::new(&endless).with_batch_size(3);
+        let mut epoch = loader.epoch(0);
+        let first = epoch.next().unwrap().unwrap();
+        assert_eq!(first.indices, [0, 1, 2]);
+        assert_eq!(epoch.next().unwrap().unwrap().indices, [3, 4, 5]);
+        let shuffling = loader.with_shuffle(true);
+        let mut shuffled = shuffling.epoch(0);
+        let err = shuffled.next().unwrap().unwrap_err().to_string();
+        assert!(
+            err.starts_with("DataLoader::epoch: the order of 18446744073709551615 samples"),
+            "{err}"
+        );
+        assert!(shuffled.next().is_none());
+        // Lazy and listed orders visit the same samples.
+        let small = Numbered(7);
+        let loader = DataLoader::new(&small)
+            .with_batch_size(2)
+            .with_drop_last(true);
+        let visited: Vec<usize> = loader.epoch(0).flat_map(|b| b.unwrap().indices).collect();
+        assert_eq!(visited, loader.order(0)[..6]);
     }
 
     #[test]

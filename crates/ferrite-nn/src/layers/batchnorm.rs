@@ -2,6 +2,7 @@
 //! functional form [`batch_norm2d`].
 
 use std::borrow::Cow;
+use std::sync::{Mutex, MutexGuard};
 
 use ferrite_autograd::Var;
 use ferrite_tensor::{Float, Result, Tensor, TensorError};
@@ -136,10 +137,11 @@ fn to_tensor<T: Float>(values: &[f64]) -> Result<Tensor<T>> {
 /// - output: `[N, C, H, W]`
 ///
 /// # Errors
-/// When the input is not 4-D, a per-channel tensor is not `[C]`, only one of the running
-/// statistics is given, evaluation mode has no running statistics, training mode has a
-/// single value per channel (`N·H·W = 1`, as PyTorch refuses), or a running statistic is
-/// not a leaf (it cannot be updated).
+/// When `eps` is negative or not finite or `momentum` is outside `[0, 1]` (or NaN), as
+/// [`BatchNorm2d::new`] refuses them; when the input is not 4-D, a per-channel tensor is
+/// not `[C]`, only one of the running statistics is given, evaluation mode has no running
+/// statistics, training mode has a single value per channel (`N·H·W = 1`, as PyTorch
+/// refuses), or a running statistic is not a leaf (it cannot be updated).
 ///
 /// ```
 /// use ferrite_autograd::Var;
@@ -153,6 +155,10 @@ fn to_tensor<T: Float>(values: &[f64]) -> Result<Tensor<T>> {
 /// assert_eq!(y.value().to_vec(), vec![-1.0, -1.0, 1.0, 1.0]);
 /// assert_eq!(mean.value().to_vec()[0], 0.55); // 0.9 · 0 + 0.1 · 5.5
 /// assert!((var.value().to_vec()[0] - (0.9 + 0.1 * 40.5)).abs() < 1e-12); // unbiased: 40.5
+///
+/// let bad = opts.with_momentum(5.0);
+/// let err = batch_norm2d(&x, Some(&mean), Some(&var), None, None, &bad).unwrap_err();
+/// assert_eq!(err.to_string(), "batch_norm2d: momentum must be between 0 and 1, found 5");
 /// # Ok::<(), ferrite_tensor::TensorError>(())
 /// ```
 pub fn batch_norm2d<T: Float>(
@@ -163,6 +169,7 @@ pub fn batch_norm2d<T: Float>(
     bias: Option<&Var<T>>,
     options: &BatchNormOptions,
 ) -> Result<Var<T>> {
+    check_eps_and_momentum(OP, options.eps, options.momentum)?;
     let x = input.value();
     let shape = x.shape().to_vec();
     let &[n, c, h, w] = shape.as_slice() else {
@@ -349,6 +356,23 @@ pub fn batch_norm2d<T: Float>(
     })
 }
 
+/// The checks of `eps` and `momentum` shared by [`batch_norm2d`] and [`BatchNorm2d::new`].
+fn check_eps_and_momentum(op: &'static str, eps: f64, momentum: f64) -> Result<()> {
+    if !(eps >= 0.0 && eps.is_finite()) {
+        return Err(TensorError::invalid(
+            op,
+            format!("eps must be finite and non-negative, found {eps}"),
+        ));
+    }
+    if !(0.0..=1.0).contains(&momentum) {
+        return Err(TensorError::invalid(
+            op,
+            format!("momentum must be between 0 and 1, found {momentum}"),
+        ));
+    }
+    Ok(())
+}
+
 /// The settings of a [`BatchNorm2d`], with PyTorch's argument names and defaults.
 ///
 /// The cumulative moving average of PyTorch's `momentum=None` is not supported.
@@ -469,7 +493,36 @@ pub struct BatchNorm2d<T: Float = f32> {
     running_mean: Option<Var<T>>,
     running_var: Option<Var<T>>,
     num_batches_tracked: Option<Var<T>>,
+    /// The exact count behind the `num_batches_tracked` buffer.
+    counter: Mutex<BatchCounter<T>>,
     training: bool,
+}
+
+/// The exact number of batches tracked, and the tensor last written to the buffer to show
+/// it. While the buffer still holds that very tensor, `count` is the truth; once something
+/// else was assigned to the buffer (`load_state_dict`), the buffer's value is.
+#[derive(Debug)]
+struct BatchCounter<T: Float> {
+    count: u64,
+    shown: Tensor<T>,
+}
+
+impl<T: Float> BatchCounter<T> {
+    fn new(shown: Tensor<T>) -> Self {
+        BatchCounter { count: 0, shown }
+    }
+
+    /// Adopts the buffer's value when it is not the tensor this counter wrote.
+    fn sync(&mut self, buffer: &Var<T>) {
+        let current = buffer.value();
+        let ptr = |t: &Tensor<T>| t.as_slice().map(<[T]>::as_ptr);
+        let same = ptr(&current).is_some() && ptr(&current) == ptr(&self.shown);
+        if !same {
+            // A negative or NaN value counts as 0, a value past u64::MAX as u64::MAX.
+            self.count = current.item().map_or(0, |v| v.as_f64() as u64);
+            self.shown = current;
+        }
+    }
 }
 
 impl<T: Float> BatchNorm2d<T> {
@@ -494,30 +547,18 @@ impl<T: Float> BatchNorm2d<T> {
                 "num_features must be positive, found 0",
             ));
         }
-        if !(config.eps >= 0.0 && config.eps.is_finite()) {
-            return Err(TensorError::invalid(
-                "BatchNorm2d",
-                format!("eps must be finite and non-negative, found {}", config.eps),
-            ));
-        }
-        if !(0.0..=1.0).contains(&config.momentum) {
-            return Err(TensorError::invalid(
-                "BatchNorm2d",
-                format!(
-                    "momentum must be between 0 and 1, found {}",
-                    config.momentum
-                ),
-            ));
-        }
+        check_eps_and_momentum("BatchNorm2d", config.eps, config.momentum)?;
         let affine = config.affine;
         let track = config.track_running_stats;
+        let zero = Tensor::scalar(T::zero());
         Ok(BatchNorm2d {
             config,
             weight: affine.then(|| Var::parameter(Tensor::ones(&[c]))),
             bias: affine.then(|| Var::parameter(Tensor::zeros(&[c]))),
             running_mean: track.then(|| Var::new(Tensor::zeros(&[c]))),
             running_var: track.then(|| Var::new(Tensor::ones(&[c]))),
-            num_batches_tracked: track.then(|| Var::new(Tensor::scalar(T::zero()))),
+            num_batches_tracked: track.then(|| Var::new(zero.clone())),
+            counter: Mutex::new(BatchCounter::new(zero)),
             training: true,
         })
     }
@@ -583,19 +624,36 @@ impl<T: Float> BatchNorm2d<T> {
     }
 
     /// How many training batches have updated the running statistics, when
-    /// `track_running_stats`.
+    /// `track_running_stats`: an exact count, like PyTorch's `int64` buffer.
+    ///
+    /// The `num_batches_tracked` buffer (in [`named_buffers`](Module::named_buffers) and
+    /// the state dict) shows this count converted to `T`, which is exact up to 2^24 for
+    /// `f32` and 2^53 for `f64`; the layer itself keeps counting exactly beyond. A value
+    /// assigned to the buffer (by [`load_state_dict`](crate::load_state_dict)) replaces
+    /// the count (a negative or NaN value counts as 0).
     ///
     /// ```
-    /// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig};
-    /// let bn = BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(2))?;
+    /// use ferrite_autograd::Var;
+    /// use ferrite_nn::{load_state_dict, state_dict, BatchNorm2d, BatchNorm2dConfig, Module, Strict};
+    /// use ferrite_tensor::Tensor;
+    /// let bn = BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(1))?;
     /// assert_eq!(bn.num_batches_tracked(), Some(0));
-    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// let mut sd = state_dict(&bn);
+    /// sd.insert("num_batches_tracked", Tensor::scalar(16_777_216.0)); // 2^24
+    /// load_state_dict(&bn, &sd, Strict::Yes)?;
+    /// for _ in 0..3 {
+    ///     bn.forward(&Var::new(Tensor::from_vec(vec![0.0, 1.0], &[2, 1, 1, 1])?))?;
+    /// }
+    /// // An f32 buffer alone would be stuck at 2^24 (2^24 + 1 rounds back to 2^24).
+    /// assert_eq!(bn.num_batches_tracked(), Some(16_777_219));
+    /// assert_eq!(state_dict(&bn).get("num_batches_tracked").unwrap().item()?, 16_777_220.0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn num_batches_tracked(&self) -> Option<u64> {
-        self.num_batches_tracked
-            .as_ref()
-            .and_then(|v| v.item().ok())
-            .map(|count| count.as_f64() as u64)
+        let buffer = self.num_batches_tracked.as_ref()?;
+        let mut counter = lock(&self.counter);
+        counter.sync(buffer);
+        Some(counter.count)
     }
 
     /// True in training mode (the default), false after [`Module::eval`].
@@ -638,18 +696,52 @@ impl<T: Float> Module<T> for BatchNorm2d<T> {
             momentum: self.config.momentum,
             eps: self.config.eps,
         };
+        // `summary` runs the model without touching its buffers: the batch's statistics,
+        // but no update.
+        let frozen = crate::summary::buffers_frozen();
+        let (running_mean, running_var) = if frozen && options.training {
+            (None, None)
+        } else {
+            (self.running_mean.as_ref(), self.running_var.as_ref())
+        };
+        let tracked = self
+            .num_batches_tracked
+            .as_ref()
+            .filter(|_| self.training && !frozen);
+        let Some(buffer) = tracked else {
+            return batch_norm2d(
+                input,
+                running_mean,
+                running_var,
+                self.weight.as_ref(),
+                self.bias.as_ref(),
+                &options,
+            );
+        };
+        let mut counter = lock(&self.counter);
+        counter.sync(buffer);
+        // Refused before anything changes: the count cannot go past u64::MAX.
+        let next = counter.count.checked_add(1).ok_or_else(|| {
+            TensorError::invalid(
+                OP,
+                format!(
+                    "num_batches_tracked is at its maximum {}: cannot count another batch",
+                    u64::MAX
+                ),
+            )
+        })?;
         let out = batch_norm2d(
             input,
-            self.running_mean.as_ref(),
-            self.running_var.as_ref(),
+            running_mean,
+            running_var,
             self.weight.as_ref(),
             self.bias.as_ref(),
             &options,
         )?;
-        let tracked = self.num_batches_tracked.as_ref().filter(|_| self.training);
-        if let Some(count) = tracked {
-            count.set_value(count.value().add_scalar(T::one()))?;
-        }
+        let shown = Tensor::scalar(T::of(next as f64));
+        buffer.set_value(shown.clone())?;
+        counter.count = next;
+        counter.shown = shown;
         Ok(out)
     }
 
@@ -696,6 +788,10 @@ impl<T: Float> Module<T> for BatchNorm2d<T> {
     fn set_training(&mut self, training: bool) {
         self.training = training;
     }
+}
+
+fn lock<U>(m: &Mutex<U>) -> MutexGuard<'_, U> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A float written as Python's `repr` writes it (`1e-05`, `0.1`), so that `describe` reads

@@ -4,7 +4,7 @@ use ferrite_autograd::Var;
 use ferrite_tensor::{Conv2dParams, Float, Padding, PaddingMode, Result, Rng, TensorError};
 
 use crate::Module;
-use crate::init::default_weight_and_bias;
+use crate::init::{checked_weight_numel, default_weight_and_bias};
 
 /// The settings of a [`Conv2d`], with PyTorch's argument names and defaults.
 ///
@@ -150,7 +150,18 @@ impl<T: Float> Conv2d<T> {
     /// A layer with PyTorch's default initialisation drawn from `rng`.
     ///
     /// # Errors
-    /// When a size is zero or `groups` does not divide both channel counts.
+    /// When a size is zero, `groups` does not divide both channel counts, or the weight
+    /// `[out_channels, in_channels / groups, kh, kw]` has more elements than `usize` counts
+    /// or would take more than `isize::MAX` bytes (the message names `Conv2d` and the shape).
+    ///
+    /// ```
+    /// use ferrite_nn::{Conv2d, Conv2dConfig};
+    /// use ferrite_tensor::seeded_rng;
+    /// let mut rng = seeded_rng(0);
+    /// assert!(Conv2d::<f32>::new(Conv2dConfig::new(3, 8, 3), &mut rng).is_ok());
+    /// let err = Conv2d::<f32>::new(Conv2dConfig::new(1 << 62, 4, 1), &mut rng).unwrap_err();
+    /// assert!(err.to_string().starts_with("Conv2d: a weight of shape [4, 4611686018427387904, 1, 1]"));
+    /// ```
     pub fn new(config: Conv2dConfig, rng: &mut Rng) -> Result<Self> {
         let c = &config;
         if c.in_channels == 0 || c.out_channels == 0 || c.kernel_size.contains(&0) {
@@ -180,6 +191,7 @@ impl<T: Float> Conv2d<T> {
             c.kernel_size[0],
             c.kernel_size[1],
         ];
+        checked_weight_numel::<T>("Conv2d", &shape)?;
         let (weight, bias) = default_weight_and_bias::<T>(&shape, rng)?;
         Ok(Conv2d {
             config,
@@ -247,8 +259,11 @@ impl<T: Float> Module<T> for Conv2d<T> {
 
     fn multiply_adds(&self, output_shape: &[usize]) -> u64 {
         let w = self.weight.shape();
-        let per_output: usize = w[1..].iter().product();
-        (output_shape.iter().product::<usize>() * per_output) as u64
+        let product = |dims: &[usize]| {
+            dims.iter()
+                .fold(1u64, |acc, &d| acc.saturating_mul(d as u64))
+        };
+        product(output_shape).saturating_mul(product(&w[1..]))
     }
 
     fn own_parameters(&self) -> Vec<(String, Var<T>)> {

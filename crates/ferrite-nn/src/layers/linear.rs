@@ -4,7 +4,7 @@ use ferrite_autograd::Var;
 use ferrite_tensor::{Float, Result, Rng, TensorError};
 
 use crate::Module;
-use crate::init::default_weight_and_bias;
+use crate::init::{checked_weight_numel, default_weight_and_bias};
 
 /// `y = x Wᵀ + b`, like `torch.nn.Linear`, initialised as PyTorch does
 /// (weight and bias `U(-1/√in, 1/√in)`).
@@ -30,7 +30,10 @@ impl<T: Float> Linear<T> {
     /// `in_features -> out_features` with a bias, PyTorch's default initialisation.
     ///
     /// # Panics
-    /// When `in_features` is zero (use [`Linear::try_new`] for an error instead).
+    /// When `in_features` or `out_features` is zero, or the weight
+    /// `[out_features, in_features]` is too large to allocate (its element count overflows
+    /// or it exceeds `isize::MAX` bytes), with the message of [`Linear::try_new`]'s error
+    /// (use [`Linear::try_new`] for an error instead).
     pub fn new(in_features: usize, out_features: usize, rng: &mut Rng) -> Self {
         Self::try_new(in_features, out_features, true, rng).unwrap_or_else(|e| panic!("{e}"))
     }
@@ -38,7 +41,9 @@ impl<T: Float> Linear<T> {
     /// Like [`Linear::new`], with or without bias.
     ///
     /// # Errors
-    /// When `in_features` or `out_features` is zero.
+    /// When `in_features` or `out_features` is zero, or when the weight
+    /// `[out_features, in_features]` has more elements than `usize` counts or would take
+    /// more than `isize::MAX` bytes (the message names `Linear` and both numbers).
     ///
     /// ```
     /// use ferrite_nn::{Linear, Module};
@@ -46,6 +51,8 @@ impl<T: Float> Linear<T> {
     /// let fc = Linear::<f32>::try_new(4, 2, false, &mut seeded_rng(0))?;
     /// assert_eq!(fc.named_parameters().len(), 1);
     /// assert!(Linear::<f32>::try_new(0, 2, true, &mut seeded_rng(0)).is_err());
+    /// let err = Linear::<f32>::try_new(1 << 62, 4, true, &mut seeded_rng(0)).unwrap_err();
+    /// assert!(err.to_string().starts_with("Linear: a weight of shape [4, 4611686018427387904]"));
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
     pub fn try_new(
@@ -62,6 +69,7 @@ impl<T: Float> Linear<T> {
                 ),
             ));
         }
+        checked_weight_numel::<T>("Linear", &[out_features, in_features])?;
         let (w, b) = default_weight_and_bias::<T>(&[out_features, in_features], rng)?;
         Ok(Linear {
             weight: Var::parameter(w),
@@ -103,7 +111,10 @@ impl<T: Float> Module<T> for Linear<T> {
     }
 
     fn multiply_adds(&self, output_shape: &[usize]) -> u64 {
-        (output_shape.iter().product::<usize>() * self.weight.shape()[1]) as u64
+        let outputs = output_shape
+            .iter()
+            .fold(1u64, |acc, &d| acc.saturating_mul(d as u64));
+        outputs.saturating_mul(self.weight.shape()[1] as u64)
     }
 
     fn own_parameters(&self) -> Vec<(String, Var<T>)> {

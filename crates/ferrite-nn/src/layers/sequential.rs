@@ -51,15 +51,50 @@ impl<T: Float> Sequential<T> {
         Sequential { layers: Vec::new() }
     }
 
-    /// Appends a layer named by its position, like `nn.Sequential.append` (`"0"`, `"1"`, ...).
+    /// Adds a layer named by its position, like `nn.Sequential.append`: the name is the
+    /// current number of layers (`"0"`, `"1"`, ...), given to [`add_module`](Self::add_module).
+    /// As in PyTorch, when a layer already has that name (given to `add_module` earlier),
+    /// the new layer replaces it.
+    ///
+    /// ```
+    /// use ferrite_nn::{Linear, ReLU, Sequential};
+    /// use ferrite_tensor::seeded_rng;
+    /// let model = Sequential::<f32>::new()
+    ///     .append(Linear::new(4, 8, &mut seeded_rng(0)))
+    ///     .append(ReLU);
+    /// assert!(model.get("0").is_some() && model.get("1").is_some());
+    /// assert_eq!(model.len(), 2);
+    /// ```
     pub fn append(self, layer: impl Module<T> + 'static) -> Self {
         let name = self.layers.len().to_string();
         self.add_module(name, layer)
     }
 
-    /// Appends a layer with a name of your choice, like `nn.Module.add_module`.
+    /// Adds a layer with a name of your choice, like `nn.Module.add_module`: appended after
+    /// the others, or, when a layer already has that name, put in its place (PyTorch's
+    /// modules are an `OrderedDict`: assigning an existing key replaces its value and keeps
+    /// its position). The names of a `Sequential` are therefore always distinct, and so are
+    /// the keys of its `state_dict`.
+    ///
+    /// ```
+    /// use ferrite_nn::{Linear, Module, ReLU, Sequential};
+    /// use ferrite_tensor::seeded_rng;
+    /// let mut rng = seeded_rng(0);
+    /// let model = Sequential::<f32>::new()
+    ///     .add_module("fc", Linear::new(4, 8, &mut rng))
+    ///     .add_module("act", ReLU)
+    ///     .add_module("fc", Linear::new(4, 2, &mut rng)); // replaces the first "fc"
+    /// assert_eq!(model.len(), 2);
+    /// assert_eq!(model.get("fc").unwrap().describe(), "Linear(in_features=4, out_features=2, bias=true)");
+    /// assert_eq!(model.named_parameters().len(), 2);
+    /// ```
     pub fn add_module(mut self, name: impl Into<String>, layer: impl Module<T> + 'static) -> Self {
-        self.layers.push((name.into(), Box::new(layer)));
+        let name = name.into();
+        let layer: Box<dyn Module<T>> = Box::new(layer);
+        match self.layers.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = layer,
+            None => self.layers.push((name, layer)),
+        }
         self
     }
 

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Buffer, Optimizer, OptimizerState, ParamState, check_buffer_names, check_lr,
-    check_non_negative, check_params, check_state_header, collect_grads, hyper, hyper_bool,
-    load_buffer,
+    check_non_negative, check_params, check_state_header, check_step_counters, collect_grads,
+    hyper, hyper_bool, load_buffer,
 };
 
 const EXP_AVG: &str = "exp_avg";
@@ -300,6 +300,9 @@ impl<T: Float> AdamCore<T> {
     /// PyTorch's `_single_tensor_adam`, operation by operation.
     fn step(&mut self) -> Result<()> {
         let grads = collect_grads(Self::op(self.decoupled), &self.params)?;
+        check_step_counters(Self::op(self.decoupled), &grads, |i| {
+            self.states[i].as_ref().map_or(0, |st| st.step)
+        })?;
         let s = self.settings;
         let (beta1, beta2) = s.betas;
         // exp_avg.lerp_(grad, 1 - beta1): ATen's lerp uses `self + w * (end - self)` when

@@ -76,7 +76,10 @@ pub trait Optimizer<T: Float = f32> {
     /// is `None` are skipped and their state is left untouched (as in PyTorch).
     ///
     /// # Errors
-    /// When a gradient's shape differs from its parameter's (nothing is updated then).
+    /// When a gradient's shape differs from its parameter's, or when the step counter of a
+    /// parameter to update is at `u64::MAX` (a restored state: it cannot count another
+    /// step, and a wrapped count would restart Adam's bias corrections at 0 and make the
+    /// parameter NaN). Nothing is updated then.
     fn step(&mut self) -> Result<()>;
 
     /// Clears the gradient of every parameter (sets it to `None`, PyTorch's default
@@ -271,6 +274,28 @@ fn check_non_negative(op: &'static str, what: &str, value: f64) -> Result<()> {
             op,
             format!("Invalid {what} value: {value}"),
         ));
+    }
+    Ok(())
+}
+
+/// Refuses a step when a parameter that has a gradient (`Some` in `grads`) has a step
+/// counter (`steps(i)`) at `u64::MAX`: the count cannot go further.
+fn check_step_counters<T: Float>(
+    op: &'static str,
+    grads: &[Option<Tensor<T>>],
+    steps: impl Fn(usize) -> u64,
+) -> Result<()> {
+    for (i, grad) in grads.iter().enumerate() {
+        if grad.is_some() && steps(i) == u64::MAX {
+            return Err(TensorError::invalid(
+                op,
+                format!(
+                    "parameter {i}: the step counter is at its maximum {}, it cannot count \
+                     another step; nothing was updated",
+                    u64::MAX
+                ),
+            ));
+        }
     }
     Ok(())
 }

@@ -65,8 +65,10 @@ pub trait LrScheduler {
     /// Moves to the next epoch and sets the optimizer's learning rate to its value.
     ///
     /// # Errors
-    /// When the optimizer refuses the learning rate (negative or not finite); the epoch
-    /// does not advance then.
+    /// When the optimizer refuses the learning rate (negative or not finite), or when
+    /// `last_epoch` is already `u64::MAX` (a restored scheduler: the count cannot go
+    /// further, and wrapping to epoch 0 would restart the schedule); the epoch does not
+    /// advance and the learning rate is not changed then.
     fn step<T: Float>(&mut self, optimizer: &mut dyn Optimizer<T>) -> Result<()>;
 }
 
@@ -207,7 +209,7 @@ impl LrScheduler for StepLR {
     }
 
     fn step<T: Float>(&mut self, optimizer: &mut dyn Optimizer<T>) -> Result<()> {
-        let epoch = self.last_epoch + 1;
+        let epoch = next_epoch("StepLR", self.last_epoch)?;
         optimizer.set_lr(self.lr_at(epoch))?;
         self.last_epoch = epoch;
         Ok(())
@@ -353,11 +355,24 @@ impl LrScheduler for CosineAnnealingLR {
     }
 
     fn step<T: Float>(&mut self, optimizer: &mut dyn Optimizer<T>) -> Result<()> {
-        let epoch = self.last_epoch + 1;
+        let epoch = next_epoch("CosineAnnealingLR", self.last_epoch)?;
         optimizer.set_lr(self.lr_at(epoch))?;
         self.last_epoch = epoch;
         Ok(())
     }
+}
+
+/// `last_epoch + 1`, refused at `u64::MAX` rather than wrapped to 0.
+fn next_epoch(op: &'static str, last_epoch: u64) -> Result<u64> {
+    last_epoch.checked_add(1).ok_or_else(|| {
+        TensorError::invalid(
+            op,
+            format!(
+                "last_epoch is at its maximum {last_epoch}: cannot step to another epoch \
+                 (the learning rate is left unchanged)"
+            ),
+        )
+    })
 }
 
 fn check_base_lr(op: &'static str, base_lr: f64) -> Result<()> {

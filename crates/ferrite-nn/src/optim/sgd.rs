@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Buffer, Optimizer, OptimizerState, ParamState, check_buffer_names, check_lr,
-    check_non_negative, check_params, check_state_header, collect_grads, hyper, hyper_bool,
-    load_buffer,
+    check_non_negative, check_params, check_state_header, check_step_counters, collect_grads,
+    hyper, hyper_bool, load_buffer,
 };
 
 const KIND: &str = "sgd";
@@ -325,6 +325,7 @@ impl<T: Float> SgdKernel<T> {
 impl<T: Float> Optimizer<T> for Sgd<T> {
     fn step(&mut self) -> Result<()> {
         let grads = collect_grads(OP, &self.params)?;
+        check_step_counters(OP, &grads, |i| self.steps[i])?;
         let c = self.config;
         let weight_decay = T::of(c.weight_decay);
         let momentum = T::of(c.momentum);

@@ -673,3 +673,68 @@ fn scheduler_settings_are_checked() {
     assert!(opt.set_lr(f64::INFINITY).is_err());
     assert_eq!(opt.lr(), 0.1);
 }
+
+// ---------------------------------------------------------------------------------------
+// Counters at u64::MAX: refused, never wrapped
+
+#[test]
+fn a_step_counter_at_its_maximum_refuses_the_step_and_changes_nothing() {
+    let grad = |p: &Var<f64>| p.set_grad(Some(Tensor::full(&[2], 0.5))).unwrap();
+    let makers: Vec<(&str, MakeOpt<f64>)> = vec![
+        ("SGD", |ps| {
+            Box::new(Sgd::new(ps, SgdConfig::new(0.1).with_momentum(0.9)).unwrap())
+        }),
+        ("Adam", |ps| {
+            Box::new(Adam::new(ps, AdamConfig::new(0.1)).unwrap())
+        }),
+        ("AdamW", |ps| {
+            Box::new(AdamW::new(ps, AdamWConfig::new(0.1)).unwrap())
+        }),
+    ];
+    for (name, make) in makers {
+        let p = param::<f64>(&[2], 1);
+        let mut opt = make(vec![p.clone()]);
+        grad(&p);
+        opt.step().unwrap();
+        let mut state = opt.state();
+        state.params[0].step = u64::MAX;
+        opt.load_state(state.clone()).unwrap();
+        let before = p.value();
+        grad(&p);
+        let err = opt.step().unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("{name}: parameter 0: the step counter")),
+            "{err}"
+        );
+        assert!(err.contains("18446744073709551615"), "{err}");
+        assert_eq!(p.value(), before, "{name}: the parameter changed");
+        assert_eq!(opt.state(), state, "{name}: the state changed");
+    }
+}
+
+#[test]
+fn a_scheduler_at_the_last_epoch_refuses_to_step() {
+    let p = param::<f32>(&[1], 2);
+    let mut opt = Sgd::new(vec![p], SgdConfig::new(0.1)).unwrap();
+    let mut step: StepLR = serde_json::from_str(
+        r#"{"step_size":1,"gamma":0.5,"base_lr":0.1,"last_epoch":18446744073709551615}"#,
+    )
+    .unwrap();
+    opt.set_lr(0.3).unwrap();
+    let err = step.step(&mut opt).unwrap_err().to_string();
+    assert!(
+        err.starts_with("StepLR: last_epoch is at its maximum 18446744073709551615"),
+        "{err}"
+    );
+    assert_eq!((step.last_epoch(), opt.lr()), (u64::MAX, 0.3));
+    let mut cosine: CosineAnnealingLR = serde_json::from_str(
+        r#"{"t_max":10,"eta_min":0.0,"base_lr":0.1,"last_epoch":18446744073709551615}"#,
+    )
+    .unwrap();
+    let err = cosine.step(&mut opt).unwrap_err().to_string();
+    assert!(
+        err.starts_with("CosineAnnealingLR: last_epoch is at its maximum"),
+        "{err}"
+    );
+    assert_eq!((cosine.last_epoch(), opt.lr()), (u64::MAX, 0.3));
+}
