@@ -11,7 +11,7 @@
 //! # Ok::<(), ferrite_tensor::TensorError>(())
 //! ```
 
-use ferrite_tensor::{Float, Result, Rng, Tensor, TensorError};
+use ferrite_tensor::{Float, Result, Rng, Tensor, TensorError, checked_numel};
 
 /// Which fan the Kaiming initialisers preserve the variance of.
 ///
@@ -103,32 +103,6 @@ pub fn fan_in_and_fan_out(shape: &[usize]) -> Result<(usize, usize)> {
     Ok((fan_in, fan_out))
 }
 
-/// The element count of a weight of `shape` for `op`, refusing a count that overflows or
-/// a tensor of more than `isize::MAX` bytes (what an allocation can hold).
-pub(crate) fn checked_weight_numel<T>(op: &'static str, shape: &[usize]) -> Result<usize> {
-    let numel = shape
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| {
-            TensorError::invalid(
-                op,
-                format!("a weight of shape {shape:?} has too many elements: the element count overflows usize"),
-            )
-        })?;
-    let size = std::mem::size_of::<T>();
-    match numel.checked_mul(size) {
-        Some(bytes) if bytes <= isize::MAX as usize => Ok(numel),
-        _ => Err(TensorError::invalid(
-            op,
-            format!(
-                "a weight of shape {shape:?} has {numel} elements of {size} bytes, more than the \
-                 {} bytes an allocation can hold",
-                isize::MAX
-            ),
-        )),
-    }
-}
-
 fn fan(shape: &[usize], mode: FanMode) -> Result<usize> {
     let (fan_in, fan_out) = fan_in_and_fan_out(shape)?;
     let f = match mode {
@@ -166,7 +140,7 @@ pub fn kaiming_uniform<T: Float>(
     rng: &mut Rng,
 ) -> Result<Tensor<T>> {
     let bound = nonlinearity.gain() * (3.0 / fan(shape, mode)? as f64).sqrt();
-    checked_weight_numel::<T>("init", shape)?;
+    checked_numel("init", shape)?;
     Ok(Tensor::uniform(shape, T::of(-bound), T::of(bound), rng))
 }
 
@@ -192,7 +166,7 @@ pub fn kaiming_normal<T: Float>(
     rng: &mut Rng,
 ) -> Result<Tensor<T>> {
     let std = nonlinearity.gain() / (fan(shape, mode)? as f64).sqrt();
-    checked_weight_numel::<T>("init", shape)?;
+    checked_numel("init", shape)?;
     Ok(Tensor::normal(shape, T::zero(), T::of(std), rng))
 }
 
@@ -213,7 +187,7 @@ pub fn kaiming_normal<T: Float>(
 pub fn xavier_uniform<T: Float>(shape: &[usize], gain: f64, rng: &mut Rng) -> Result<Tensor<T>> {
     let (fan_in, fan_out) = fan_in_and_fan_out(shape)?;
     let a = gain * (6.0 / nonzero(fan_sum(fan_in, fan_out, shape)?, shape)? as f64).sqrt();
-    checked_weight_numel::<T>("init", shape)?;
+    checked_numel("init", shape)?;
     Ok(Tensor::uniform(shape, T::of(-a), T::of(a), rng))
 }
 
@@ -235,7 +209,7 @@ pub fn xavier_uniform<T: Float>(shape: &[usize], gain: f64, rng: &mut Rng) -> Re
 pub fn xavier_normal<T: Float>(shape: &[usize], gain: f64, rng: &mut Rng) -> Result<Tensor<T>> {
     let (fan_in, fan_out) = fan_in_and_fan_out(shape)?;
     let std = gain * (2.0 / nonzero(fan_sum(fan_in, fan_out, shape)?, shape)? as f64).sqrt();
-    checked_weight_numel::<T>("init", shape)?;
+    checked_numel("init", shape)?;
     Ok(Tensor::normal(shape, T::zero(), T::of(std), rng))
 }
 

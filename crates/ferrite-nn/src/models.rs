@@ -3,8 +3,8 @@
 
 use ferrite_tensor::{Float, Result, Rng, TensorError};
 
-use crate::init::checked_weight_numel;
 use crate::{Conv2d, Conv2dConfig, Flatten, Linear, MaxPool2d, ReLU, Sequential};
+use ferrite_tensor::checked_numel;
 
 /// `SmallCnn` for single-channel images of `image_size` (`[28, 28]` for MNIST):
 ///
@@ -59,7 +59,7 @@ pub fn small_cnn<T: Float>(image_size: [usize; 2], rng: &mut Rng) -> Result<Sequ
                 w / 4
             ))
         })?;
-    checked_weight_numel::<T>("Linear", &[128, fc1_in])
+    checked_numel("Linear", &[128, fc1_in])
         .map_err(|e| too_large(format!("fc1 = Linear({fc1_in}, 128): {e}")))?;
     let conv1 = Conv2d::new(Conv2dConfig::new(1, 16, 3).with_padding(1), rng)?;
     let conv2 = Conv2d::new(Conv2dConfig::new(16, 32, 3).with_padding(1), rng)?;

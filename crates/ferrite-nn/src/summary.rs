@@ -5,7 +5,7 @@ use std::cell::Cell;
 use std::fmt;
 
 use ferrite_autograd::{Var, no_grad};
-use ferrite_tensor::{Float, Result, Tensor, TensorError};
+use ferrite_tensor::{Float, Result, Tensor};
 
 use crate::Module;
 
@@ -53,8 +53,8 @@ pub struct Summary {
 /// [`BatchNorm2d`]: crate::BatchNorm2d
 ///
 /// # Errors
-/// When the element count of `input_shape` overflows `usize` or the zero input would take
-/// more than `isize::MAX` bytes (the message names `summary` and the shape), or when the
+/// When no buffer can hold an input of `input_shape` (see [`ferrite_tensor::checked_numel`];
+/// the message names `summary` and the shape), or when the
 /// model refuses an input of that shape (the layer's own error).
 ///
 /// ```
@@ -72,14 +72,14 @@ pub struct Summary {
 /// assert_eq!(s.rows[0].multiply_adds, 16 * 9);
 /// println!("{s}");
 /// let err = summary(&model, &[usize::MAX / 2, 4]).unwrap_err();
-/// assert!(err.to_string().starts_with("summary: input shape [9223372036854775807, 4]"));
+/// assert!(err.to_string().starts_with("summary: shape [9223372036854775807, 4]"));
 /// # Ok::<(), ferrite_tensor::TensorError>(())
 /// ```
 pub fn summary<T: Float, M: Module<T> + ?Sized>(
     model: &M,
     input_shape: &[usize],
 ) -> Result<Summary> {
-    check_input_shape::<T>(input_shape)?;
+    ferrite_tensor::checked_numel("summary", input_shape)?;
     let mut rows = Vec::new();
     let input = Var::new(Tensor::<T>::zeros(input_shape));
     let buffers: Vec<(Var<T>, Tensor<T>)> = model
@@ -109,26 +109,6 @@ pub fn summary<T: Float, M: Module<T> + ?Sized>(
         total_params: model.num_parameters(),
         total_multiply_adds,
     })
-}
-
-/// Refuses an input shape whose zero tensor cannot be allocated.
-fn check_input_shape<T>(shape: &[usize]) -> Result<()> {
-    let size = std::mem::size_of::<T>();
-    let bytes = shape
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .and_then(|n| n.checked_mul(size));
-    match bytes {
-        Some(b) if b <= isize::MAX as usize => Ok(()),
-        _ => Err(TensorError::invalid(
-            "summary",
-            format!(
-                "input shape {shape:?} is too large: its elements of {size} bytes would take \
-                 more than the {} bytes an allocation can hold",
-                isize::MAX
-            ),
-        )),
-    }
 }
 
 thread_local! {

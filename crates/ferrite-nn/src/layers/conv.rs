@@ -4,7 +4,8 @@ use ferrite_autograd::Var;
 use ferrite_tensor::{Conv2dParams, Float, Padding, PaddingMode, Result, Rng, TensorError};
 
 use crate::Module;
-use crate::init::{checked_weight_numel, default_weight_and_bias};
+use crate::init::default_weight_and_bias;
+use ferrite_tensor::checked_numel;
 
 /// The settings of a [`Conv2d`], with PyTorch's argument names and defaults.
 ///
@@ -151,8 +152,8 @@ impl<T: Float> Conv2d<T> {
     ///
     /// # Errors
     /// When a size is zero, `groups` does not divide both channel counts, or the weight
-    /// `[out_channels, in_channels / groups, kh, kw]` has more elements than `usize` counts
-    /// or would take more than `isize::MAX` bytes (the message names `Conv2d` and the shape).
+    /// `[out_channels, in_channels / groups, kh, kw]` has more elements than memory can hold
+    /// ([`ferrite_tensor::checked_numel`]; the message names `Conv2d` and the shape).
     ///
     /// ```
     /// use ferrite_nn::{Conv2d, Conv2dConfig};
@@ -160,7 +161,7 @@ impl<T: Float> Conv2d<T> {
     /// let mut rng = seeded_rng(0);
     /// assert!(Conv2d::<f32>::new(Conv2dConfig::new(3, 8, 3), &mut rng).is_ok());
     /// let err = Conv2d::<f32>::new(Conv2dConfig::new(1 << 62, 4, 1), &mut rng).unwrap_err();
-    /// assert!(err.to_string().starts_with("Conv2d: a weight of shape [4, 4611686018427387904, 1, 1]"));
+    /// assert!(err.to_string().starts_with("Conv2d: shape [4, 4611686018427387904, 1, 1] has more elements"));
     /// ```
     pub fn new(config: Conv2dConfig, rng: &mut Rng) -> Result<Self> {
         let c = &config;
@@ -191,7 +192,7 @@ impl<T: Float> Conv2d<T> {
             c.kernel_size[0],
             c.kernel_size[1],
         ];
-        checked_weight_numel::<T>("Conv2d", &shape)?;
+        checked_numel("Conv2d", &shape)?;
         let (weight, bias) = default_weight_and_bias::<T>(&shape, rng)?;
         Ok(Conv2d {
             config,

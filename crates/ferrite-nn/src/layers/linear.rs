@@ -4,7 +4,8 @@ use ferrite_autograd::Var;
 use ferrite_tensor::{Float, Result, Rng, TensorError};
 
 use crate::Module;
-use crate::init::{checked_weight_numel, default_weight_and_bias};
+use crate::init::default_weight_and_bias;
+use ferrite_tensor::checked_numel;
 
 /// `y = x Wᵀ + b`, like `torch.nn.Linear`, initialised as PyTorch does
 /// (weight and bias `U(-1/√in, 1/√in)`).
@@ -42,8 +43,8 @@ impl<T: Float> Linear<T> {
     ///
     /// # Errors
     /// When `in_features` or `out_features` is zero, or when the weight
-    /// `[out_features, in_features]` has more elements than `usize` counts or would take
-    /// more than `isize::MAX` bytes (the message names `Linear` and both numbers).
+    /// `[out_features, in_features]` has more elements than memory can hold
+    /// ([`ferrite_tensor::checked_numel`]; the message names `Linear` and both numbers).
     ///
     /// ```
     /// use ferrite_nn::{Linear, Module};
@@ -52,7 +53,7 @@ impl<T: Float> Linear<T> {
     /// assert_eq!(fc.named_parameters().len(), 1);
     /// assert!(Linear::<f32>::try_new(0, 2, true, &mut seeded_rng(0)).is_err());
     /// let err = Linear::<f32>::try_new(1 << 62, 4, true, &mut seeded_rng(0)).unwrap_err();
-    /// assert!(err.to_string().starts_with("Linear: a weight of shape [4, 4611686018427387904]"));
+    /// assert!(err.to_string().starts_with("Linear: shape [4, 4611686018427387904] has more elements"));
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
     pub fn try_new(
@@ -69,7 +70,7 @@ impl<T: Float> Linear<T> {
                 ),
             ));
         }
-        checked_weight_numel::<T>("Linear", &[out_features, in_features])?;
+        checked_numel("Linear", &[out_features, in_features])?;
         let (w, b) = default_weight_and_bias::<T>(&[out_features, in_features], rng)?;
         Ok(Linear {
             weight: Var::parameter(w),
