@@ -704,19 +704,22 @@ impl<T: Float> Module<T> for BatchNorm2d<T> {
         } else {
             (self.running_mean.as_ref(), self.running_var.as_ref())
         };
-        let tracked = self
-            .num_batches_tracked
-            .as_ref()
-            .filter(|_| self.training && !frozen);
-        let Some(buffer) = tracked else {
-            return batch_norm2d(
+        let run = || {
+            batch_norm2d(
                 input,
                 running_mean,
                 running_var,
                 self.weight.as_ref(),
                 self.bias.as_ref(),
                 &options,
-            );
+            )
+        };
+        let tracked = self
+            .num_batches_tracked
+            .as_ref()
+            .filter(|_| self.training && !frozen);
+        let Some(buffer) = tracked else {
+            return run();
         };
         let mut counter = lock(&self.counter);
         counter.sync(buffer);
@@ -730,14 +733,7 @@ impl<T: Float> Module<T> for BatchNorm2d<T> {
                 ),
             )
         })?;
-        let out = batch_norm2d(
-            input,
-            running_mean,
-            running_var,
-            self.weight.as_ref(),
-            self.bias.as_ref(),
-            &options,
-        )?;
+        let out = run()?;
         let shown = Tensor::scalar(T::of(next as f64));
         buffer.set_value(shown.clone())?;
         counter.count = next;
