@@ -845,7 +845,10 @@ pub fn conv2d_backward<T: Float>(
         });
 
         // One task per chunk of images, each owning its slice of the input gradient and its
-        // partial weight gradient.
+        // partial weight gradient. The partial sums are kept transposed per group,
+        // `[C/groups * kh * kw, O/groups]`: computing `dWᵀ = cols · dYᵀ` writes an output
+        // whose rows are the short output-channel axis, which the GEMM does markedly faster
+        // than `dW = dY · colsᵀ` (measured ~1.5x for W3's shapes).
         let mut tasks = Vec::with_capacity(chunks);
         let mut gi_rest: &mut [T] = grad_input.as_deref_mut().unwrap_or_default();
         let mut gw_rest: &mut [T] = &mut partials[..];
@@ -879,8 +882,8 @@ pub fn conv2d_backward<T: Float>(
                             let go_g = mat(&go_n[grp * og * l..(grp + 1) * og * l], og, l);
                             let x_g =
                                 mat(&xs[img * image_len + grp * group_len..][..group_len], k, l);
-                            let gw_g = mat_mut(&mut gw[grp * og * k..(grp + 1) * og * k], og, k);
-                            matmul_into(go_g, x_g.t(), gw_g, true);
+                            let gwt_g = mat_mut(&mut gw[grp * og * k..(grp + 1) * og * k], k, og);
+                            matmul_into(x_g, go_g.t(), gwt_g, true);
                         }
                     }
                 } else {
@@ -904,8 +907,8 @@ pub fn conv2d_backward<T: Float>(
                             }
                             let go_g = mat(&go_b[grp * og * bl..(grp + 1) * og * bl], og, bl);
                             let cols_view = mat(&cols_b[..k * bl], k, bl);
-                            let gw_g = mat_mut(&mut gw[grp * og * k..(grp + 1) * og * k], og, k);
-                            matmul_into(go_g, cols_view.t(), gw_g, true);
+                            let gwt_g = mat_mut(&mut gw[grp * og * k..(grp + 1) * og * k], k, og);
+                            matmul_into(cols_view, go_g.t(), gwt_g, true);
                         }
                     }
                 }
@@ -943,10 +946,13 @@ pub fn conv2d_backward<T: Float>(
             }
         });
 
-        // Add the partial weight gradients in chunk order (parallel over weight elements).
+        // Add the partial weight gradients in chunk order (parallel over weight elements),
+        // then transpose each group's `[C/groups * kh * kw, O/groups]` sum into the weight's
+        // `[O/groups, C/groups * kh * kw]` layout.
         if let Some(gw) = grad_weight.as_mut() {
             const BLOCK: usize = 4096;
-            gw.par_chunks_mut(BLOCK)
+            let mut sum = Scratch::zeros(weight_len);
+            sum.par_chunks_mut(BLOCK)
                 .enumerate()
                 .for_each(|(block, dst)| {
                     let span = block * BLOCK..block * BLOCK + dst.len();
@@ -956,6 +962,15 @@ pub fn conv2d_backward<T: Float>(
                         }
                     }
                 });
+            if og * k > 0 {
+                for (dst, src) in gw.chunks_exact_mut(og * k).zip(sum.chunks_exact(og * k)) {
+                    for (kk, row) in src.chunks_exact(og).enumerate() {
+                        for (oc, &v) in row.iter().enumerate() {
+                            dst[oc * k + kk] = v;
+                        }
+                    }
+                }
+            }
         }
     }
 
