@@ -924,18 +924,24 @@ pub fn max_pool2d_backward<T: Float>(
             ),
         ));
     }
-    let mut gi = buffer::zeros(total);
     let plane_out = oh * ow;
-    if plane_out > 0 {
+    let gi = if plane_out > 0 {
+        // Each plane is zeroed by the task that fills it (in parallel, while it is in
+        // cache), not by one serial pass over the whole buffer first.
+        let mut gi = buffer::for_overwrite(total);
         let go = row_major(grad_output);
         let parallel = planes > 1 && total.max(go.len()) >= PARALLEL_MIN_WORK;
         for_each_plane(&mut gi, plane_in, parallel, |i, g| {
+            g.fill(T::zero());
             let range = i * plane_out..(i + 1) * plane_out;
             for (&v, &at) in go[range.clone()].iter().zip(&indices[range]) {
                 g[at] += v;
             }
         });
-    }
+        gi
+    } else {
+        buffer::zeros(total)
+    };
     Tensor::from_vec(gi, input_shape)
 }
 
