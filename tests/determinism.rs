@@ -1,9 +1,11 @@
 //! The same seed gives bit-identical losses and weights for any number of threads.
 
+mod common;
+
+use common::train_step;
 use ferrite::nn::data::{DataLoader, Mnist, Split, Subset};
-use ferrite::nn::loss::{CrossEntropyOptions, cross_entropy};
 use ferrite::nn::models::small_cnn;
-use ferrite::nn::optim::{Optimizer, Sgd, SgdConfig};
+use ferrite::nn::optim::{Sgd, SgdConfig};
 use ferrite::prelude::*;
 
 /// Ten SmallCnn training steps in a pool of `threads` threads: (losses, final weights).
@@ -24,13 +26,7 @@ fn train_with_threads(threads: usize) -> (Vec<f32>, Vec<Vec<f32>>) {
         let mut losses = Vec::new();
         for batch in loader.epoch(0) {
             let batch = batch.unwrap();
-            let logits = model.forward(&Var::new(batch.images)).unwrap();
-            let loss =
-                cross_entropy(&logits, &batch.labels, &CrossEntropyOptions::default()).unwrap();
-            sgd.zero_grad();
-            loss.backward().unwrap();
-            sgd.step().unwrap();
-            losses.push(loss.item().unwrap());
+            losses.push(train_step(&model, &mut sgd, batch.images, &batch.labels));
         }
         let weights = model
             .parameters()

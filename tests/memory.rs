@@ -3,10 +3,13 @@
 
 #![cfg(target_os = "linux")]
 
+mod common;
+
+use common::train_step;
+
 use ferrite::nn::data::{DataLoader, Mnist, Split, Subset};
-use ferrite::nn::loss::{CrossEntropyOptions, cross_entropy};
 use ferrite::nn::models::small_cnn;
-use ferrite::nn::optim::{Optimizer, Sgd, SgdConfig};
+use ferrite::nn::optim::{Sgd, SgdConfig};
 use ferrite::prelude::*;
 
 /// (current, peak) resident set size in KiB.
@@ -32,12 +35,7 @@ fn rss_is_flat_from_step_200_to_step_2000() {
     'training: for epoch in 0.. {
         for batch in loader.epoch(epoch) {
             let batch = batch.unwrap();
-            let logits = model.forward(&Var::new(batch.images)).unwrap();
-            let loss =
-                cross_entropy(&logits, &batch.labels, &CrossEntropyOptions::default()).unwrap();
-            sgd.zero_grad();
-            loss.backward().unwrap();
-            sgd.step().unwrap();
+            train_step(&model, &mut sgd, batch.images, &batch.labels);
             step += 1;
             if step == 200 {
                 at_200 = rss_kib();

@@ -1,7 +1,9 @@
 //! End to end: SmallCnn learns to read digits from a slice of the embedded MNIST subset.
 
+mod common;
+
+use common::{count_correct, train_step};
 use ferrite::nn::data::{DataLoader, Mnist, Split, Subset};
-use ferrite::nn::loss::{CrossEntropyOptions, cross_entropy};
 use ferrite::nn::models::small_cnn;
 use ferrite::nn::optim::{Optimizer, Sgd, SgdConfig};
 use ferrite::prelude::*;
@@ -21,27 +23,10 @@ fn train(seed: u64, n_train: usize, n_test: usize, epochs: u64) -> (Vec<f32>, f6
     for epoch in 0..epochs {
         for batch in loader.epoch(epoch) {
             let batch = batch.unwrap();
-            let logits = model.forward(&Var::new(batch.images)).unwrap();
-            let loss =
-                cross_entropy(&logits, &batch.labels, &CrossEntropyOptions::default()).unwrap();
-            sgd.zero_grad();
-            loss.backward().unwrap();
-            sgd.step().unwrap();
-            losses.push(loss.item().unwrap());
+            losses.push(train_step(&model, &mut sgd, batch.images, &batch.labels));
         }
     }
-    let mut correct = 0;
-    for batch in DataLoader::new(test).with_batch_size(256).epoch(0) {
-        let batch = batch.unwrap();
-        let logits = no_grad(|| model.forward(&Var::new(batch.images))).unwrap();
-        let predicted = logits.value().argmax(1, false).unwrap();
-        correct += predicted
-            .iter()
-            .zip(&batch.labels)
-            .filter(|(p, l)| p == l)
-            .count();
-    }
-    (losses, correct as f64 / n_test as f64)
+    (losses, count_correct(&model, test) as f64 / n_test as f64)
 }
 
 #[test]
@@ -71,12 +56,7 @@ fn run_epoch(
     let mut losses = Vec::new();
     for batch in loader.epoch(epoch) {
         let batch = batch.unwrap();
-        let logits = model.forward(&Var::new(batch.images)).unwrap();
-        let loss = cross_entropy(&logits, &batch.labels, &CrossEntropyOptions::default()).unwrap();
-        optimizer.zero_grad();
-        loss.backward().unwrap();
-        optimizer.step().unwrap();
-        losses.push(loss.item().unwrap());
+        losses.push(train_step(model, optimizer, batch.images, &batch.labels));
     }
     losses
 }
@@ -174,18 +154,7 @@ fn a_pytorch_trained_small_cnn_scores_the_same_in_ferrite() {
     let state = load_safetensors::<f32>(dir.join("torch_small_cnn.safetensors")).unwrap();
     load_state_dict(&model, &state, Strict::Yes).unwrap();
 
-    let test = Mnist::embedded(Split::Test).unwrap();
-    let mut correct = 0;
-    for batch in DataLoader::new(&test).with_batch_size(500).epoch(0) {
-        let batch = batch.unwrap();
-        let logits = no_grad(|| model.forward(&Var::new(batch.images))).unwrap();
-        let predicted = logits.value().argmax(1, false).unwrap();
-        correct += predicted
-            .iter()
-            .zip(&batch.labels)
-            .filter(|(p, l)| p == l)
-            .count();
-    }
+    let correct = count_correct(&model, Mnist::embedded(Split::Test).unwrap());
     assert_eq!(correct as u64, expected["test_correct"].as_u64().unwrap());
 }
 
@@ -232,19 +201,10 @@ fn one_epoch_of_training_matches_pytorch_step_by_step() {
                     .unwrap(),
             );
         }
-        let x = Var::new(Tensor::from_vec(pixels, &[indices.len(), 1, 28, 28]).unwrap());
-        let loss = cross_entropy(
-            &model.forward(&x).unwrap(),
-            &labels,
-            &CrossEntropyOptions::default(),
-        )
-        .unwrap();
-        sgd.zero_grad();
-        loss.backward().unwrap();
-        sgd.step().unwrap();
+        let x = Tensor::from_vec(pixels, &[indices.len(), 1, 28, 28]).unwrap();
         // f32 rounding differs between the two GEMMs; after a whole epoch the two runs still
         // agree to about 1e-5 (tolerance 1e-3 relative).
-        let got = loss.item().unwrap() as f64;
+        let got = train_step(&model, &mut sgd, x, &labels) as f64;
         assert!(
             (got - want).abs() <= 1e-3 * want.abs(),
             "step {step}: ferrite {got}, pytorch {want}"

@@ -1,7 +1,7 @@
 //! [`Var`]: a tensor that remembers how it was made, and the graph node behind it.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, RwLockWriteGuard};
 
 use ferrite_tensor::{Float, Result, Tensor, TensorError};
 
@@ -273,20 +273,7 @@ impl<T: Float> Var<T> {
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
     pub fn set_value(&self, value: Tensor<T>) -> Result<()> {
-        if !self.is_leaf() {
-            return Err(TensorError::invalid(
-                "set_value",
-                format!(
-                    "only leaves can be assigned, found the result of '{}'",
-                    self.node.op
-                ),
-            ));
-        }
-        let mut slot = self
-            .node
-            .value
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut slot = self.leaf_value_mut("set_value")?;
         if slot.shape() != value.shape() {
             return Err(TensorError::shape(
                 "set_value",
@@ -321,21 +308,27 @@ impl<T: Float> Var<T> {
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
     pub fn update_value<R>(&self, f: impl FnOnce(&mut [T]) -> R) -> Result<R> {
+        let mut slot = self.leaf_value_mut("update_value")?;
+        Ok(f(slot.as_mut_slice()))
+    }
+
+    /// The value of a leaf, locked for writing; `op` names the caller in the error for a
+    /// non-leaf.
+    fn leaf_value_mut(&self, op: &'static str) -> Result<RwLockWriteGuard<'_, Tensor<T>>> {
         if !self.is_leaf() {
             return Err(TensorError::invalid(
-                "update_value",
+                op,
                 format!(
                     "only leaves can be assigned, found the result of '{}'",
                     self.node.op
                 ),
             ));
         }
-        let mut slot = self
+        Ok(self
             .node
             .value
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        Ok(f(slot.as_mut_slice()))
+            .unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 
     /// True for parameters and for results of ops on them (while gradients are enabled).
