@@ -412,19 +412,6 @@ fn center_by_mass(digit: &[f32], w: usize, h: usize) -> Vec<u8> {
 mod tests {
     use super::*;
     use image::{Rgb, RgbImage, Rgba, RgbaImage};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    fn temp_dir(tag: &str) -> PathBuf {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "ferrite-mnist-images-{tag}-{}-{n}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
 
     /// A black "1" (a vertical bar, off-centre) on white paper, 100 wide and 60 tall.
     fn one_bar(ink: [u8; 3], paper: [u8; 3]) -> RgbImage {
@@ -487,7 +474,7 @@ mod tests {
 
     #[test]
     fn a_black_on_white_png_bar_loads_as_an_mnist_one() {
-        let dir = temp_dir("bar");
+        let dir = super::super::test_dir("bar");
         let path = dir.join("one.png");
         one_bar([0, 0, 0], [255, 255, 255]).save(&path).unwrap();
         assert_mnist_like_one(&load_digit(&path).unwrap());
@@ -496,7 +483,7 @@ mod tests {
 
     #[test]
     fn polarity_jpeg_alpha_and_grey_paper_all_work() {
-        let dir = temp_dir("variants");
+        let dir = super::super::test_dir("variants");
         // White on black needs no inversion.
         let path = dir.join("inverse.png");
         one_bar([255, 255, 255], [0, 0, 0]).save(&path).unwrap();
@@ -542,7 +529,7 @@ mod tests {
 
     #[test]
     fn a_blank_image_has_no_digit() {
-        let dir = temp_dir("blank");
+        let dir = super::super::test_dir("blank");
         for (name, level) in [("white.png", 255u8), ("black.png", 0), ("grey.png", 128)] {
             let path = dir.join(name);
             GrayImage::from_pixel(50, 40, Luma([level]))
@@ -563,7 +550,7 @@ mod tests {
 
     #[test]
     fn a_non_image_or_missing_file_is_an_error_naming_it() {
-        let dir = temp_dir("junk");
+        let dir = super::super::test_dir("junk");
         let path = dir.join("notes.png");
         std::fs::write(&path, b"this is not an image at all").unwrap();
         let e = load_digit(&path).unwrap_err();

@@ -20,6 +20,19 @@
 mod images;
 mod plots;
 
+/// A fresh empty directory under the system's temporary directory, for the unit tests of
+/// this example's modules.
+#[cfg(test)]
+fn test_dir(tag: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("ferrite-mnist-{tag}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -1151,19 +1151,6 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PlotError> {
 mod tests {
     use super::*;
 
-    /// A fresh empty directory under the system's temporary directory.
-    fn temp_dir(tag: &str) -> PathBuf {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "ferrite-mnist-plots-{tag}-{}-{n}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
     fn entries(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(dir)
             .unwrap()
@@ -1191,7 +1178,7 @@ mod tests {
 
     #[test]
     fn filters_png_is_a_valid_png_big_enough_to_see() {
-        let dir = temp_dir("filters");
+        let dir = super::super::test_dir("filters");
         let path = dir.join("filters.png");
         let w = tensor(&[16, 1, 3, 3], |i| ((i * 37) % 17) as f32 / 8.0 - 1.0);
         save_filters_png(&w, &path).unwrap();
@@ -1207,7 +1194,7 @@ mod tests {
 
     #[test]
     fn filters_refuse_bad_shapes_and_nan_without_writing() {
-        let dir = temp_dir("filters-bad");
+        let dir = super::super::test_dir("filters-bad");
         let path = dir.join("f.png");
         for w in [
             tensor(&[16, 3, 3, 3], |_| 0.1),
@@ -1230,7 +1217,7 @@ mod tests {
 
     #[test]
     fn feature_maps_png_is_a_valid_png() {
-        let dir = temp_dir("maps");
+        let dir = super::super::test_dir("maps");
         let path = dir.join("maps.png");
         let image: Vec<f32> = (0..784).map(|i| (i % 28) as f32 / 27.0).collect();
         let mut maps = tensor(&[16, 26, 26], |i| (i % 26) as f32 * 0.1);
@@ -1263,7 +1250,7 @@ mod tests {
 
     #[test]
     fn curves_png_is_valid_for_one_and_many_epochs() {
-        let dir = temp_dir("curves");
+        let dir = super::super::test_dir("curves");
         let path = dir.join("curves.png");
         for n in [1, 2, 5, 40] {
             save_curves_png(&history(n), &path).unwrap();
@@ -1302,7 +1289,7 @@ mod tests {
 
     #[test]
     fn atomic_write_replaces_the_file_and_leaves_no_temporary_file() {
-        let dir = temp_dir("atomic");
+        let dir = super::super::test_dir("atomic");
         let path = dir.join("sub").join("out.png");
         write_atomic(&path, b"first").unwrap();
         write_atomic(&path, b"second").unwrap();
