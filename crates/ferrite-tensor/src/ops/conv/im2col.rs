@@ -85,6 +85,21 @@ fn valid_range(
     (lo as usize, hi as usize)
 }
 
+/// A half-open range `(lo, hi)` of output positions.
+type Range = (usize, usize);
+
+/// For each kernel row and each kernel column, the range of output rows (columns) whose tap
+/// falls inside the input: `(lo, hi)` as in [`valid_range`].
+fn tap_ranges(g: &ColGeometry) -> (Vec<Range>, Vec<Range>) {
+    let rows = (0..g.kh)
+        .map(|ki| valid_range(g.oh, g.sh, ki * g.dh, g.pt, g.h))
+        .collect();
+    let cols = (0..g.kw)
+        .map(|kj| valid_range(g.ow, g.sw, kj * g.dw, g.pl, g.w))
+        .collect();
+    (rows, cols)
+}
+
 /// Fills `cols` (`[g.rows(), g.cols()]`) with the receptive fields of `x` (`[g.c, g.h, g.w]`).
 pub(super) fn im2col<T: Float>(x: &[T], g: &ColGeometry, cols: &mut [T]) {
     im2col_strided(x, g, cols, g.cols());
@@ -116,12 +131,7 @@ pub(super) fn im2col_strided<T: Float>(
     }
     let mut r = 0;
     // The valid output ranges of each tap, the same for every channel.
-    let rows_of: Vec<(usize, usize)> = (0..g.kh)
-        .map(|ki| valid_range(g.oh, g.sh, ki * g.dh, g.pt, g.h))
-        .collect();
-    let cols_of: Vec<(usize, usize)> = (0..g.kw)
-        .map(|kj| valid_range(g.ow, g.sw, kj * g.dw, g.pl, g.w))
-        .collect();
+    let (rows_of, cols_of) = tap_ranges(g);
     for xc in x.chunks_exact(plane) {
         for (ki, &(ylo, yhi)) in rows_of.iter().enumerate() {
             for (kj, &(xlo, xhi)) in cols_of.iter().enumerate() {
@@ -186,12 +196,7 @@ pub(super) fn col2im<T: Float>(cols: &[T], g: &ColGeometry, x: &mut [T]) {
     }
     let mut rows = cols.chunks_exact(l);
     // The valid output ranges of each tap, the same for every channel.
-    let rows_of: Vec<(usize, usize)> = (0..g.kh)
-        .map(|ki| valid_range(g.oh, g.sh, ki * g.dh, g.pt, g.h))
-        .collect();
-    let cols_of: Vec<(usize, usize)> = (0..g.kw)
-        .map(|kj| valid_range(g.ow, g.sw, kj * g.dw, g.pl, g.w))
-        .collect();
+    let (rows_of, cols_of) = tap_ranges(g);
     for xc in x.chunks_exact_mut(plane) {
         for (ki, &(ylo, yhi)) in rows_of.iter().enumerate() {
             for (kj, &(xlo, xhi)) in cols_of.iter().enumerate() {
