@@ -631,7 +631,7 @@ fn tensors_from_wire<T: Float>(
         let shape: Option<Vec<usize>> = w.shape.iter().map(|&d| usize::try_from(d).ok()).collect();
         let sizes = shape
             .as_ref()
-            .and_then(|s| checked_byte_len(s, dtype).map(|n| (s, n)));
+            .and_then(|s| checked_byte_len(s, dtype.size()).map(|n| (s, n)));
         let Some((shape, (_, nbytes))) = sizes else {
             return Err(fail(format!(
                 "{what} '{}': shape {:?} is too large (more elements or bytes than a \

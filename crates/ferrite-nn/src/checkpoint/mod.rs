@@ -116,27 +116,13 @@ pub(crate) fn decode_le_bytes<T: Float>(bytes: &[u8], dtype: Dtype) -> Vec<T> {
     }
 }
 
-/// The number of elements of `shape` and their size in bytes, or `None` when the shape
-/// cannot be a tensor (see [`checked_shape_bytes`]).
-pub(crate) fn checked_byte_len(shape: &[usize], dtype: Dtype) -> Option<(usize, usize)> {
-    checked_shape_bytes(shape, dtype.size())
-}
-
 /// The number of elements of `shape` and their size in bytes for elements of
-/// `element_size` bytes, or `None` when the shape cannot be a tensor: the product of its
-/// non-zero dims exceeds `isize::MAX` (what the tensor's strides can address, even for an
-/// empty tensor such as `[0, 2^63, 4]`), or the bytes exceed `isize::MAX`.
-pub(crate) fn checked_shape_bytes(shape: &[usize], element_size: usize) -> Option<(usize, usize)> {
-    let nonzero = shape
-        .iter()
-        .filter(|&&d| d != 0)
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))?;
-    if nonzero > isize::MAX as usize {
-        return None;
-    }
-    let numel = if shape.contains(&0) { 0 } else { nonzero };
-    let bytes = numel.checked_mul(element_size)?;
-    (bytes <= isize::MAX as usize).then_some((numel, bytes))
+/// `element_size` bytes, or `None` when no tensor can
+/// have that shape (the rules of [`ferrite_tensor::checked_numel`], which also refuses an
+/// empty shape whose non-zero dims overflow, such as `[0, 2^63, 4]`).
+pub(crate) fn checked_byte_len(shape: &[usize], element_size: usize) -> Option<(usize, usize)> {
+    let numel = ferrite_tensor::checked_numel("checked_byte_len", shape).ok()?;
+    Some((numel, numel.checked_mul(element_size)?))
 }
 
 #[cfg(test)]
@@ -164,13 +150,16 @@ mod tests {
 
     #[test]
     fn byte_len_overflow_is_none() {
-        assert_eq!(checked_byte_len(&[2, 3], Dtype::F64), Some((6, 48)));
-        assert_eq!(checked_byte_len(&[], Dtype::F32), Some((1, 4)));
-        assert_eq!(checked_byte_len(&[usize::MAX, 2], Dtype::F32), None);
-        assert_eq!(checked_byte_len(&[usize::MAX / 2], Dtype::F32), None);
+        assert_eq!(checked_byte_len(&[2, 3], Dtype::F64.size()), Some((6, 48)));
+        assert_eq!(checked_byte_len(&[], Dtype::F32.size()), Some((1, 4)));
+        assert_eq!(checked_byte_len(&[usize::MAX, 2], Dtype::F32.size()), None);
+        assert_eq!(checked_byte_len(&[usize::MAX / 2], Dtype::F32.size()), None);
         // Empty, but the non-zero dims overflow isize: no tensor has this shape.
-        assert_eq!(checked_byte_len(&[0, 1 << 63, 4], Dtype::F32), None);
-        assert_eq!(checked_byte_len(&[0, 1 << 61], Dtype::F64), Some((0, 0)));
-        assert_eq!(checked_byte_len(&[1 << 61], Dtype::F64), None);
+        assert_eq!(checked_byte_len(&[0, 1 << 63, 4], Dtype::F32.size()), None);
+        assert_eq!(
+            checked_byte_len(&[0, 1 << 61], Dtype::F64.size()),
+            Some((0, 0))
+        );
+        assert_eq!(checked_byte_len(&[1 << 61], Dtype::F64.size()), None);
     }
 }

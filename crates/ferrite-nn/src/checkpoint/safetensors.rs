@@ -20,7 +20,7 @@ use serde::de::{Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::state_dict::StateDict;
-use super::{Dtype, checked_shape_bytes, decode_le_bytes, extend_le_bytes, write_atomic};
+use super::{Dtype, checked_byte_len, decode_le_bytes, extend_le_bytes, write_atomic};
 use crate::NnError;
 
 /// The largest JSON header accepted (the reference implementation's limit).
@@ -347,7 +347,7 @@ pub fn from_safetensors_bytes<T: Float>(bytes: &[u8], name: &str) -> Result<Stat
             .map(|&d| usize::try_from(d).ok())
             .collect();
         let sizes = shape.and_then(|s| {
-            let (_, nbytes) = checked_shape_bytes(&s, dtype.size())?;
+            let (_, nbytes) = checked_byte_len(&s, dtype.size())?;
             Some((s, nbytes))
         });
         let Some((shape, nbytes)) = sizes else {
