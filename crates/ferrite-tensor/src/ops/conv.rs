@@ -946,31 +946,25 @@ pub fn conv2d_backward<T: Float>(
             }
         });
 
-        // Add the partial weight gradients in chunk order (parallel over weight elements),
-        // then transpose each group's `[C/groups * kh * kw, O/groups]` sum into the weight's
-        // `[O/groups, C/groups * kh * kw]` layout.
-        if let Some(gw) = grad_weight.as_mut() {
-            const BLOCK: usize = 4096;
-            let mut sum = Scratch::zeros(weight_len);
-            sum.par_chunks_mut(BLOCK)
+        // Add the partial weight gradients in chunk order, reading each group's transposed
+        // `[C/groups * kh * kw, O/groups]` partial sums into the weight's
+        // `[O/groups, C/groups * kh * kw]` layout (parallel over the weight's rows).
+        if let Some(gw) = grad_weight.as_mut()
+            && k > 0
+        {
+            let rows_per_task = (4096 / k).max(1);
+            gw.par_chunks_mut(k)
                 .enumerate()
-                .for_each(|(block, dst)| {
-                    let span = block * BLOCK..block * BLOCK + dst.len();
+                .with_min_len(rows_per_task)
+                .for_each(|(row, dst)| {
+                    let (grp, oc) = (row / og, row % og);
                     for part in partials.chunks_exact(weight_len) {
-                        for (d, p) in dst.iter_mut().zip(&part[span.clone()]) {
-                            *d += *p;
+                        let part_g = &part[grp * og * k..(grp + 1) * og * k];
+                        for (kk, d) in dst.iter_mut().enumerate() {
+                            *d += part_g[kk * og + oc];
                         }
                     }
                 });
-            if og * k > 0 {
-                for (dst, src) in gw.chunks_exact_mut(og * k).zip(sum.chunks_exact(og * k)) {
-                    for (kk, row) in src.chunks_exact(og).enumerate() {
-                        for (oc, &v) in row.iter().enumerate() {
-                            dst[oc * k + kk] = v;
-                        }
-                    }
-                }
-            }
         }
     }
 
