@@ -9,6 +9,7 @@ after each step instead; error cases only record that PyTorch refuses the inputs
     python3 tests/golden/gen_golden.py --out /tmp/golden                   # every family
     python3 tests/golden/gen_golden.py --out /tmp/golden --only pointwise   # DIR/pointwise.json
     python3 tests/golden/gen_golden.py --check --only conv2d pooling        # and run ferrite on them
+    python3 tests/golden/gen_golden.py --replay tests/golden                # recompute existing files
     python3 tests/golden/gen_golden.py --list                               # the family names
 
 To add a case, add a line to its family function below (or a family: a function with the
@@ -17,7 +18,8 @@ test (`--check` does both). See README.md beside this file.
 
 The shipped files (tests/golden/*.json) are copies of the project's reference files; this
 script writes files in the same format and with the same cases, not the same numbers: the
-random draws differ.
+random draws differ. `--replay` recomputes the shipped cases from their stored inputs with
+the forwards below and finds the same numbers.
 """
 
 from __future__ import annotations
@@ -496,19 +498,20 @@ def leaf(op_name, key, value):
 def forward_backward(op_name, params, inputs, pick_grad_output, pick_direction=None):
     """output, grad_output, the grads of sum(output * grad_output), extra and, given
     pick_direction, the second-order fields. pick_grad_output(output) and
-    pick_direction(key, grad) supply grad_output and grads_direction: random ones when
+    pick_direction(grad, key) supply grad_output and grads_direction: random ones when
     generating, the stored ones when replaying a file."""
     leaves = {key: leaf(op_name, key, value) for key, value in inputs.items()}
     output, extra = run(op_name, params, leaves)
     second_order = pick_direction is not None
     grad_output = pick_grad_output(output).requires_grad_(second_order)
     wrt = [key for key, t in leaves.items() if t is not None and t.requires_grad]
-    grads = gradients((output * grad_output).sum(), [leaves[k] for k in wrt], create_graph=second_order)
+    total = (output * grad_output).sum()
+    grads = gradients(total, [leaves[k] for k in wrt], create_graph=second_order)
     fields = {"output": output, "grad_output": grad_output, "grads": dict(zip(wrt, grads))}
     if extra:
         fields["extra"] = extra
     if second_order:
-        direction = [pick_direction(key, g) for key, g in zip(wrt, grads)]
+        direction = [pick_direction(g, key) for key, g in zip(wrt, grads)]
         s = sum((g * v).sum() for g, v in zip(grads, direction))
         grad_grads = gradients(s, [leaves[k] for k in wrt] + [grad_output])
         fields["grads_direction"] = dict(zip(wrt, direction))
@@ -542,8 +545,9 @@ def away_from(x, *points, margin=2e-3):
 
 
 class Family:
+    """The cases of one file, their random inputs drawn from one seeded generator."""
+
     def __init__(self, seed, verbose=False):
-        self.seed = seed
         self.verbose = verbose
         self.rng = torch.Generator().manual_seed(seed)
         self.cases = []
@@ -558,6 +562,9 @@ class Family:
 
     def randint(self, high, *shape):
         return torch.randint(0, high, shape, generator=self.rng)
+
+    def random_like(self, tensor, key=None):
+        return self.randn(*tensor.shape)
 
     def maybe(self, shape):
         """A random tensor of this shape, or None for None (an optional input left out)."""
@@ -575,14 +582,14 @@ class Family:
 
     def case(self, name, op_name, params, inputs, second_order=False):
         """A forward/backward case with a random grad_output (and grads_direction)."""
-        random_direction = (lambda key, grad: self.randn(*grad.shape)) if second_order else None
-        pick_grad_output = lambda output: self.randn(*output.shape)  # noqa: E731
-        fields = forward_backward(op_name, params, inputs, pick_grad_output, random_direction)
+        direction = self.random_like if second_order else None
+        fields = forward_backward(op_name, params, inputs, self.random_like, direction)
         self.cases.append({**header(name, op_name, params, inputs), **fields})
 
     def steps(self, name, op_name, params, inputs):
         """An optimizer or scheduler case."""
-        self.cases.append({**header(name, op_name, params, inputs), **steps_only(op_name, params, inputs)})
+        fields = steps_only(op_name, params, inputs)
+        self.cases.append({**header(name, op_name, params, inputs), **fields})
 
     def error(self, name, op_name, params, inputs):
         """A case PyTorch refuses: "expect_error" instead of values."""
@@ -634,6 +641,15 @@ def family(name, seed):
         return build
 
     return register
+
+
+def unary_case(f, op_name, name, params, input):
+    f.case(f"{op_name}/{name}", op_name, params, {"input": input})
+
+
+def binary_case(f, op_name, a, b):
+    """Random a and b of these shapes, the case named after them."""
+    f.case(f"{op_name}/{shape_name(a)}_{shape_name(b)}", op_name, {}, {"a": f.randn(*a), "b": f.randn(*b)})
 
 
 def shape_name(shape):
@@ -752,7 +768,8 @@ def pooling_family(f):
 @family("softmax", seed=2024060104)
 def softmax_family(f):
     # shape, dim, scale, shift (a large shift checks the max subtraction)
-    cases = [([4, 5], 1, 1, 0), ([2, 3, 4], 0, 1, 0), ([3, 7], -1, 2, 0), ([2, 3, 4], 2, 10, 50), ([1, 6], 1, 1, 0)]
+    cases = [([4, 5], 1, 1, 0), ([2, 3, 4], 0, 1, 0), ([3, 7], -1, 2, 0), ([2, 3, 4], 2, 10, 50),
+             ([1, 6], 1, 1, 0)]
     for op_name in ["log_softmax", "softmax"]:
         for shape, dim, scale, shift in cases:
             name = f"{op_name}/shape{shape_name(shape)}_dim{dim}"
@@ -796,6 +813,11 @@ def dims_name(dims):
     return "_".join(map(str, dims)) if dims else "all"
 
 
+def dims_label(dims):
+    """dims_name as round-2 case names write it: -1 as m1."""
+    return dims_name(dims).replace("-", "m")
+
+
 @family("reductions", seed=2024060107)
 def reductions_family(f):
     cases = [([3, 4], [], False), ([2, 3, 4], [1], False), ([2, 3, 4], [0, 2], True),
@@ -812,18 +834,21 @@ def shape_family(f):
         name = f"reshape/{shape_name(shape)}_to_{shape_name(new_shape)}"
         f.case(name, "reshape", {"shape": new_shape}, {"input": f.randn(*shape)})
     f.error("reshape/error_size_mismatch", "reshape", {"shape": [4, 2]}, {"input": f.randn(2, 3)})
-    for shape, start, end in [([2, 3, 4, 5], 1, -1), ([2, 3, 4], 0, 1), ([2, 3, 4, 5], 1, 2), ([3, 4], 0, -1)]:
+    flattens = [([2, 3, 4, 5], 1, -1), ([2, 3, 4], 0, 1), ([2, 3, 4, 5], 1, 2), ([3, 4], 0, -1)]
+    for shape, start, end in flattens:
         name = f"flatten/{shape_name(shape)}_start{start}_end{end}"
         f.case(name, "flatten", {"start_dim": start, "end_dim": end}, {"input": f.randn(*shape)})
-    for shape, dims in [([3, 4], [1, 0]), ([2, 3, 4], [2, 0, 1]), ([2, 3, 4], [0, 2, 1]), ([2, 3, 4], [0, 1, 2])]:
+    permutes = [([3, 4], [1, 0]), ([2, 3, 4], [2, 0, 1]), ([2, 3, 4], [0, 2, 1]), ([2, 3, 4], [0, 1, 2])]
+    for shape, dims in permutes:
         name = f"permute/{shape_name(shape)}_dims{''.join(map(str, dims))}"
         f.case(name, "permute", {"dims": dims}, {"input": f.randn(*shape)})
 
 
 @family("matmul", seed=2024060109)
 def matmul_family(f):
-    for a, b in [([3, 4], [4, 5]), ([2, 3, 4], [2, 4, 5]), ([2, 3, 4], [4, 2]), ([1, 6], [6, 1]), ([5, 1], [1, 3])]:
-        f.case(f"matmul/{shape_name(a)}_{shape_name(b)}", "matmul", {}, {"a": f.randn(*a), "b": f.randn(*b)})
+    for a, b in [([3, 4], [4, 5]), ([2, 3, 4], [2, 4, 5]), ([2, 3, 4], [4, 2]), ([1, 6], [6, 1]),
+                 ([5, 1], [1, 3])]:
+        binary_case(f, "matmul", a, b)
     f.error("matmul/error_inner_dim_mismatch", "matmul", {}, {"a": f.randn(3, 4), "b": f.randn(5, 2)})
 
 
@@ -847,8 +872,9 @@ def batch_norm_params(training, momentum, eps):
 
 @family("batchnorm", seed=2024060110)
 def batchnorm_family(f):
-    cases = [(True, [4, 3, 5, 5], 0.1, 1e-5), (True, [2, 2, 3, 4], 0.3, 1e-3), (False, [3, 3, 4, 4], 0.1, 1e-5),
-             (False, [1, 2, 3, 3], 0.1, 1e-2), (True, [2, 4, 2, 3], 0.1, 1e-5)]
+    cases = [(True, [4, 3, 5, 5], 0.1, 1e-5), (True, [2, 2, 3, 4], 0.3, 1e-3),
+             (False, [3, 3, 4, 4], 0.1, 1e-5), (False, [1, 2, 3, 3], 0.1, 1e-2),
+             (True, [2, 4, 2, 3], 0.1, 1e-5)]
     for training, shape, momentum, eps in cases:
         mode = "train" if training else "eval"
         name = f"batch_norm2d/{mode}_{shape_name(shape)}_mom{momentum}_eps{eps}"
@@ -858,7 +884,7 @@ def batchnorm_family(f):
 @family("dropout", seed=2024060111)
 def dropout_family(f):
     for shape, p in [([3, 4], 0.5), ([2, 3, 4], 0.0), ([5], 0.9), ([1, 2, 3, 3], 0.2)]:
-        f.case(f"dropout_eval/{shape_name(shape)}_p{p:g}", "dropout_eval", {"p": p}, {"input": f.randn(*shape)})
+        unary_case(f, "dropout_eval", f"{shape_name(shape)}_p{p:g}", {"p": p}, f.randn(*shape))
 
 
 def optimizer_inputs(f, shape, steps):
@@ -900,10 +926,6 @@ def optim_family(f):
 # Round 2 ------------------------------------------------------------------------------------
 
 
-def pointwise_unary(f, op_name, name, params, input):
-    f.case(f"{op_name}/{name}", op_name, params, {"input": input})
-
-
 @family("pointwise", seed=2025080100)
 def pointwise_family(f):
     activations_with_params(f)
@@ -917,53 +939,56 @@ def pointwise_family(f):
 def activations_with_params(f):
     for shape, slope in [([7], 0.01), ([2, 3, 4], 0.2), ([3, 5], 0.0), ([4, 3], -0.5), ([6], 1.5)]:
         input = away_from(f.randn(*shape), 0.0)
-        pointwise_unary(f, "leaky_relu", f"{shape_name(shape)}_slope{slope:g}", {"negative_slope": slope}, input)
-    pointwise_unary(f, "leaky_relu", "kink_zero_input_grad_is_slope", {"negative_slope": 0.1},
+        name = f"{shape_name(shape)}_slope{slope:g}"
+        unary_case(f, "leaky_relu", name, {"negative_slope": slope}, input)
+    unary_case(f, "leaky_relu", "kink_zero_input_grad_is_slope", {"negative_slope": 0.1},
                     torch.tensor([[0.9, 0.0, -0.4, -0.9], [-1.1, 0.4, 0.3, 0.0]]))
     for shape, alpha in [([7], 1.0), ([2, 3, 4], 0.5), ([3, 5], 2.0)]:
         input = away_from(f.randn(*shape), 0.0)
-        pointwise_unary(f, "elu", f"{shape_name(shape)}_alpha{alpha:g}", {"alpha": alpha}, input)
-    pointwise_unary(f, "elu", "kink_zero_input_grad_is_alpha", {"alpha": 1.5},
+        unary_case(f, "elu", f"{shape_name(shape)}_alpha{alpha:g}", {"alpha": alpha}, input)
+    unary_case(f, "elu", "kink_zero_input_grad_is_alpha", {"alpha": 1.5},
                     torch.tensor([0.5, 1.6, 0.0, 1.7, -0.1]))
     for approximate in ["none", "tanh"]:
         for shape, scale in [([8], 1), ([2, 3, 4], 3), ([], 1.5)]:
             name = f"{approximate}_{shape_name(shape)}_scale{scale}"
-            pointwise_unary(f, "gelu", name, {"approximate": approximate}, f.randn(*shape, scale=scale))
+            unary_case(f, "gelu", name, {"approximate": approximate}, f.randn(*shape, scale=scale))
     f.error("gelu/error_bad_approximate", "gelu", {"approximate": "erf"}, {"input": f.randn(3)})
     for shape, scale in [([7], 1), ([2, 3, 4], 4), ([], 2)]:
-        pointwise_unary(f, "silu", f"{shape_name(shape)}_scale{scale}", {}, f.randn(*shape, scale=scale))
+        unary_case(f, "silu", f"{shape_name(shape)}_scale{scale}", {}, f.randn(*shape, scale=scale))
     for shape, beta, threshold in [([8], 1.0, 20.0), ([3, 4], 2.0, 1.0), ([2, 5], 0.5, 3.0)]:
         # softplus switches to the identity where beta * x > threshold
         input = away_from(f.randn(*shape, scale=3.0), threshold / beta)
         name = f"{shape_name(shape)}_beta{beta:g}_threshold{threshold:g}"
-        pointwise_unary(f, "softplus", name, {"beta": beta, "threshold": threshold}, input)
+        unary_case(f, "softplus", name, {"beta": beta, "threshold": threshold}, input)
 
 
 def piecewise_functions(f):
     for shape, low, high in [([8], -1.0, 1.0), ([3, 4], -0.5, 2.0), ([2, 6], 0.0, 6.0)]:
         input = away_from(f.randn(*shape, scale=max(abs(low), high)), low, high)
         name = f"{shape_name(shape)}_min{low:g}_max{high:g}"
-        pointwise_unary(f, "hardtanh", name, {"min_val": low, "max_val": high}, input)
-    pointwise_unary(f, "hardtanh", "kink_at_bounds_grad0", {"min_val": -1.0, "max_val": 1.0},
+        unary_case(f, "hardtanh", name, {"min_val": low, "max_val": high}, input)
+    unary_case(f, "hardtanh", "kink_at_bounds_grad0", {"min_val": -1.0, "max_val": 1.0},
                     torch.tensor([-1.0, -0.5, 1.0, 0.25, -1.5, 1.0]))
     f.error("hardtanh/error_min_gt_max", "hardtanh", {"min_val": 1.0, "max_val": -1.0}, {"input": f.randn(4)})
     for op_name in ["hardswish", "hardsigmoid"]:
         for shape, scale in [([9], 3), ([2, 3, 4], 2.5)]:
             input = away_from(f.randn(*shape, scale=scale), -3.0, 3.0)
-            pointwise_unary(f, op_name, f"{shape_name(shape)}_scale{scale}", {}, input)
-        pointwise_unary(f, op_name, "kink_at_minus3_and_3", {}, torch.tensor([-3.0, -1.25, 3.0, 0.5, -4.0, 4.0]))
+            unary_case(f, op_name, f"{shape_name(shape)}_scale{scale}", {}, input)
+        kinks = torch.tensor([-3.0, -1.25, 3.0, 0.5, -4.0, 4.0])
+        unary_case(f, op_name, "kink_at_minus3_and_3", {}, kinks)
     for shape, scale in [([7], 1), ([2, 3, 4], 2)]:
-        pointwise_unary(f, "abs", f"{shape_name(shape)}_scale{scale}", {}, away_from(f.randn(*shape, scale=scale), 0.0))
-    pointwise_unary(f, "abs", "kink_zero_grad0", {}, torch.tensor([0.0, -1.5, 0.0, 2.0]))
+        input = away_from(f.randn(*shape, scale=scale), 0.0)
+        unary_case(f, "abs", f"{shape_name(shape)}_scale{scale}", {}, input)
+    unary_case(f, "abs", "kink_zero_grad0", {}, torch.tensor([0.0, -1.5, 0.0, 2.0]))
 
 
 def exp_log_pow(f):
     for shape, scale in [([7], 1), ([2, 3, 4], 2), ([], 1)]:
-        pointwise_unary(f, "exp", f"{shape_name(shape)}_scale{scale}", {}, f.randn(*shape, scale=scale))
+        unary_case(f, "exp", f"{shape_name(shape)}_scale{scale}", {}, f.randn(*shape, scale=scale))
     for shape, spread in [([7], 0.5), ([2, 3, 4], 2), ([], 1)]:
         for op_name in ["log", "sqrt"]:
             positive = torch.exp(f.randn(*shape, scale=spread))  # log-normal: spans decades
-            pointwise_unary(f, op_name, f"{shape_name(shape)}_spread{spread:g}", {}, positive)
+            unary_case(f, op_name, f"{shape_name(shape)}_spread{spread:g}", {}, positive)
     bases = {
         "any_base": lambda: f.randn(3, 4),
         "pos_base": lambda: f.uniform(3, 4, low=0.4, high=2.6),
@@ -971,17 +996,18 @@ def exp_log_pow(f):
     }
     for exponent, base in [(2.0, "any_base"), (3.0, "any_base"), (0.5, "pos_base"), (-1.0, "nonsmall_base"),
                            (-2.5, "pos_base"), (1.0, "any_base"), (0.0, "any_base")]:
-        pointwise_unary(f, "pow", f"exponent{exponent:g}_{base}", {"exponent": exponent}, bases[base]())
+        unary_case(f, "pow", f"exponent{exponent:g}_{base}", {"exponent": exponent}, bases[base]())
 
 
 def clamp_cases(f):
     for shape, low, high in [([8], -0.5, 0.8), ([3, 4], 0.0, None), ([2, 5], None, 0.3)]:
         bounds = [b for b in (low, high) if b is not None]
         input = away_from(f.randn(*shape), *bounds)
-        pointwise_unary(f, "clamp", f"{shape_name(shape)}_min{low}_max{high}", {"min": low, "max": high}, input)
-    pointwise_unary(f, "clamp", "min_gt_max_all_max_grad0", {"min": 0.5, "max": -0.5},
+        name = f"{shape_name(shape)}_min{low}_max{high}"
+        unary_case(f, "clamp", name, {"min": low, "max": high}, input)
+    unary_case(f, "clamp", "min_gt_max_all_max_grad0", {"min": 0.5, "max": -0.5},
                     away_from(f.randn(6, scale=1.5), 0.5, -0.5))
-    pointwise_unary(f, "clamp", "kink_at_bounds_grad0", {"min": -1.0, "max": 0.5},
+    unary_case(f, "clamp", "kink_at_bounds_grad0", {"min": -1.0, "max": 0.5},
                     torch.tensor([-1.0, 0.5, 0.0, -2.0, 0.5, 1.25]))
     f.error("clamp/error_both_bounds_null", "clamp", {"min": None, "max": None}, {"input": f.randn(3)})
 
@@ -989,7 +1015,7 @@ def clamp_cases(f):
 def binary_pointwise(f):
     for op_name in ["maximum", "minimum"]:
         for a, b in [([3, 4], [3, 4]), ([3, 1], [4]), ([], [2, 3])]:
-            f.case(f"{op_name}/{shape_name(a)}_{shape_name(b)}", op_name, {}, {"a": f.randn(*a), "b": f.randn(*b)})
+            binary_case(f, op_name, a, b)
         ties = {"a": torch.tensor([[0.5], [-1.0], [2.0]]), "b": torch.tensor([0.5, -1.0, 1.0, 2.0])}
         f.case(f"{op_name}/ties_broadcast_grad_split_half", op_name, {}, ties)
         f.error(f"{op_name}/error_not_broadcastable", op_name, {}, {"a": f.randn(2, 3), "b": f.randn(4)})
@@ -1055,9 +1081,14 @@ def index_select_cases(f):
 
 
 def amax_cases(f):
-    for shape, dims, keepdim, name in [([3, 4], [1], False, "3x4_dims1"), ([2, 3, 4], [0, 2], True, "2x3x4_dims0_2_keepdim"),
-                                       ([2, 3, 4], [], False, "2x3x4_all"), ([2, 3, 4], [-1], True, "2x3x4_dimsm1_keepdim"),
-                                       ([], [], False, "scalar_all")]:
+    cases = [
+        ("3x4_dims1", [3, 4], [1], False),
+        ("2x3x4_dims0_2_keepdim", [2, 3, 4], [0, 2], True),
+        ("2x3x4_all", [2, 3, 4], [], False),
+        ("2x3x4_dimsm1_keepdim", [2, 3, 4], [-1], True),
+        ("scalar_all", [], [], False),
+    ]
+    for name, shape, dims, keepdim in cases:
         f.case(f"amax/{name}", "amax", reduction_params(dims, keepdim), {"input": f.randn(*shape)})
     ties = torch.tensor([[-0.1, 3.7, 0.0, 3.7, 3.2], [2.1, 1.8, 2.1, -0.9, 2.1]])
     f.case("amax/ties_grad_split_evenly", "amax", reduction_params([1], False), {"input": ties})
@@ -1070,20 +1101,20 @@ def logsumexp_cases(f):
     cases = [([3, 4], [1], False, 1, 0), ([2, 3, 4], [0, 2], True, 1, 0), ([3, 5], [-1], False, 10, 500),
              ([2, 3], [0, 1], False, 2, -300), ([], [0], True, 1, 0)]
     for shape, dims, keepdim, scale, shift in cases:
-        name = f"logsumexp/{shape_name(shape)}_dims{'_'.join(map(str, dims)).replace('-', 'm')}_keepdim{int(keepdim)}"
+        name = f"logsumexp/{shape_name(shape)}_dims{dims_label(dims)}_keepdim{int(keepdim)}"
         if shift:
             name += f"_shift{shift}"
         input = f.randn(*shape, scale=scale, shift=shift)
         f.case(name, "logsumexp", reduction_params(dims, keepdim), {"input": input})
-    f.error("logsumexp/error_dim_out_of_range", "logsumexp", reduction_params([2], False), {"input": f.randn(3, 4)})
+    params = reduction_params([2], False)
+    f.error("logsumexp/error_dim_out_of_range", "logsumexp", params, {"input": f.randn(3, 4)})
 
 
 def var_cases(f):
     cases = [([3, 5], [1], 1, False), ([3, 5], [], 0, False), ([2, 3, 4], [0, 2], 1, True),
              ([4, 6], [0], 2, False), ([2, 3, 4], [-1], 0, True)]
     for shape, dims, correction, keepdim in cases:
-        dims_text = dims_name(dims).replace("-", "m")
-        name = f"var/{shape_name(shape)}_dims{dims_text}_correction{correction}_keepdim{int(keepdim)}"
+        name = f"var/{shape_name(shape)}_dims{dims_label(dims)}_correction{correction}_keepdim{int(keepdim)}"
         params = {"dims": dims, "correction": correction, "keepdim": keepdim}
         f.case(name, "var", params, {"input": f.randn(*shape)})
     params = {"dims": [3], "correction": 1, "keepdim": False}
@@ -1161,7 +1192,8 @@ def adaptive_pool_family(f):
             name = f"{op_name}/{shape_name(shape)}_to_{size_text}"
             f.case(name, op_name, {"output_size": size}, {"input": f.randn(*shape)})
     for op_name in ["adaptive_avg_pool2d", "adaptive_max_pool2d"]:
-        f.error(f"{op_name}/error_negative_output_size", op_name, {"output_size": [-1, 2]}, {"input": f.randn(1, 1, 4, 4)})
+        negative = {"output_size": [-1, 2]}
+        f.error(f"{op_name}/error_negative_output_size", op_name, negative, {"input": f.randn(1, 1, 4, 4)})
         f.error(f"{op_name}/error_2d_input", op_name, {"output_size": [2, 2]}, {"input": f.randn(4, 4)})
 
 
@@ -1177,16 +1209,18 @@ def conv1d_family(f):
         ("valid_stride3", [2, 2, 11], [3, 2, 2], None, dict(stride=3, padding="valid")),
         ("unbatched_k3_pad1", [3, 8], [2, 3, 3], [2], dict(padding=1)),
         ("reflect_pad2", [2, 2, 7], [3, 2, 3], [3], dict(padding=2, padding_mode="reflect")),
-        ("replicate_pad3_stride2", [1, 3, 6], [2, 3, 3], None, dict(stride=2, padding=3, padding_mode="replicate")),
-        ("circular_pad1_groups2", [1, 4, 6], [4, 2, 3], [4], dict(padding=1, groups=2, padding_mode="circular")),
+        ("replicate_pad3_stride2", [1, 3, 6], [2, 3, 3], None,
+         dict(stride=2, padding=3, padding_mode="replicate")),
+        ("circular_pad1_groups2", [1, 4, 6], [4, 2, 3], [4],
+         dict(padding=1, groups=2, padding_mode="circular")),
         ("error_channel_mismatch", [1, 3, 6], [2, 2, 3], None, {}),
         ("error_same_with_stride2", [1, 2, 6], [2, 2, 3], None, dict(stride=2, padding="same")),
         ("error_kernel_larger_than_padded_input", [1, 1, 4], [1, 1, 7], None, dict(padding=1)),
         ("error_reflect_pad_ge_length", [1, 1, 4], [1, 1, 3], None, dict(padding=4, padding_mode="reflect")),
     ]
-    for name, input, weight, bias, params in cases:
+    for name, input, weight, bias, options in cases:
         record = f.error if name.startswith("error_") else f.case
-        params = conv_params(1, **{"padding_mode": "zeros", **params})
+        params = conv_params(1, **{"padding_mode": "zeros", **options})
         record(f"conv1d/{name}", "conv1d", params, conv_inputs(f, input, weight, bias))
 
 
@@ -1205,7 +1239,8 @@ def conv_transpose2d_family(f):
     # name, input, weight [Cin, Cout/groups, kh, kw], bias, params
     cases = [
         ("basic_k3", [1, 2, 4, 4], [2, 3, 3, 3], [3], {}),
-        ("stride2_pad1_outpad1", [2, 3, 3, 4], [3, 2, 3, 3], [2], dict(stride=2, padding=1, output_padding=1)),
+        ("stride2_pad1_outpad1", [2, 3, 3, 4], [3, 2, 3, 3], [2],
+         dict(stride=2, padding=1, output_padding=1)),
         ("stride2x3_pad1x0_outpad1x2_nobias", [1, 2, 3, 3], [2, 2, 3, 2], None,
          dict(stride=[2, 3], padding=[1, 0], output_padding=[1, 2])),
         ("groups2", [2, 4, 3, 3], [4, 3, 3, 3], [6], dict(padding=1, groups=2)),
@@ -1244,9 +1279,11 @@ def interpolate_cases(f):
         ("nearest_scale2.2x1.3_out_eq_2in_halves", [1, 1, 3, 4], P(scale_factor=[2.2, 1.3])),
         ("bilinear_size_up_ac_false", [1, 2, 3, 4], P(size=[5, 7], mode="bilinear", align_corners=False)),
         ("bilinear_size_down_ac_false", [1, 1, 7, 6], P(size=[3, 4], mode="bilinear", align_corners=False)),
-        ("bilinear_scale1.7x2.3_ac_false", [1, 1, 3, 4], P(scale_factor=[1.7, 2.3], mode="bilinear", align_corners=False)),
+        ("bilinear_scale1.7x2.3_ac_false", [1, 1, 3, 4],
+         P(scale_factor=[1.7, 2.3], mode="bilinear", align_corners=False)),
         ("bilinear_size_up_ac_true", [2, 1, 3, 4], P(size=[6, 5], mode="bilinear", align_corners=True)),
-        ("bilinear_scale2_ac_true", [1, 2, 3, 3], P(scale_factor=[2.0, 2.0], mode="bilinear", align_corners=True)),
+        ("bilinear_scale2_ac_true", [1, 2, 3, 3],
+         P(scale_factor=[2.0, 2.0], mode="bilinear", align_corners=True)),
         ("bilinear_size1x1_ac_true", [1, 1, 3, 4], P(size=[1, 1], mode="bilinear", align_corners=True)),
         ("bilinear_ac_null_is_false", [1, 1, 4, 3], P(size=[6, 5], mode="bilinear")),
         ("error_size_and_scale", [1, 1, 2, 2], P(size=[4, 4], scale_factor=[2.0, 2.0])),
@@ -1292,7 +1329,8 @@ def losses_more_family(f):
     cross_entropy_cases(f)
     inputs = {"input": f.randn(3, 4), "target": f.randn(3, 4)}
     f.case("mse_loss/3x4_none", "mse_loss", {"reduction": "none"}, inputs)
-    f.case("mse_loss/scalar_none", "mse_loss", {"reduction": "none"}, {"input": f.randn(), "target": f.randn()})
+    inputs = {"input": f.randn(), "target": f.randn()}
+    f.case("mse_loss/scalar_none", "mse_loss", {"reduction": "none"}, inputs)
 
 
 def binary_cross_entropy_cases(f):
@@ -1300,8 +1338,11 @@ def binary_cross_entropy_cases(f):
         return f.uniform(*shape, low=0.05, high=0.95)
 
     def bce(name, shape, reduction, weight=None, target=None, error=False):
-        inputs = {"input": probabilities(*shape), "target": probabilities(*shape) if target is None else target,
-                  "weight": None if weight is None else f.uniform(*weight, low=0.5, high=2.0)}
+        inputs = {
+            "input": probabilities(*shape),
+            "target": probabilities(*shape) if target is None else target,
+            "weight": None if weight is None else f.uniform(*weight, low=0.5, high=2.0),
+        }
         record = f.error if error else f.case
         record(f"binary_cross_entropy/{name}", "binary_cross_entropy", {"reduction": reduction}, inputs)
 
@@ -1319,8 +1360,9 @@ def binary_cross_entropy_cases(f):
 
 def with_logits_cases(f, probabilities):
     # shape, reduction, weight?, pos_weight?, scale of the logits
-    cases = [([4, 3], "mean", False, False, 2), ([4, 3], "sum", True, False, 2), ([2, 3, 2], "none", False, True, 2),
-             ([4, 3], "mean", True, True, 2), ([3, 4], "sum", False, False, 30)]
+    cases = [([4, 3], "mean", False, False, 2), ([4, 3], "sum", True, False, 2),
+             ([2, 3, 2], "none", False, True, 2), ([4, 3], "mean", True, True, 2),
+             ([3, 4], "sum", False, False, 30)]
     for shape, reduction, weight, pos_weight, scale in cases:
         name = f"{shape_name(shape)}_{reduction}_w{int(weight)}_pw{int(pos_weight)}_scale{scale}"
         inputs = {
@@ -1344,16 +1386,19 @@ def regression_losses(f):
         return {"input": target + difference, "target": target}
 
     for shape, reduction in [([4, 3], "mean"), ([2, 3, 2], "sum"), ([5], "none")]:
-        f.case(f"l1_loss/{shape_name(shape)}_{reduction}", "l1_loss", {"reduction": reduction}, pair(*shape, kinks=[0.0]))
+        inputs = pair(*shape, kinks=[0.0])
+        f.case(f"l1_loss/{shape_name(shape)}_{reduction}", "l1_loss", {"reduction": reduction}, inputs)
     f.case("l1_loss/kink_equal_input_target_grad0", "l1_loss", {"reduction": "sum"},
            {"input": torch.tensor([0.5, -1.0, 2.0]), "target": torch.tensor([0.5, 1.0, 2.0])})
     f.error("l1_loss/error_bad_reduction", "l1_loss", {"reduction": "batchmean"}, pair(3))
     f.error("l1_loss/error_shape_mismatch", "l1_loss", {"reduction": "mean"},
             {"input": f.randn(5), "target": f.randn(4)})
-    for shape, reduction, beta in [([4, 3], "mean", 1.0), ([2, 3, 2], "sum", 0.5), ([6], "none", 2.0), ([4, 3], "mean", 0.0)]:
+    for shape, reduction, beta in [([4, 3], "mean", 1.0), ([2, 3, 2], "sum", 0.5), ([6], "none", 2.0),
+                                   ([4, 3], "mean", 0.0)]:
         f.case(f"smooth_l1_loss/{shape_name(shape)}_{reduction}_beta{beta:g}", "smooth_l1_loss",
                {"reduction": reduction, "beta": beta}, pair(*shape, kinks=[0.0, beta]))
-    f.error("smooth_l1_loss/error_negative_beta", "smooth_l1_loss", {"reduction": "mean", "beta": -1.0}, pair(3))
+    params = {"reduction": "mean", "beta": -1.0}
+    f.error("smooth_l1_loss/error_negative_beta", "smooth_l1_loss", params, pair(3))
     for shape, reduction, delta in [([4, 3], "mean", 1.0), ([2, 3, 2], "sum", 0.5), ([6], "none", 2.5)]:
         f.case(f"huber_loss/{shape_name(shape)}_{reduction}_delta{delta:g}", "huber_loss",
                {"reduction": reduction, "delta": delta}, pair(*shape, kinks=[delta]))
@@ -1361,12 +1406,15 @@ def regression_losses(f):
 
 
 def kl_div_cases(f):
-    for shape, reduction, log_target in [([4, 5], "batchmean", False), ([4, 5], "sum", False), ([3, 4], "mean", True),
-                                         ([2, 3, 4], "none", False), ([3, 4], "batchmean", True)]:
+    cases = [([4, 5], "batchmean", False), ([4, 5], "sum", False), ([3, 4], "mean", True),
+             ([2, 3, 4], "none", False), ([3, 4], "batchmean", True)]
+    for shape, reduction, log_target in cases:
         target = f.probabilities(*shape)
-        inputs = {"input": torch.log(f.probabilities(*shape)), "target": torch.log(target) if log_target else target}
+        inputs = {"input": torch.log(f.probabilities(*shape)),
+                  "target": torch.log(target) if log_target else target}
         params = {"reduction": reduction, "log_target": log_target}
-        f.case(f"kl_div/{shape_name(shape)}_{reduction}_log_target{int(log_target)}", "kl_div", params, inputs)
+        name = f"kl_div/{shape_name(shape)}_{reduction}_log_target{int(log_target)}"
+        f.case(name, "kl_div", params, inputs)
     inputs = {"input": torch.log(f.probabilities(2, 3)), "target": f.probabilities(2, 3)}
     f.error("kl_div/error_bad_reduction", "kl_div", {"reduction": "avg", "log_target": False}, inputs)
 
@@ -1397,9 +1445,11 @@ def nll_loss_cases(f):
             "weight": f.uniform(classes, low=0.3, high=3.0) if weight else None,
         }
         f.case(f"nll_loss/{name}", "nll_loss", {"reduction": reduction, "ignore_index": ignore_index}, inputs)
-    errors = [("target_out_of_range", [0, 3], None), ("weight_size", [0, 2], [2]), ("batch_mismatch", [0, 2, 1], None)]
+    errors = [("target_out_of_range", [0, 3], None), ("weight_size", [0, 2], [2]),
+              ("batch_mismatch", [0, 2, 1], None)]
     for name, target, weight in errors:
-        inputs = {"input": torch.log_softmax(f.randn(2, 3), 1), "target": torch.tensor(target), "weight": f.maybe(weight)}
+        inputs = {"input": torch.log_softmax(f.randn(2, 3), 1), "target": torch.tensor(target),
+                  "weight": f.maybe(weight)}
         f.error(f"nll_loss/error_{name}", "nll_loss", {"reduction": "mean", "ignore_index": -100}, inputs)
 
 
@@ -1416,7 +1466,8 @@ def cross_entropy_cases(f):
         ("ignore_index_is_class1_sum", [5, 3], [5], False, P("sum", ignore_index=1)),
         ("reduction_none_weight_ls0.2", [4, 3], [4], True, P("none", 0.2)),
         ("kdim_2x4x3_mean", [2, 4, 3], [2, 3], False, P()),
-        ("kdim_2x3x2x2_weight_ignore0_ls0.1_mean", [2, 3, 2, 2], [2, 2, 2], True, P(label_smoothing=0.1, ignore_index=0)),
+        ("kdim_2x3x2x2_weight_ignore0_ls0.1_mean", [2, 3, 2, 2], [2, 2, 2], True,
+         P(label_smoothing=0.1, ignore_index=0)),
         ("unbatched_4_scalar_target", [4], [], True, P()),
         ("probs_mean", [4, 5], "probs", False, P()),
         ("probs_sum_weight", [3, 4], "probs", True, P("sum")),
@@ -1429,14 +1480,16 @@ def cross_entropy_cases(f):
         if name == "weight_ls0.1_ignore_index_mean":  # the default ignore_index, -100, in the targets
             inputs["target"][2] = -100
         f.case(f"cross_entropy/{name}", "cross_entropy", params, inputs)
+    # name, logits, target, weight, params
     errors = [
-        ("probs_with_ignore_index", {"input": f.randn(2, 3), "target": f.probabilities(2, 3), "weight": None}, P(ignore_index=1)),
-        ("weight_size", {"input": f.randn(2, 3), "target": torch.tensor([0, 2]), "weight": f.uniform(4)}, P()),
-        ("kdim_target_shape", {"input": f.randn(2, 3, 4), "target": f.randint(3, 2, 5), "weight": None}, P()),
-        ("target_out_of_range_not_ignored", {"input": f.randn(2, 3), "target": torch.tensor([0, 3]), "weight": None},
+        ("probs_with_ignore_index", f.randn(2, 3), f.probabilities(2, 3), None, P(ignore_index=1)),
+        ("weight_size", f.randn(2, 3), torch.tensor([0, 2]), f.uniform(4), P()),
+        ("kdim_target_shape", f.randn(2, 3, 4), f.randint(3, 2, 5), None, P()),
+        ("target_out_of_range_not_ignored", f.randn(2, 3), torch.tensor([0, 3]), None,
          P("sum", ignore_index=5)),
     ]
-    for name, inputs, params in errors:
+    for name, input, target, weight, params in errors:
+        inputs = {"input": input, "target": target, "weight": weight}
         f.error(f"cross_entropy/error_{name}", "cross_entropy", params, inputs)
 
 
@@ -1447,7 +1500,8 @@ def cross_entropy_inputs(f, shape, target, weight, ignore_index):
         target = f.probabilities(*shape, dim=class_dim)
     else:
         target = class_targets(f, classes, target, None if ignore_index < 0 else ignore_index)
-    return {"input": f.randn(*shape), "target": target, "weight": f.uniform(classes, low=0.3, high=3.0) if weight else None}
+    weight = f.uniform(classes, low=0.3, high=3.0) if weight else None
+    return {"input": f.randn(*shape), "target": target, "weight": weight}
 
 
 @family("more_shapes", seed=2025080108)
@@ -1464,7 +1518,9 @@ def matmul_shapes(f):
     for a, b in [([3], [3, 4]), ([3, 4], [4]), ([5], [5]), ([3], [2, 3, 4]), ([2, 3, 4], [4]),
                  ([2, 1, 3, 4], [5, 4, 2]), ([1, 3, 4], [2, 4, 5])]:
         f.case(f"matmul/{shape_name(a)}_{shape_name(b)}", "matmul", {}, {"a": f.randn(*a), "b": f.randn(*b)})
-    for name, a, b in [("1d_1d_length", [3], [4]), ("batch_not_broadcastable", [2, 3, 4], [3, 4, 5]), ("0d_operand", [], [3])]:
+    errors = [("1d_1d_length", [3], [4]), ("batch_not_broadcastable", [2, 3, 4], [3, 4, 5]),
+              ("0d_operand", [], [3])]
+    for name, a, b in errors:
         f.error(f"matmul/error_{name}", "matmul", {}, {"a": f.randn(*a), "b": f.randn(*b)})
 
 
@@ -1472,15 +1528,18 @@ def unbatched_layers(f):
     f.case("linear/1d_input", "linear", {}, conv_inputs(f, [5], [3, 5], [3]))
     f.case("conv2d/unbatched_k3_pad1", "conv2d", conv_params(2, padding=1, padding_mode="zeros"),
            conv_inputs(f, [2, 5, 6], [3, 2, 3, 3], [3]))
-    f.case("conv2d/unbatched_reflect_stride2", "conv2d", conv_params(2, stride=2, padding=[1, 2], padding_mode="reflect"),
+    reflect = conv_params(2, stride=2, padding=[1, 2], padding_mode="reflect")
+    f.case("conv2d/unbatched_reflect_stride2", "conv2d", reflect,
            conv_inputs(f, [2, 5, 6], [2, 2, 3, 3], None))
 
 
 def max_pool_params(kernel, stride, padding=0, ceil_mode=False, dilation=1, return_indices=False):
-    return pool_params(kernel, stride, padding, ceil_mode, dilation=per_dim(dilation, 2), return_indices=return_indices)
+    dilation = per_dim(dilation, 2)
+    return pool_params(kernel, stride, padding, ceil_mode, dilation=dilation, return_indices=return_indices)
 
 
-def avg_pool_params(kernel, stride, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None):
+def avg_pool_params(kernel, stride, padding=0, ceil_mode=False, count_include_pad=True,
+                    divisor_override=None):
     return pool_params(kernel, stride, padding, ceil_mode, count_include_pad=count_include_pad,
                        divisor_override=divisor_override)
 
@@ -1492,7 +1551,8 @@ def pooling_options(f):
         ("max_pool2d", "dilation2_k3_s1_pad1", [1, 2, 7, 7], M(3, 1, 1, dilation=2)),
         ("max_pool2d", "dilation1x2_k2_s2_ceil", [2, 1, 6, 7], M(2, 2, ceil_mode=True, dilation=[1, 2])),
         ("max_pool2d", "return_indices_k3_s2_pad1", [2, 2, 5, 6], M(3, 2, 1, return_indices=True)),
-        ("max_pool2d", "return_indices_unbatched_dilation2", [2, 6, 6], M(2, 1, dilation=2, return_indices=True)),
+        ("max_pool2d", "return_indices_unbatched_dilation2", [2, 6, 6],
+         M(2, 1, dilation=2, return_indices=True)),
         ("avg_pool2d", "unbatched_k2_s2", [3, 4, 5], A(2, 2)),
         ("avg_pool2d", "divisor_override2", [1, 2, 5, 5], A(3, 2, 1, divisor_override=2)),
         ("avg_pool2d", "divisor_override5_ceil_pad", [2, 1, 6, 5],
@@ -1508,7 +1568,7 @@ def pooling_options(f):
 def scalar_reductions(f):
     for op_name in ["sum", "mean"]:
         for dims, keepdim in [([-1], False), ([0], True), ([], False)]:
-            name = f"{op_name}/scalar_dims{dims_name(dims).replace('-', 'm')}_keepdim{int(keepdim)}"
+            name = f"{op_name}/scalar_dims{dims_label(dims)}_keepdim{int(keepdim)}"
             f.case(name, op_name, reduction_params(dims, keepdim), {"input": f.randn()})
     f.error("sum/error_scalar_dim1", "sum", reduction_params([1], False), {"input": f.randn()})
     for start, end in [(0, -1), (-1, -1)]:
@@ -1519,15 +1579,18 @@ def scalar_reductions(f):
 def softmax_edges(f):
     for op_name in ["softmax", "log_softmax"]:
         for dim in [-1, 0]:
-            f.case(f"{op_name}/scalar_dim{dim}".replace("-", "m"), op_name, {"dim": dim}, {"input": f.randn()})
+            name = f"{op_name}/scalar_dim{dims_label([dim])}"
+            f.case(name, op_name, {"dim": dim}, {"input": f.randn()})
         f.case(f"{op_name}/empty_dim_3x0_dim1", op_name, {"dim": 1}, {"input": f.randn(3, 0)})
         f.case(f"{op_name}/empty_other_dim_0x4_dim1", op_name, {"dim": 1}, {"input": f.randn(0, 4)})
 
 
 def batch_norm_momentum(f):
+    """Any momentum is accepted: running = (1 - momentum) * running + momentum * batch."""
     for momentum in [1.5, -0.5, 0.0, 1.0]:
-        f.case(f"batch_norm2d/train_momentum{momentum:g}", "batch_norm2d", batch_norm_params(True, momentum, 1e-5),
-               batch_norm_inputs(f, [2, 3, 2, 3]))
+        params = batch_norm_params(True, momentum, 1e-5)
+        inputs = batch_norm_inputs(f, [2, 3, 2, 3])
+        f.case(f"batch_norm2d/train_momentum{momentum:g}", "batch_norm2d", params, inputs)
 
 
 def rmsprop_params(lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
@@ -1546,7 +1609,8 @@ def optim_more_family(f):
         ("rmsprop", "defaults_lr0.01", R(0.01), [3, 4]),
         ("rmsprop", "momentum0.9", R(0.01, momentum=0.9), [3, 4]),
         ("rmsprop", "centered", R(0.01, alpha=0.9, centered=True), [3, 4]),
-        ("rmsprop", "centered_momentum0.5_wd0.1", R(0.02, alpha=0.9, eps=1e-6, weight_decay=0.1, momentum=0.5, centered=True), [3, 4]),
+        ("rmsprop", "centered_momentum0.5_wd0.1",
+         R(0.02, alpha=0.9, eps=1e-6, weight_decay=0.1, momentum=0.5, centered=True), [3, 4]),
         ("rmsprop", "alpha0.5_eps1e-3", R(0.05, alpha=0.5, eps=1e-3), [3, 4]),
         ("rmsprop", "error_negative_lr", R(-0.01), [2]),
         ("rmsprop", "error_negative_alpha", R(0.01, alpha=-0.5), [2]),
@@ -1554,7 +1618,8 @@ def optim_more_family(f):
         ("adagrad", "lr_decay0.1", A(0.1, lr_decay=0.1), [2, 5]),
         ("adagrad", "wd0.05", A(0.05, weight_decay=0.05), [2, 5]),
         ("adagrad", "initial_accumulator0.5", A(0.1, initial_accumulator_value=0.5), [2, 5]),
-        ("adagrad", "eps1e-3_lr_decay0.5_wd0.1", A(0.2, lr_decay=0.5, weight_decay=0.1, initial_accumulator_value=0.1, eps=1e-3), [2, 5]),
+        ("adagrad", "eps1e-3_lr_decay0.5_wd0.1",
+         A(0.2, lr_decay=0.5, weight_decay=0.1, initial_accumulator_value=0.1, eps=1e-3), [2, 5]),
         ("adagrad", "error_negative_lr_decay", A(0.01, lr_decay=-0.1), [2]),
         ("adagrad", "error_negative_initial_accumulator", A(0.01, initial_accumulator_value=-1.0), [2]),
     ]
@@ -1585,60 +1650,92 @@ def inner(name, **kwargs):
     return {"name": name, "kwargs": kwargs}
 
 
-SCHEDULES = [
-    # name of the case, scheduler, kwargs, base_lr, steps, metrics (ReduceLROnPlateau only)
-    ("StepLR_step3_gamma0.5", "StepLR", dict(step_size=3, gamma=0.5), 0.1, 10, None),
-    ("MultiStepLR_repeated_milestone", "MultiStepLR", dict(milestones=[2, 5, 5, 8], gamma=0.3), 0.1, 10, None),
-    ("ExponentialLR_gamma0.9", "ExponentialLR", dict(gamma=0.9), 0.05, 8, None),
-    ("StepLR_step1_gamma0.9", "StepLR", dict(step_size=1, gamma=0.9), 0.2, 5, None),
-    ("MultiStepLR_single_milestone", "MultiStepLR", dict(milestones=[3], gamma=0.5), 0.4, 6, None),
-    ("ExponentialLR_gamma0.5", "ExponentialLR", dict(gamma=0.5), 1.0, 4, None),
-    ("CosineAnnealingLR_Tmax5_eta_min_past_Tmax", "CosineAnnealingLR", dict(T_max=5, eta_min=0.001), 0.1, 14, None),
-    ("CosineAnnealingLR_Tmax10", "CosineAnnealingLR", dict(T_max=10, eta_min=0.0), 0.5, 10, None),
-    ("CosineAnnealingWarmRestarts_T0_3", "CosineAnnealingWarmRestarts", dict(T_0=3, T_mult=1, eta_min=0.0), 0.1, 10, None),
-    ("CosineAnnealingWarmRestarts_T0_2_Tmult2", "CosineAnnealingWarmRestarts", dict(T_0=2, T_mult=2, eta_min=0.01), 0.2, 14, None),
-    ("LinearLR_warmup", "LinearLR", dict(start_factor=0.25, end_factor=1.0, total_iters=4), 0.1, 8, None),
-    ("LinearLR_decay", "LinearLR", dict(start_factor=1.0, end_factor=0.1, total_iters=5), 0.3, 7, None),
-    ("OneCycleLR_cos", "OneCycleLR", one_cycle(total_steps=10), 0.01, 10, None),
-    ("OneCycleLR_linear", "OneCycleLR", one_cycle(max_lr=0.5, total_steps=12, pct_start=0.25, anneal_strategy="linear"), 0.01, 11, None),
-    ("OneCycleLR_three_phase_cos", "OneCycleLR", one_cycle(max_lr=0.2, total_steps=12, three_phase=True), 0.01, 12, None),
-    ("OneCycleLR_three_phase_linear_no_momentum", "OneCycleLR",
-     one_cycle(max_lr=1.0, total_steps=10, pct_start=0.4, anneal_strategy="linear", cycle_momentum=False,
-               div_factor=10.0, final_div_factor=100.0, three_phase=True), 0.01, 9, None),
-    ("OneCycleLR_epochs_steps_per_epoch", "OneCycleLR",
-     one_cycle(max_lr=0.3, epochs=3, steps_per_epoch=4, base_momentum=0.8, max_momentum=0.9), 0.01, 12, None),
-    ("ReduceLROnPlateau_min_rel", "ReduceLROnPlateau", plateau(factor=0.5, patience=2), 0.1, 12,
-     [1.0, 0.9, 0.95, 0.9, 0.91, 0.85, 0.8499, 0.86, 0.87, 0.88, 0.7, 0.71]),
-    ("ReduceLROnPlateau_max_abs_cooldown_min_lr", "ReduceLROnPlateau",
-     plateau(mode="max", factor=0.3, patience=1, threshold=0.1, threshold_mode="abs", cooldown=2, min_lr=0.005), 0.1, 12,
-     [0.5, 0.55, 0.65, 0.66, 0.7, 0.74, 0.7, 0.9, 0.91, 0.92, 0.93, 0.94]),
-    ("ReduceLROnPlateau_eps_blocks_small_update", "ReduceLROnPlateau",
-     plateau(factor=0.5, patience=0, threshold=0.0, threshold_mode="abs", eps=0.02), 0.1, 6,
-     [1.0, 1.5, 1.5, 1.5, 1.5, 1.5]),
-    ("SequentialLR_linear_warmup_then_cosine", "SequentialLR",
-     dict(schedulers=[inner("LinearLR", start_factor=0.1, end_factor=1.0, total_iters=3),
-                      inner("CosineAnnealingLR", T_max=6, eta_min=0.0)], milestones=[3]), 0.1, 10, None),
-    ("SequentialLR_three_schedulers", "SequentialLR",
-     dict(schedulers=[inner("LinearLR", start_factor=0.5, end_factor=1.0, total_iters=2), inner("ExponentialLR", gamma=0.8),
-                      inner("StepLR", step_size=2, gamma=0.5)], milestones=[2, 5]), 0.2, 10, None),
-    ("error_LinearLR_start_factor0", "LinearLR", dict(start_factor=0.0, end_factor=1.0, total_iters=4), 0.1, 3, None),
-    ("error_WarmRestarts_T0_0", "CosineAnnealingWarmRestarts", dict(T_0=0, T_mult=1, eta_min=0.0), 0.1, 3, None),
-    ("error_OneCycleLR_steps_past_total", "OneCycleLR", one_cycle(total_steps=5), 0.01, 6, None),
-    ("error_OneCycleLR_first_phase_zero_length", "OneCycleLR", one_cycle(total_steps=10, pct_start=0.1), 0.01, 3, None),
-    ("error_ReduceLROnPlateau_factor1", "ReduceLROnPlateau", plateau(factor=1.0), 0.1, 2, [1.0, 2.0]),
-    ("error_SequentialLR_milestones_count", "SequentialLR",
-     dict(schedulers=[inner("ExponentialLR", gamma=0.9), inner("StepLR", step_size=2, gamma=0.5)], milestones=[2, 4]),
-     0.1, 5, None),
-]
-
-
 @family("schedulers", seed=2025080110)
 def schedulers_family(f):
-    for name, scheduler, kwargs, base_lr, steps, metrics in SCHEDULES:
+    def schedule(name, scheduler, kwargs, base_lr, steps, metrics=None):
         params = {"name": scheduler, "kwargs": kwargs, "base_lr": base_lr, "steps": steps}
         inputs = {} if metrics is None else {"metrics": torch.tensor(metrics)}
         record = f.error if name.startswith("error_") else f.steps
         record(f"lr_scheduler/{name}", "lr_scheduler", params, inputs)
+
+    closed_form_schedules(schedule)
+    one_cycle_schedules(schedule)
+    plateau_schedules(schedule)
+    sequential_schedules(schedule)
+    schedule_errors(schedule)
+
+
+def closed_form_schedules(schedule):
+    schedule("StepLR_step3_gamma0.5", "StepLR", dict(step_size=3, gamma=0.5), 0.1, 10)
+    schedule("MultiStepLR_repeated_milestone", "MultiStepLR",
+             dict(milestones=[2, 5, 5, 8], gamma=0.3), 0.1, 10)
+    schedule("ExponentialLR_gamma0.9", "ExponentialLR", dict(gamma=0.9), 0.05, 8)
+    schedule("StepLR_step1_gamma0.9", "StepLR", dict(step_size=1, gamma=0.9), 0.2, 5)
+    schedule("MultiStepLR_single_milestone", "MultiStepLR", dict(milestones=[3], gamma=0.5), 0.4, 6)
+    schedule("ExponentialLR_gamma0.5", "ExponentialLR", dict(gamma=0.5), 1.0, 4)
+    schedule("CosineAnnealingLR_Tmax5_eta_min_past_Tmax", "CosineAnnealingLR",
+             dict(T_max=5, eta_min=0.001), 0.1, 14)
+    schedule("CosineAnnealingLR_Tmax10", "CosineAnnealingLR", dict(T_max=10, eta_min=0.0), 0.5, 10)
+    schedule("CosineAnnealingWarmRestarts_T0_3", "CosineAnnealingWarmRestarts",
+             dict(T_0=3, T_mult=1, eta_min=0.0), 0.1, 10)
+    schedule("CosineAnnealingWarmRestarts_T0_2_Tmult2", "CosineAnnealingWarmRestarts",
+             dict(T_0=2, T_mult=2, eta_min=0.01), 0.2, 14)
+    schedule("LinearLR_warmup", "LinearLR", dict(start_factor=0.25, end_factor=1.0, total_iters=4), 0.1, 8)
+    schedule("LinearLR_decay", "LinearLR", dict(start_factor=1.0, end_factor=0.1, total_iters=5), 0.3, 7)
+
+
+def one_cycle_schedules(schedule):
+    schedule("OneCycleLR_cos", "OneCycleLR", one_cycle(total_steps=10), 0.01, 10)
+    schedule("OneCycleLR_linear", "OneCycleLR",
+             one_cycle(max_lr=0.5, total_steps=12, pct_start=0.25, anneal_strategy="linear"), 0.01, 11)
+    schedule("OneCycleLR_three_phase_cos", "OneCycleLR",
+             one_cycle(max_lr=0.2, total_steps=12, three_phase=True), 0.01, 12)
+    schedule("OneCycleLR_three_phase_linear_no_momentum", "OneCycleLR",
+             one_cycle(max_lr=1.0, total_steps=10, pct_start=0.4, anneal_strategy="linear",
+                       cycle_momentum=False, div_factor=10.0, final_div_factor=100.0, three_phase=True),
+             0.01, 9)
+    schedule("OneCycleLR_epochs_steps_per_epoch", "OneCycleLR",
+             one_cycle(max_lr=0.3, epochs=3, steps_per_epoch=4, base_momentum=0.8, max_momentum=0.9),
+             0.01, 12)
+
+
+def plateau_schedules(schedule):
+    # the metrics decide every step; 0.8499 is better than 0.85 by more than the threshold
+    schedule("ReduceLROnPlateau_min_rel", "ReduceLROnPlateau", plateau(factor=0.5, patience=2), 0.1, 12,
+             [1.0, 0.9, 0.95, 0.9, 0.91, 0.85, 0.8499, 0.86, 0.87, 0.88, 0.7, 0.71])
+    schedule("ReduceLROnPlateau_max_abs_cooldown_min_lr", "ReduceLROnPlateau",
+             plateau(mode="max", factor=0.3, patience=1, threshold=0.1, threshold_mode="abs", cooldown=2,
+                     min_lr=0.005), 0.1, 12,
+             [0.5, 0.55, 0.65, 0.66, 0.7, 0.74, 0.7, 0.9, 0.91, 0.92, 0.93, 0.94])
+    schedule("ReduceLROnPlateau_eps_blocks_small_update", "ReduceLROnPlateau",
+             plateau(factor=0.5, patience=0, threshold=0.0, threshold_mode="abs", eps=0.02), 0.1, 6,
+             [1.0, 1.5, 1.5, 1.5, 1.5, 1.5])
+
+
+def sequential_schedules(schedule):
+    warmup_then_cosine = [inner("LinearLR", start_factor=0.1, end_factor=1.0, total_iters=3),
+                          inner("CosineAnnealingLR", T_max=6, eta_min=0.0)]
+    schedule("SequentialLR_linear_warmup_then_cosine", "SequentialLR",
+             dict(schedulers=warmup_then_cosine, milestones=[3]), 0.1, 10)
+    three = [inner("LinearLR", start_factor=0.5, end_factor=1.0, total_iters=2),
+             inner("ExponentialLR", gamma=0.8),
+             inner("StepLR", step_size=2, gamma=0.5)]
+    schedule("SequentialLR_three_schedulers", "SequentialLR",
+             dict(schedulers=three, milestones=[2, 5]), 0.2, 10)
+
+
+def schedule_errors(schedule):
+    schedule("error_LinearLR_start_factor0", "LinearLR",
+             dict(start_factor=0.0, end_factor=1.0, total_iters=4), 0.1, 3)
+    schedule("error_WarmRestarts_T0_0", "CosineAnnealingWarmRestarts",
+             dict(T_0=0, T_mult=1, eta_min=0.0), 0.1, 3)
+    schedule("error_OneCycleLR_steps_past_total", "OneCycleLR", one_cycle(total_steps=5), 0.01, 6)
+    schedule("error_OneCycleLR_first_phase_zero_length", "OneCycleLR",
+             one_cycle(total_steps=10, pct_start=0.1), 0.01, 3)
+    schedule("error_ReduceLROnPlateau_factor1", "ReduceLROnPlateau", plateau(factor=1.0), 0.1, 2, [1.0, 2.0])
+    two = [inner("ExponentialLR", gamma=0.9), inner("StepLR", step_size=2, gamma=0.5)]
+    schedule("error_SequentialLR_milestones_count", "SequentialLR",
+             dict(schedulers=two, milestones=[2, 4]), 0.1, 5)
 
 
 @family("second_order", seed=2025080111)
@@ -1648,13 +1745,15 @@ def second_order_family(f):
 
     for op_name in ["tanh", "sigmoid", "exp", "silu"]:
         case(f"{op_name}_3x4", op_name, {}, input=f.randn(3, 4))
-    case("softplus_beta2_threshold3", "softplus", {"beta": 2.0, "threshold": 3.0}, input=away_from(f.randn(3, 4), 1.5))
+    case("softplus_beta2_threshold3", "softplus", {"beta": 2.0, "threshold": 3.0},
+         input=away_from(f.randn(3, 4), 1.5))
     for approximate in ["none", "tanh"]:
         case(f"gelu_{approximate}", "gelu", {"approximate": approximate}, input=f.randn(2, 5, scale=1.5))
     case("elu_alpha1.3", "elu", {"alpha": 1.3}, input=away_from(f.randn(3, 4), 0.0))
     case("log", "log", {}, input=f.uniform(3, 4, low=0.3, high=3.0))
     case("pow_exponent3", "pow", {"exponent": 3.0}, input=f.randn(3, 4))
-    case("pow_exponent_m1.5_positive_base", "pow", {"exponent": -1.5}, input=f.uniform(2, 3, low=0.5, high=2.0))
+    case("pow_exponent_m1.5_positive_base", "pow", {"exponent": -1.5},
+         input=f.uniform(2, 3, low=0.5, high=2.0))
     case("mul_broadcast", "mul", {}, a=f.randn(3, 4), b=f.randn(4))
     case("div_broadcast", "div", {}, a=f.randn(2, 3), b=f.nonzero(2, 1))
     case("matmul_batched", "matmul", {}, a=f.randn(2, 3, 4), b=f.randn(4, 2))
@@ -1673,8 +1772,10 @@ def second_order_layers(case, f):
          **conv_inputs(f, [2, 2, 7], [3, 2, 3], [3]))
     case("avg_pool2d_k3_s2_pad1", "avg_pool2d", avg_pool_params(3, 2, 1, count_include_pad=False),
          input=f.randn(1, 2, 5, 5))
-    case("layer_norm_affine", "layer_norm", {"normalized_shape": [4], "eps": 1e-5}, **norm_inputs(f, [3, 4], [4], [4]))
-    case("batch_norm2d_train", "batch_norm2d", batch_norm_params(True, 0.1, 1e-5), **batch_norm_inputs(f, [3, 2, 2, 2]))
+    case("layer_norm_affine", "layer_norm", {"normalized_shape": [4], "eps": 1e-5},
+         **norm_inputs(f, [3, 4], [4], [4]))
+    case("batch_norm2d_train", "batch_norm2d", batch_norm_params(True, 0.1, 1e-5),
+         **batch_norm_inputs(f, [3, 2, 2, 2]))
     case("log_softmax_dim1", "log_softmax", {"dim": 1}, input=f.randn(3, 4))
     case("softmax_dim1", "softmax", {"dim": 1}, input=f.randn(3, 4))
     case("cross_entropy_mean_ls0.1", "cross_entropy", cross_entropy_params(label_smoothing=0.1),
@@ -1738,14 +1839,19 @@ def replay_case(case):
     inputs = {key: from_json(value, key) for key, value in case["inputs"].items()}
     if case.get("expect_error"):
         return [] if refusal(op_name, params, inputs) else ["PyTorch accepts the inputs"]
+
+    def stored_grad_output(output):
+        return from_json(case["grad_output"])
+
+    def stored_direction(grad, key):
+        return from_json(case["grads_direction"][key])
+
     if "grad_output" not in case:
         fields = steps_only(op_name, params, inputs)
     else:
-        stored_direction = None
-        if "grads_direction" in case:
-            stored_direction = lambda key, grad: from_json(case["grads_direction"][key])  # noqa: E731
-        stored_grad_output = lambda output: from_json(case["grad_output"])  # noqa: E731
-        fields = forward_backward(op_name, params, inputs, stored_grad_output, stored_direction)
+        second_order = "grads_direction" in case
+        direction = stored_direction if second_order else None
+        fields = forward_backward(op_name, params, inputs, stored_grad_output, direction)
     stored = {key: value for key, value in case.items() if key not in ("name", "op", "params", "inputs")}
     return differences(jsonable(fields), stored)
 
@@ -1779,7 +1885,10 @@ def replay(directory):
 
 # Checking: ferrite's golden test on freshly generated files.
 
-FAILURE = re.compile(r"^(?P<file>[\w.-]+\.json) (?P<case>\S+) \((?P<op>\S+), (?P<dtype>f32|f64)\): (?P<msg>.*)$")
+# the lines tests/golden.rs prints: "FILE CASE (OP, DTYPE): MESSAGE" and the pending counts
+FAILURE = re.compile(
+    r"^(?P<file>[\w.-]+\.json) (?P<case>\S+) \((?P<op>\S+), (?P<dtype>f32|f64)\): (?P<msg>.*)$"
+)
 PENDING = re.compile(r"^golden: pending \((?P<runs>\d+) runs\): (?P<file>[\w.-]+\.json): (?P<op>\S+)$")
 
 
@@ -1789,26 +1898,32 @@ def golden_test(extra_dir=None):
     env.pop("FERRITE_GOLDEN_DIR", None)
     if extra_dir is not None:
         env["FERRITE_GOLDEN_DIR"] = str(extra_dir)
-    command = ["cargo", "test", "--release", "--test", "golden", "--", "golden_cases_match_pytorch", "--nocapture"]
-    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    command = ["cargo", "test", "--release", "--test", "golden", "--"]
+    command += ["golden_cases_match_pytorch", "--nocapture"]
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=False)
     if "test result" not in result.stdout:  # it did not build
         sys.exit(f"cargo test did not run:\n{result.stderr[-3000:]}")
     return result
 
 
-def check(names, verbose=False):
-    """Regenerate into a temporary directory and report, per family, how ferrite does on it."""
+def check(names, out_dir=None, verbose=False):
+    """Regenerate (into out_dir, or a temporary directory) and report, per family, how
+    ferrite does on the files. The shipped cases must pass first, so that every failure
+    belongs to a regenerated file."""
     if golden_test().returncode != 0:
         sys.exit("the shipped cases (tests/golden) fail already; fix those first")
     with tempfile.TemporaryDirectory(prefix="golden-") as tmp:
-        counts = generate(names, Path(tmp))
-        result = golden_test(Path(tmp))
+        directory = out_dir or Path(tmp)
+        counts = generate(names, directory)
+        result = golden_test(directory)
     failures, pending = {}, Counter()
     for line in (result.stdout + result.stderr).splitlines():
         if m := FAILURE.match(line.strip()):
             failures.setdefault(m["file"][: -len(".json")], []).append(m)
         elif m := PENDING.match(line.strip()):
             pending[m["file"][: -len(".json")]] += int(m["runs"])
+    if result.returncode != 0 and not failures:
+        sys.exit(f"the golden test failed without a case to blame:\n{result.stderr[-3000:]}")
     print(f"\n{'family':<18}{'cases':>6}{'runs passed':>13}{'failed':>8}{'unknown op':>12}{'pending':>9}")
     for name in names:
         print_family_result(name, counts[name], failures.get(name, []), pending[name], verbose)
@@ -1831,11 +1946,14 @@ def print_family_result(name, cases, failures, pending, verbose):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, help="directory to write FAMILY.json files into")
-    parser.add_argument("--only", nargs="+", metavar="FAMILY", choices=sorted(FAMILIES), help="families to write")
+    parser.add_argument("--only", nargs="+", metavar="FAMILY", choices=list(FAMILIES),
+                        help="the families to write (default: all)")
     parser.add_argument("--check", action="store_true",
-                        help="write into a temporary directory and run ferrite's golden test on it")
+                        help="write (into --out or a temporary directory) and run the golden test")
     parser.add_argument("--replay", type=Path, metavar="DIR",
                         help="recompute the cases of DIR/*.json here and report what differs")
     parser.add_argument("--list", action="store_true", help="list the families")
@@ -1849,7 +1967,7 @@ def main():
     elif args.replay:
         sys.exit(0 if replay(args.replay) else 1)
     elif args.check:
-        sys.exit(0 if check(names, args.verbose) else 1)
+        sys.exit(0 if check(names, args.out, args.verbose) else 1)
     elif args.out:
         generate(names, args.out, args.verbose)
     else:
