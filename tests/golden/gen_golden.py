@@ -4,7 +4,8 @@
 Every case runs one op in float64 on the CPU and records what FORMAT.md describes: the
 inputs, the output, a random `grad_output` and the gradients of sum(output * grad_output)
 with respect to every differentiable input (optimizer and scheduler cases record the values
-after each step instead; error cases only record that PyTorch refuses the inputs).
+after each step instead; error cases only record that PyTorch refuses the inputs). It needs
+PyTorch; README.md says how to install it and which version made the files.
 
     python3 tests/golden/gen_golden.py --out /tmp/golden                   # every family
     python3 tests/golden/gen_golden.py --out /tmp/golden --only pointwise   # DIR/pointwise.json
@@ -35,9 +36,12 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
-from torch import nn
+try:
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+except ImportError:
+    sys.exit("gen_golden.py needs PyTorch; tests/golden/README.md says how to install it")
 
 torch.set_default_dtype(torch.float64)
 
@@ -505,7 +509,7 @@ def forward_backward(op_name, params, inputs, pick_grad_output, pick_direction=N
     second_order = pick_direction is not None
     grad_output = pick_grad_output(output).requires_grad_(second_order)
     wrt = [key for key, t in leaves.items() if t is not None and t.requires_grad]
-    total = (output * grad_output).sum()
+    total = (output * grad_output).sum()  # its gradient is the vector-Jacobian product backward computes
     grads = gradients(total, [leaves[k] for k in wrt], create_graph=second_order)
     fields = {"output": output, "grad_output": grad_output, "grads": dict(zip(wrt, grads))}
     if extra:
@@ -564,6 +568,7 @@ class Family:
         return torch.randint(0, high, shape, generator=self.rng)
 
     def random_like(self, tensor, key=None):
+        """A grad_output or a grads_direction: standard normal, shaped like `tensor`."""
         return self.randn(*tensor.shape)
 
     def maybe(self, shape):
