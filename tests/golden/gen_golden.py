@@ -13,6 +13,10 @@ PyTorch; README.md says how to install it and which version made the files.
     python3 tests/golden/gen_golden.py --replay tests/golden                # recompute existing files
     python3 tests/golden/gen_golden.py --list                               # the family names
 
+The file reads top to bottom: the ops (one forward per op name of FORMAT.md), the recording
+of a case, the JSON layout, the families (one function per file, in the order of the
+reference set: round 1, then round 2), and the command line (generate, replay, check).
+
 To add a case, add a line to its family function below (or a family: a function with the
 `@family` decorator), regenerate into a scratch directory and check it with ferrite's golden
 test (`--check` does both). See README.md beside this file.
