@@ -648,19 +648,6 @@ impl<T: Float> BatchNorm2d<T> {
         counter.sync(buffer);
         Some(counter.count)
     }
-
-    /// True in training mode (the default), false after [`Module::eval`].
-    ///
-    /// ```
-    /// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig, Module, ModuleExt};
-    /// let mut bn = BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(2))?;
-    /// bn.eval();
-    /// assert!(!bn.is_training());
-    /// # Ok::<(), ferrite_tensor::TensorError>(())
-    /// ```
-    pub fn is_training(&self) -> bool {
-        self.training.get()
-    }
 }
 
 impl<T: Float> Module<T> for BatchNorm2d<T> {
@@ -770,6 +757,10 @@ impl<T: Float> Module<T> for BatchNorm2d<T> {
     fn set_training(&self, training: bool) {
         self.training.set(training);
     }
+
+    fn is_training(&self) -> bool {
+        self.training.get()
+    }
 }
 
 fn lock<U>(m: &Mutex<U>) -> MutexGuard<'_, U> {
@@ -868,7 +859,7 @@ mod tests {
 
     #[test]
     fn layer_updates_running_stats_and_uses_them_in_eval() {
-        let mut bn = BatchNorm2d::<f64>::new(BatchNorm2dConfig::new(3).with_momentum(0.2)).unwrap();
+        let bn = BatchNorm2d::<f64>::new(BatchNorm2dConfig::new(3).with_momentum(0.2)).unwrap();
         let batches = [
             randn(&[4, 3, 2, 2], 10),
             randn(&[4, 3, 2, 2], 11).mul_scalar(3.0),
@@ -909,7 +900,7 @@ mod tests {
 
     #[test]
     fn without_running_stats_always_uses_the_batch() {
-        let mut bn =
+        let bn =
             BatchNorm2d::<f64>::new(BatchNorm2dConfig::new(2).with_track_running_stats(false))
                 .unwrap();
         assert!(bn.named_buffers().is_empty());

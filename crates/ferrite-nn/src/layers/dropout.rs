@@ -115,20 +115,6 @@ impl<T: Float> Dropout<T> {
         self.p
     }
 
-    /// True in training mode (the default), false after [`Module::eval`].
-    ///
-    /// ```
-    /// use ferrite_nn::{Dropout, Module, ModuleExt};
-    /// let mut drop = Dropout::<f32>::new(0.5, 0)?;
-    /// assert!(drop.is_training());
-    /// drop.eval();
-    /// assert!(!drop.is_training());
-    /// # Ok::<(), ferrite_tensor::TensorError>(())
-    /// ```
-    pub fn is_training(&self) -> bool {
-        self.training.get()
-    }
-
     /// One mask value per element: `1 / (1 - p)` (kept) or 0 (dropped).
     fn mask(&self, shape: &[usize]) -> Result<Tensor<T>> {
         let numel = shape.iter().product();
@@ -184,6 +170,10 @@ impl<T: Float> Module<T> for Dropout<T> {
     fn set_training(&self, training: bool) {
         self.training.set(training);
     }
+
+    fn is_training(&self) -> bool {
+        self.training.get()
+    }
 }
 
 #[cfg(test)]
@@ -230,7 +220,7 @@ mod tests {
     #[test]
     fn eval_mode_and_p_zero_are_the_identity() {
         let x = Var::parameter(Tensor::<f64>::from_vec(vec![1.0, -2.0, 3.0], &[3]).unwrap());
-        let mut drop = Dropout::new(0.9, 0).unwrap();
+        let drop = Dropout::new(0.9, 0).unwrap();
         drop.eval();
         assert!(!drop.is_training());
         assert_eq!(drop.forward(&x).unwrap().id(), x.id());
