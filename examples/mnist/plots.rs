@@ -12,9 +12,6 @@
 //! * Bad input (wrong shapes, NaN weights, an empty history) is an error naming the problem,
 //!   never a panic.
 
-#[cfg(test)]
-mod tests;
-mod text;
 use std::error::Error;
 use std::ops::Range;
 use std::path::Path;
@@ -27,6 +24,10 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use text::{Backend, FONT_NAME};
+
+#[cfg(test)]
+mod tests;
+mod text;
 
 /// The error of every function here: a message naming what went wrong.
 pub type PlotError = Box<dyn Error>;
@@ -117,7 +118,9 @@ fn save(path: &Path, png: &[u8]) -> Result<(), PlotError> {
 // ---------------------------------------------------------------------------------------------
 // The three figures.
 
-fn filters_png(weights: &Tensor<f32>) -> Result<Vec<u8>, PlotError> {
+/// The filters' count and size (`[count, kh, kw]`) and their weights, or why they cannot be
+/// drawn.
+fn check_filters(weights: &Tensor<f32>) -> Result<([usize; 3], Vec<f32>), PlotError> {
     const OP: &str = "save_filters_png";
     let shape = weights.shape();
     let &[count, 1, kh, kw] = shape else {
@@ -133,13 +136,19 @@ fn filters_png(weights: &Tensor<f32>) -> Result<Vec<u8>, PlotError> {
     ensure(count <= 4096 && kh <= 64 && kw <= 64, msg)?;
     let values = weights.to_vec();
     check_finite(OP, "weights", &values)?;
+    Ok(([count, kh, kw], values))
+}
+
+fn filters_png(weights: &Tensor<f32>) -> Result<Vec<u8>, PlotError> {
+    let ([count, kh, kw], values) = check_filters(weights)?;
     let max_abs = values.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     let scale = if max_abs > 0.0 { max_abs } else { 1.0 };
     let red_blue = DerivedColorMap::new(&RED_BLUE);
     let color = |v: f32| red_blue.get_color_normalized(v, -scale, scale);
-    let subtitle = match max_abs > 0.0 {
-        true => format!("{count} filters of {kh}\u{d7}{kw}, on one colour scale: blue < 0 < red"),
-        false => format!("{count} filters of {kh}\u{d7}{kw}: every weight is zero"),
+    let subtitle = if max_abs > 0.0 {
+        format!("{count} filters of {kh}\u{d7}{kw}, on one colour scale: blue < 0 < red")
+    } else {
+        format!("{count} filters of {kh}\u{d7}{kw}: every weight is zero")
     };
     let cell = (96 / kh.max(kw)).max(2) as i32;
     let (tile_w, tile_h, (cols, rows)) = (kw as i32 * cell, kh as i32 * cell, grid_dims(count));
@@ -171,7 +180,12 @@ fn filters_png(weights: &Tensor<f32>) -> Result<Vec<u8>, PlotError> {
     })
 }
 
-fn feature_maps_png(image: &[f32], maps: &Tensor<f32>, label: usize) -> Result<Vec<u8>, PlotError> {
+/// The image's side, the maps' count and size (`[count, mh, mw]`) and their values, or why
+/// they cannot be drawn.
+fn check_feature_maps(
+    image: &[f32],
+    maps: &Tensor<f32>,
+) -> Result<(usize, [usize; 3], Vec<f32>), PlotError> {
     const OP: &str = "save_feature_maps_png";
     let side = (image.len() as f64).sqrt().round() as usize;
     let msg = format!(
@@ -194,7 +208,11 @@ fn feature_maps_png(image: &[f32], maps: &Tensor<f32>, label: usize) -> Result<V
     ensure(count <= 1024 && mh <= 512 && mw <= 512, msg)?;
     let values = maps.to_vec();
     check_finite(OP, "the feature maps", &values)?;
+    Ok((side, [count, mh, mw], values))
+}
 
+fn feature_maps_png(image: &[f32], maps: &Tensor<f32>, label: usize) -> Result<Vec<u8>, PlotError> {
+    let (side, [count, mh, mw], values) = check_feature_maps(image, maps)?;
     let in_cell = (168 / side).max(1) as i32;
     let in_side = side as i32 * in_cell;
     let cell = (112 / mh.max(mw)).max(1) as i32;
@@ -242,9 +260,10 @@ fn feature_maps_png(image: &[f32], maps: &Tensor<f32>, label: usize) -> Result<V
             let t = |v| if hi > lo { (v - lo) / (hi - lo) } else { 0.0 };
             let colors: Vec<RGBColor> = map.iter().map(|&v| ViridisRGB::get_color(t(v))).collect();
             draw_tile(root, (x, y), mw, (cell, cell), &colors)?;
-            let text = match hi > lo {
-                true => format!("{i}: max {}", short_number(hi)),
-                false => format!("{i}: all {} (dead)", short_number(hi)),
+            let text = if hi > lo {
+                format!("{i}: max {}", short_number(hi))
+            } else {
+                format!("{i}: all {} (dead)", short_number(hi))
             };
             root.draw_text(&text, &caption, (x + tile_w / 2, y + tile_h + 5))?;
         }
@@ -377,6 +396,7 @@ fn draw_panel(
     let mut chart = ChartBuilder::on(area)
         .caption(panel.title, style(17.0, TEXT, CENTRE))
         .margin_right(28)
+        .margin_left(30)
         .x_label_area_size(46)
         .y_label_area_size(58)
         .build_cartesian_2d(x_axis.clone(), y_axis)?;

@@ -66,6 +66,8 @@ impl DrawingBackend for Backend<'_> {
     fn draw_pixel(&mut self, point: BackendCoord, color: BackendColor) -> BackendResult {
         self.bitmap.draw_pixel(point, color)
     }
+    // Lines and rectangles take the bitmap backend's fast paths (plotters' generic ones would
+    // also fill a rectangle's right and bottom edges, one pixel more).
     fn draw_line<S: plotters_backend::BackendStyle>(
         &mut self,
         from: BackendCoord,
@@ -118,14 +120,8 @@ impl DrawingBackend for Backend<'_> {
             let (x, y) = turn.transform(x + dx, y + dy);
             let (x, y) = (at.0 + x, at.1 + y);
             if x >= 0 && y >= 0 && x < size.0 as i32 && y < size.1 as i32 {
-                let alpha = color.alpha * f64::from(coverage.min(1.0));
-                self.bitmap.draw_pixel(
-                    (x, y),
-                    BackendColor {
-                        alpha,
-                        rgb: color.rgb,
-                    },
-                )?;
+                let color = color.mix(f64::from(coverage.min(1.0)));
+                self.bitmap.draw_pixel((x, y), color)?;
             }
         }
         Ok(())
