@@ -627,21 +627,17 @@ fn decimals(v: f64) -> usize {
         .unwrap_or(6)
 }
 
-/// A number in a few significant digits: `1.23`, `0.0457`, `12.3`, `1.2e5`.
+/// A number in three significant digits (at most 4 decimals): `1.23`, `0.0457`, `123`, `1.2e5`.
 fn short_number(v: f32) -> String {
     let a = v.abs();
     if a == 0.0 {
-        "0".to_string()
-    } else if !(1e-3..1e5).contains(&a) {
-        format!("{v:.1e}")
-    } else {
-        let digits = [(100.0, 0), (10.0, 1), (1.0, 2), (0.1, 3)];
-        let d = digits
-            .iter()
-            .find(|(at, _)| a >= *at)
-            .map_or(4, |&(_, d)| d);
-        format!("{v:.d$}")
+        return "0".to_string();
     }
+    if !(1e-3..1e5).contains(&a) {
+        return format!("{v:.1e}");
+    }
+    let decimals = (2 - a.log10().floor() as i32).clamp(0, 4) as usize;
+    format!("{v:.decimals$}")
 }
 
 /// Columns and rows of a near-square grid of `n` tiles (columns first): 16 -> 4x4, 10 -> 4x3.

@@ -250,6 +250,10 @@ fn helpers() {
     assert_eq!(short_number(1.234), "1.23");
     assert_eq!(short_number(123.4), "123");
     assert_eq!(short_number(2e6), "2.0e6");
+    assert_eq!(short_number(-0.623), "-0.623");
+    assert_eq!(short_number(0.1), "0.100");
+    assert_eq!(short_number(0.0999), "0.0999");
+    assert_eq!(short_number(10.0), "10.0");
 }
 
 #[test]
