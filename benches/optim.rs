@@ -27,7 +27,9 @@ fn params_with_grads() -> Vec<Var> {
 
 fn step(c: &mut Criterion) {
     let configs: Vec<(&str, fn(Vec<Var>) -> Box<dyn Optimizer>)> = vec![
-        ("sgd", |ps| Box::new(Sgd::new(ps, SgdConfig::new(1e-3)).unwrap())),
+        ("sgd", |ps| {
+            Box::new(Sgd::new(ps, SgdConfig::new(1e-3)).unwrap())
+        }),
         ("sgd momentum", |ps| {
             Box::new(Sgd::new(ps, SgdConfig::new(1e-3).with_momentum(0.9)).unwrap())
         }),
@@ -55,7 +57,10 @@ fn step(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(2));
     for (name, make) in configs {
         let params = params_with_grads();
-        let numel: usize = params.iter().map(|p| p.shape().iter().product::<usize>()).sum();
+        let numel: usize = params
+            .iter()
+            .map(|p| p.shape().iter().product::<usize>())
+            .sum();
         group.throughput(Throughput::Elements(numel as u64));
         let mut opt = make(params);
         group.bench_function(name, |bench| bench.iter(|| opt.step().unwrap()));
