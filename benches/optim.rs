@@ -25,8 +25,11 @@ fn params_with_grads() -> Vec<Var> {
     params
 }
 
+/// Builds an optimizer over the given parameters.
+type MakeOptimizer = fn(Vec<Var>) -> Box<dyn Optimizer>;
+
 fn step(c: &mut Criterion) {
-    let configs: Vec<(&str, fn(Vec<Var>) -> Box<dyn Optimizer>)> = vec![
+    let configs: Vec<(&str, MakeOptimizer)> = vec![
         ("sgd", |ps| {
             Box::new(Sgd::new(ps, SgdConfig::new(1e-3)).unwrap())
         }),
