@@ -31,8 +31,8 @@ use ferrite::nn::data::{
 use ferrite::nn::loss::{CrossEntropyOptions, Reduction, cross_entropy, mse_loss, nll_loss};
 use ferrite::nn::models::small_cnn;
 use ferrite::nn::optim::{
-    Adam, AdamConfig, AdamW, AdamWConfig, Buffer, CosineAnnealingLR, LrScheduler, Optimizer,
-    OptimizerState, Sgd, SgdConfig, StepLR, clip_grad_norm,
+    Adam, AdamConfig, Buffer, CosineAnnealingLR, LrScheduler, Optimizer, OptimizerState, Sgd,
+    SgdConfig, StepLR, clip_grad_norm,
 };
 use ferrite::nn::{
     AvgPool2d, BatchNorm2d, BatchNorm2dConfig, BatchNormOptions, Dropout, MaxPool2d, StateDict,
@@ -1918,17 +1918,17 @@ fn optimizers_refuse_bad_hyper_parameters() {
         || Adam::new(ps(), AdamConfig::new(0.1).with_weight_decay(f64::NAN)),
     );
     a.refuses("AdamW: beta1 NaN", &["AdamW", "beta", "NaN"], || {
-        AdamW::new(ps(), AdamWConfig::new(0.1).with_betas(f64::NAN, 0.999))
+        Adam::new(ps(), AdamConfig::adamw(0.1).with_betas(f64::NAN, 0.999))
     });
     a.refuses(
         "AdamW: no parameters",
         &["AdamW", "empty parameter list"],
-        || AdamW::<f32>::new(vec![], AdamWConfig::new(0.1)),
+        || Adam::<f32>::new(vec![], AdamConfig::adamw(0.1)),
     );
     a.refuses(
         "AdamW::set_lr(inf)",
         &["AdamW", "learning rate", "inf"],
-        || AdamW::new(ps(), AdamWConfig::new(0.1))?.set_lr(f64::INFINITY),
+        || Adam::new(ps(), AdamConfig::adamw(0.1))?.set_lr(f64::INFINITY),
     );
     a.refuses(
         "clip_grad_norm: max_norm -1",

@@ -36,7 +36,7 @@ pub use error::NnError;
 pub use layers::*;
 pub use module::{AsDynModule, Module, ModuleExt, visit_modules};
 pub use optim::{
-    Adam, AdamConfig, AdamW, AdamWConfig, CosineAnnealingLR, LrScheduler, Optimizer,
-    OptimizerState, Sgd, SgdConfig, StepLR, clip_grad_norm,
+    Adam, AdamConfig, CosineAnnealingLR, LrScheduler, Optimizer, OptimizerState, Sgd, SgdConfig,
+    StepLR, clip_grad_norm,
 };
 pub use summary::{Summary, SummaryRow, summary};

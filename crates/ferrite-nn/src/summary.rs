@@ -93,7 +93,9 @@ pub fn summary<T: Float>(model: &dyn Module<T>, input_shape: &[usize]) -> Result
     model.eval();
     let result = no_grad(|| visit(model, None, &input, &mut rows));
     let mut modes = modes.into_iter();
-    visit_modules(model, &mut |_, m| m.set_training(modes.next().unwrap_or(true)));
+    visit_modules(model, &mut |_, m| {
+        m.set_training(modes.next().unwrap_or(true))
+    });
     for (buffer, before) in &buffers {
         let now = buffer.value();
         let ptr = |t: &Tensor<T>| t.as_slice().map(<[T]>::as_ptr);

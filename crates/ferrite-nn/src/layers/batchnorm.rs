@@ -900,9 +900,8 @@ mod tests {
 
     #[test]
     fn without_running_stats_always_uses_the_batch() {
-        let bn =
-            BatchNorm2d::<f64>::new(BatchNorm2dConfig::new(2).with_track_running_stats(false))
-                .unwrap();
+        let bn = BatchNorm2d::<f64>::new(BatchNorm2dConfig::new(2).with_track_running_stats(false))
+            .unwrap();
         assert!(bn.named_buffers().is_empty());
         bn.eval();
         let x = randn(&[3, 2, 2, 2], 13);
