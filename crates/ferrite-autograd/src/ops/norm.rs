@@ -123,7 +123,7 @@ mod tests {
                 let rv = Var::new(Tensor::ones(&[2]));
                 v[0].batch_norm(Some(&rm), Some(&rv), None, None, &opts)
             },
-            &[x.clone()],
+            &[x],
             &GradcheckOptions::default(),
         )
         .unwrap();
