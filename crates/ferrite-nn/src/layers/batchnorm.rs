@@ -15,17 +15,8 @@ const OP: &str = "batch_norm2d";
 
 /// Batch normalisation over `(N, H, W)` for each channel of an `[N, C, H, W]` input, like
 /// `F.batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)`
-/// on a 4-D input: [`Var::batch_norm`] after checking that the input is 4-D, as
-/// `nn.BatchNorm2d` does.
-///
-/// `y = (x - mean) / sqrt(var + eps) · weight + bias`, per channel, where:
-/// - in training mode, `mean` and `var` are the batch's mean and biased variance, and the
-///   running statistics (when given) are updated in place with
-///   `running = (1 - momentum) · running + momentum · batch`, using the *unbiased*
-///   variance (`· n / (n - 1)`, `n = N·H·W`) for `running_var`, as PyTorch does;
-/// - in evaluation mode, `mean` and `var` are the running statistics.
-///
-/// Gradients flow to `input`, `weight` and `bias` (never to the running statistics).
+/// on a 4-D input: [`Var::batch_norm`] (which has the formulas) after checking that the
+/// input is 4-D, as `nn.BatchNorm2d` does.
 ///
 /// # Shapes
 /// - input: `[N, C, H, W]`
@@ -34,10 +25,7 @@ const OP: &str = "batch_norm2d";
 ///
 /// # Errors
 /// When the input is not 4-D (`batch_norm2d: ...`), and everything [`Var::batch_norm`]
-/// refuses (`batch_norm: ...`): `eps` negative or not finite, `momentum` outside `[0, 1]`
-/// (or NaN), a per-channel tensor that is not `[C]`, only one of the running statistics,
-/// evaluation mode without running statistics, training mode with a single value per
-/// channel (`N·H·W = 1`, as PyTorch refuses), or a running statistic that is not a leaf.
+/// refuses (`batch_norm: ...`).
 ///
 /// ```
 /// use ferrite_autograd::Var;
@@ -158,7 +146,7 @@ impl BatchNorm2dConfig {
 }
 
 /// Batch normalisation of each channel of an `[N, C, H, W]` input, like
-/// `torch.nn.BatchNorm2d`: see [`batch_norm2d`] for the formulas.
+/// `torch.nn.BatchNorm2d`: see [`Var::batch_norm`] for the formulas.
 ///
 /// Parameters: `weight` `[C]` (ones) and `bias` `[C]` (zeros), when `affine`.
 /// Buffers: `running_mean` `[C]` (zeros), `running_var` `[C]` (ones) and
