@@ -4,6 +4,7 @@
 use ferrite::nn::loss::{CrossEntropyOptions, Reduction, cross_entropy, mse_loss, nll_loss};
 use ferrite::nn::{BatchNormOptions, batch_norm2d};
 use ferrite::prelude::*;
+use ferrite::tensor::{Conv2dParams, Pool2dParams};
 
 fn randn(shape: &[usize], seed: u64) -> Tensor<f64> {
     Tensor::randn(shape, &mut seeded_rng(seed))

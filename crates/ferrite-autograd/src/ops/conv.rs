@@ -42,20 +42,13 @@ impl<T: Float> Var<T> {
         let params = *params;
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
-        Var::from_op("conv2d", value, &inputs, move |g, needs| {
-            let has_bias = needs.len() == 3;
-            let grads = conv2d_backward(
-                &x,
-                &w,
-                g,
-                &params,
-                [needs[0], needs[1], has_bias && needs[2]],
-            )?;
-            let mut out = vec![grads.input, grads.weight];
-            if has_bias {
-                out.push(grads.bias);
-            }
-            Ok(out)
+        Var::from_op("conv2d", value, &inputs, move |g, grads| {
+            let needs = [grads.needs(0), grads.needs(1), grads.needs(2)];
+            let fused = conv2d_backward(&x, &w, g, &params, needs)?;
+            grads.put(0, fused.input);
+            grads.put(1, fused.weight);
+            grads.put(2, fused.bias);
+            Ok(())
         })
     }
 }

@@ -33,8 +33,8 @@ impl<T: Float> Var<T> {
             return Ok(self.clone());
         }
         let (value, mask) = self.value().dropout(p, rng)?;
-        Var::from_op("dropout", value, &[self], move |g, _| {
-            Ok(vec![Some(g.mul(&mask)?)])
+        Var::from_op("dropout", value, &[self], move |g, grads| {
+            grads.set(0, || g.mul(&mask))
         })
     }
 }

@@ -44,9 +44,8 @@ impl<T: Float> Var<T> {
         let (value, softmax) = self.value().cross_entropy(target, options)?;
         let target = target.to_vec();
         let options = *options;
-        Var::from_op("cross_entropy", value, &[self], move |g, _| {
-            let grad = cross_entropy_backward(g, &softmax, &target, &options)?;
-            Ok(vec![Some(grad)])
+        Var::from_op("cross_entropy", value, &[self], move |g, grads| {
+            grads.set(0, || cross_entropy_backward(g, &softmax, &target, &options))
         })
     }
 
@@ -80,10 +79,8 @@ impl<T: Float> Var<T> {
         let value = x.nll_loss(target, reduction)?;
         let shape = x.shape().to_vec();
         let target = target.to_vec();
-        Var::from_op("nll_loss", value, &[self], move |g, _| {
-            Ok(vec![Some(nll_loss_backward(
-                g, &shape, &target, reduction,
-            )?)])
+        Var::from_op("nll_loss", value, &[self], move |g, grads| {
+            grads.set(0, || nll_loss_backward(g, &shape, &target, reduction))
         })
     }
 
@@ -117,12 +114,11 @@ impl<T: Float> Var<T> {
     pub fn mse_loss(&self, target: &Var<T>, reduction: Reduction) -> Result<Var<T>> {
         let (x, t) = (self.value(), target.value());
         let value = x.mse_loss(&t, reduction)?;
-        Var::from_op("mse_loss", value, &[self, target], move |g, needs| {
+        Var::from_op("mse_loss", value, &[self, target], move |g, grads| {
+            // The target's gradient is the input's, negated: computed once for both.
             let grad = mse_loss_backward(g, &x, &t, reduction)?;
-            Ok(vec![
-                needs[0].then(|| grad.clone()),
-                needs[1].then(|| grad.neg()),
-            ])
+            grads.set(1, || Ok(grad.neg()))?;
+            grads.set(0, || Ok(grad))
         })
     }
 }

@@ -72,23 +72,24 @@ impl<T: Float> Var<T> {
         inputs.extend(weight);
         inputs.extend(bias);
         let (has_weight, has_bias) = (weight.is_some(), bias.is_some());
+        // Without a weight, the bias is input 1.
+        let bias_slot = 1 + usize::from(has_weight);
         let saved = out.saved;
-        Var::from_op("batch_norm", out.output, &inputs, move |g, needs| {
-            let bias_slot = 1 + usize::from(has_weight);
-            let wanted = [
-                needs[0],
-                has_weight && needs[1],
-                has_bias && needs[bias_slot],
+        Var::from_op("batch_norm", out.output, &inputs, move |g, grads| {
+            let needs = [
+                grads.needs(0),
+                has_weight && grads.needs(1),
+                has_bias && grads.needs(bias_slot),
             ];
-            let grads = batch_norm_backward(g, &saved, wanted)?;
-            let mut out = vec![grads.input];
+            let fused = batch_norm_backward(g, &saved, needs)?;
+            grads.put(0, fused.input);
             if has_weight {
-                out.push(grads.weight);
+                grads.put(1, fused.weight);
             }
             if has_bias {
-                out.push(grads.bias);
+                grads.put(bias_slot, fused.bias);
             }
-            Ok(out)
+            Ok(())
         })
     }
 }

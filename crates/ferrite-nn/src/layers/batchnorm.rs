@@ -10,6 +10,7 @@ pub use ferrite_tensor::BatchNormOptions;
 use ferrite_tensor::{Float, Result, Tensor, TensorError};
 
 use crate::Module;
+use crate::module::TrainingFlag;
 
 const OP: &str = "batch_norm2d";
 
@@ -156,7 +157,7 @@ impl BatchNorm2dConfig {
 ///
 /// ```
 /// use ferrite_autograd::Var;
-/// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig, Module};
+/// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig, Module, ModuleExt};
 /// use ferrite_tensor::{seeded_rng, Tensor};
 /// let mut bn = BatchNorm2d::new(BatchNorm2dConfig::new(16))?;
 /// let x = Var::new(Tensor::<f32>::randn(&[8, 16, 5, 5], &mut seeded_rng(0)));
@@ -184,7 +185,7 @@ pub struct BatchNorm2d<T: Float = f32> {
     num_batches_tracked: Option<Var<T>>,
     /// The exact count behind the `num_batches_tracked` buffer.
     counter: Mutex<BatchCounter<T>>,
-    training: bool,
+    training: TrainingFlag,
 }
 
 /// The exact number of batches tracked, and the tensor last written to the buffer to show
@@ -222,7 +223,7 @@ impl<T: Float> BatchNorm2d<T> {
     /// outside `[0, 1]`.
     ///
     /// ```
-    /// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig, Module};
+    /// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig, Module, ModuleExt};
     /// let bn = BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(4).with_affine(false))?;
     /// assert!(bn.named_parameters().is_empty());
     /// assert!(BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(0)).is_err());
@@ -251,7 +252,7 @@ impl<T: Float> BatchNorm2d<T> {
             running_var: track.then(|| Var::new(Tensor::ones(&[c]))),
             num_batches_tracked: track.then(|| Var::new(zero.clone())),
             counter: Mutex::new(BatchCounter::new(zero)),
-            training: true,
+            training: TrainingFlag::default(),
         })
     }
 
@@ -326,7 +327,7 @@ impl<T: Float> BatchNorm2d<T> {
     ///
     /// ```
     /// use ferrite_autograd::Var;
-    /// use ferrite_nn::{load_state_dict, state_dict, BatchNorm2d, BatchNorm2dConfig, Module, Strict};
+    /// use ferrite_nn::{load_state_dict, state_dict, BatchNorm2d, BatchNorm2dConfig, Module, Strict, ModuleExt};
     /// use ferrite_tensor::Tensor;
     /// let bn = BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(1))?;
     /// assert_eq!(bn.num_batches_tracked(), Some(0));
@@ -351,14 +352,14 @@ impl<T: Float> BatchNorm2d<T> {
     /// True in training mode (the default), false after [`Module::eval`].
     ///
     /// ```
-    /// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig, Module};
+    /// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig, Module, ModuleExt};
     /// let mut bn = BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(2))?;
     /// bn.eval();
     /// assert!(!bn.is_training());
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
     pub fn is_training(&self) -> bool {
-        self.training
+        self.training.get()
     }
 }
 
@@ -386,18 +387,11 @@ impl<T: Float> Module<T> for BatchNorm2d<T> {
         // The momentum given to the op is PyTorch's `exponential_average_factor`: a
         // cumulative average (`momentum=None`) would pass `1 / num_batches_tracked` here.
         let options = BatchNormOptions {
-            training: self.training || self.running_mean.is_none(),
+            training: self.training.get() || self.running_mean.is_none(),
             momentum: self.config.momentum,
             eps: self.config.eps,
         };
-        // `summary` runs the model without touching its buffers: the batch's statistics,
-        // but no update.
-        let frozen = crate::summary::buffers_frozen();
-        let (running_mean, running_var) = if frozen && options.training {
-            (None, None)
-        } else {
-            (self.running_mean.as_ref(), self.running_var.as_ref())
-        };
+        let (running_mean, running_var) = (self.running_mean.as_ref(), self.running_var.as_ref());
         let run = || {
             batch_norm2d(
                 input,
@@ -411,7 +405,7 @@ impl<T: Float> Module<T> for BatchNorm2d<T> {
         let tracked = self
             .num_batches_tracked
             .as_ref()
-            .filter(|_| self.training && !frozen);
+            .filter(|_| self.training.get());
         let Some(buffer) = tracked else {
             return run();
         };
@@ -475,8 +469,8 @@ impl<T: Float> Module<T> for BatchNorm2d<T> {
         out
     }
 
-    fn set_training(&mut self, training: bool) {
-        self.training = training;
+    fn set_training(&self, training: bool) {
+        self.training.set(training);
     }
 }
 
@@ -508,6 +502,7 @@ fn python_float(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ModuleExt;
     use ferrite_tensor::seeded_rng;
 
     fn randn(shape: &[usize], seed: u64) -> Tensor<f64> {
@@ -534,7 +529,7 @@ mod tests {
 
     #[test]
     fn layer_updates_running_stats_and_uses_them_in_eval() {
-        let mut bn = BatchNorm2d::<f64>::new(BatchNorm2dConfig::new(3).with_momentum(0.2)).unwrap();
+        let bn = BatchNorm2d::<f64>::new(BatchNorm2dConfig::new(3).with_momentum(0.2)).unwrap();
         let batches = [
             randn(&[4, 3, 2, 2], 10),
             randn(&[4, 3, 2, 2], 11).mul_scalar(3.0),
@@ -575,9 +570,8 @@ mod tests {
 
     #[test]
     fn without_running_stats_always_uses_the_batch() {
-        let mut bn =
-            BatchNorm2d::<f64>::new(BatchNorm2dConfig::new(2).with_track_running_stats(false))
-                .unwrap();
+        let bn = BatchNorm2d::<f64>::new(BatchNorm2dConfig::new(2).with_track_running_stats(false))
+            .unwrap();
         assert!(bn.named_buffers().is_empty());
         bn.eval();
         let x = randn(&[3, 2, 2, 2], 13);

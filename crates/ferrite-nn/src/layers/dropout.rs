@@ -10,6 +10,7 @@ use ferrite_tensor::{Float, Result, Rng, TensorError, seeded_rng};
 use rand::RngCore;
 
 use crate::Module;
+use crate::module::TrainingFlag;
 
 /// Zeroes each element with probability `p` during training and scales the survivors by
 /// `1 / (1 - p)`, so that the expected value is unchanged; the identity in evaluation mode.
@@ -22,7 +23,7 @@ use crate::Module;
 ///
 /// ```
 /// use ferrite_autograd::Var;
-/// use ferrite_nn::{Dropout, Module};
+/// use ferrite_nn::{Dropout, Module, ModuleExt};
 /// use ferrite_tensor::Tensor;
 /// let mut drop = Dropout::new(0.5, 42)?;
 /// let x = Var::new(Tensor::<f32>::ones(&[1000]));
@@ -35,7 +36,7 @@ use crate::Module;
 /// ```
 pub struct Dropout<T: Float = f32> {
     p: f64,
-    training: bool,
+    training: TrainingFlag,
     rng: Mutex<Rng>,
     _element: PhantomData<fn() -> T>,
 }
@@ -54,7 +55,7 @@ impl<T: Float> Default for Dropout<T> {
     fn default() -> Self {
         Dropout {
             p: 0.5,
-            training: true,
+            training: TrainingFlag::default(),
             rng: Mutex::new(seeded_rng(0)),
             _element: PhantomData,
         }
@@ -83,7 +84,7 @@ impl<T: Float> Dropout<T> {
         }
         Ok(Dropout {
             p,
-            training: true,
+            training: TrainingFlag::default(),
             rng: Mutex::new(seeded_rng(seed)),
             _element: PhantomData,
         })
@@ -119,7 +120,7 @@ impl<T: Float> Dropout<T> {
     /// True in training mode (the default), false after [`Module::eval`].
     ///
     /// ```
-    /// use ferrite_nn::{Dropout, Module};
+    /// use ferrite_nn::{Dropout, Module, ModuleExt};
     /// let mut drop = Dropout::<f32>::new(0.5, 0)?;
     /// assert!(drop.is_training());
     /// drop.eval();
@@ -127,7 +128,7 @@ impl<T: Float> Dropout<T> {
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
     pub fn is_training(&self) -> bool {
-        self.training
+        self.training.get()
     }
 }
 
@@ -139,7 +140,7 @@ impl<T: Float> Module<T> for Dropout<T> {
     /// # Shapes
     /// Any shape; the output has the input's shape.
     fn forward(&self, input: &Var<T>) -> Result<Var<T>> {
-        if !self.training {
+        if !self.training.get() {
             return Ok(input.clone());
         }
         let mut rng = self
@@ -157,14 +158,15 @@ impl<T: Float> Module<T> for Dropout<T> {
         format!("Dropout(p={:?}, inplace=False)", self.p)
     }
 
-    fn set_training(&mut self, training: bool) {
-        self.training = training;
+    fn set_training(&self, training: bool) {
+        self.training.set(training);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ModuleExt;
     use ferrite_tensor::Tensor;
 
     fn run(drop: &Dropout<f64>, x: &Var<f64>) -> Vec<f64> {
@@ -206,7 +208,7 @@ mod tests {
     #[test]
     fn eval_mode_and_p_zero_are_the_identity() {
         let x = Var::parameter(Tensor::<f64>::from_vec(vec![1.0, -2.0, 3.0], &[3]).unwrap());
-        let mut drop = Dropout::new(0.9, 0).unwrap();
+        let drop = Dropout::new(0.9, 0).unwrap();
         drop.eval();
         assert!(!drop.is_training());
         assert_eq!(drop.forward(&x).unwrap().id(), x.id());
