@@ -1508,7 +1508,7 @@ fn layers_refuse_bad_configs_and_inputs() {
     a.refuses(
         "BatchNorm2d forward (training): one value per channel",
         &[
-            "batch_norm2d",
+            "batch_norm",
             "more than 1 value per channel",
             "[1, 2, 1, 1]",
         ],
@@ -1532,7 +1532,7 @@ fn layers_refuse_bad_configs_and_inputs() {
     let stats = || (Var::new(z(&[1])), Var::new(Tensor::<f32>::ones(&[1])));
     a.refuses(
         "batch_norm2d: running_mean without running_var",
-        &["batch_norm2d", "running_mean and running_var"],
+        &["batch_norm", "running_mean and running_var"],
         || {
             let (m, _) = stats();
             batch_norm2d(
@@ -1563,12 +1563,12 @@ fn layers_refuse_bad_configs_and_inputs() {
     );
     a.refuses(
         "batch_norm2d: evaluation without running stats",
-        &["batch_norm2d", "evaluation"],
+        &["batch_norm", "evaluation"],
         || batch_norm2d(&x, None, None, None, None, &BatchNormOptions::new()),
     );
     a.refuses(
         "batch_norm2d: weight [2] for 1 channel",
-        &["batch_norm2d", "weight", "[2]", "1 channels"],
+        &["batch_norm", "weight", "[2]", "1 channels"],
         || {
             batch_norm2d(
                 &x,
@@ -1580,24 +1580,20 @@ fn layers_refuse_bad_configs_and_inputs() {
             )
         },
     );
-    a.refuses(
-        "batch_norm2d: eps -1",
-        &["batch_norm2d", "eps", "-1"],
-        || {
-            batch_norm2d(
-                &x,
-                None,
-                None,
-                None,
-                None,
-                &BatchNormOptions::new().with_training(true).with_eps(-1.0),
-            )
-            .map(|y| y.value().to_vec())
-        },
-    );
+    a.refuses("batch_norm2d: eps -1", &["batch_norm", "eps", "-1"], || {
+        batch_norm2d(
+            &x,
+            None,
+            None,
+            None,
+            None,
+            &BatchNormOptions::new().with_training(true).with_eps(-1.0),
+        )
+        .map(|y| y.value().to_vec())
+    });
     a.refuses(
         "batch_norm2d: momentum 5",
-        &["batch_norm2d", "momentum", "5"],
+        &["batch_norm", "momentum", "5"],
         || {
             let (m, v) = stats();
             batch_norm2d(
@@ -1615,7 +1611,7 @@ fn layers_refuse_bad_configs_and_inputs() {
     );
     a.refuses(
         "batch_norm2d: momentum NaN",
-        &["batch_norm2d", "momentum", "NaN"],
+        &["batch_norm", "momentum", "NaN"],
         || {
             let (m, v) = stats();
             batch_norm2d(

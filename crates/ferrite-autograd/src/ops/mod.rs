@@ -4,7 +4,10 @@
 
 mod arith;
 mod conv;
+mod dropout;
+mod loss;
 mod matmul;
+mod norm;
 mod pool;
 mod reduce;
 mod shape;

@@ -2,8 +2,11 @@
 
 pub mod binary;
 pub mod conv;
+pub mod dropout;
 pub mod linear;
+pub mod loss;
 pub mod matmul;
+pub mod norm;
 pub mod pool;
 pub mod reduce;
 pub mod shape;
