@@ -30,12 +30,16 @@ use crate::NnError;
 
 mod cifar;
 mod idx;
+#[cfg(feature = "image")]
+mod image_folder;
 mod loader;
 mod mnist;
 pub mod transforms;
 
 pub use cifar::Cifar10;
 pub use idx::{IdxArray, parse_idx, read_idx};
+#[cfg(feature = "image")]
+pub use image_folder::ImageFolder;
 pub use loader::{Batch, DataLoader, Dataset, Epoch, Prefetched, Sample, Subset};
 pub use mnist::{Mnist, MnistKind, Normalize, Split};
 
