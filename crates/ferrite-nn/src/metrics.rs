@@ -24,7 +24,11 @@ use ferrite_tensor::{Float, Tensor};
 use crate::NnError;
 
 /// The predicted class of every row of `[N, C]` logits (the index of the largest value).
-fn predicted<T: Float>(op: &'static str, logits: &Tensor<T>, n: usize) -> Result<Vec<usize>, NnError> {
+fn predicted<T: Float>(
+    op: &'static str,
+    logits: &Tensor<T>,
+    n: usize,
+) -> Result<Vec<usize>, NnError> {
     let shape = logits.shape();
     if shape.len() != 2 || shape[0] != n {
         return Err(NnError::invalid(
@@ -269,10 +273,16 @@ impl ConfusionMatrix {
     /// # Ok::<(), ferrite_nn::NnError>(())
     /// ```
     pub fn per_class_table(&self, names: &[&str]) -> String {
-        let pct = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{:.2}%", 100.0 * v));
-        let mut out = format!("  {:<12} {:>10} {:>10} {:>8}\n", "class", "precision", "recall", "support");
+        let pct =
+            |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{:.2}%", 100.0 * v));
+        let mut out = format!(
+            "  {:<12} {:>10} {:>10} {:>8}\n",
+            "class", "precision", "recall", "support"
+        );
         for c in 0..self.classes {
-            let name = names.get(c).map_or_else(|| c.to_string(), |n| n.to_string());
+            let name = names
+                .get(c)
+                .map_or_else(|| c.to_string(), |n| n.to_string());
             out.push_str(&format!(
                 "  {name:<12} {:>10} {:>10} {:>8}\n",
                 pct(self.precision(c)),
@@ -404,11 +414,23 @@ mod tests {
         cm.update(&labels, &labels).unwrap();
         let text = cm.to_string();
         let first = text.lines().next().unwrap();
-        assert_eq!(first, format!("      {}", (0..10).map(|c| format!("{c:>5}")).collect::<String>()));
-        assert_eq!(text.lines().nth(1).unwrap(), "    0     1    0    0    0    0    0    0    0    0    0");
+        assert_eq!(
+            first,
+            format!(
+                "      {}",
+                (0..10).map(|c| format!("{c:>5}")).collect::<String>()
+            )
+        );
+        assert_eq!(
+            text.lines().nth(1).unwrap(),
+            "    0     1    0    0    0    0    0    0    0    0    0"
+        );
         let mut big = ConfusionMatrix::new(2);
         big.update(&vec![0; 123_456], &vec![0; 123_456]).unwrap();
-        assert_eq!(big.to_string().lines().nth(1).unwrap(), "      0  123456      0");
+        assert_eq!(
+            big.to_string().lines().nth(1).unwrap(),
+            "      0  123456      0"
+        );
     }
 
     #[test]

@@ -294,7 +294,11 @@ mod tests {
     fn reads_the_training_and_test_files_of_a_directory() {
         let dir = temp_dir("cifar");
         for b in 1..=5 {
-            std::fs::write(dir.join(format!("data_batch_{b}.bin")), records(3, 3 * (b - 1))).unwrap();
+            std::fs::write(
+                dir.join(format!("data_batch_{b}.bin")),
+                records(3, 3 * (b - 1)),
+            )
+            .unwrap();
         }
         std::fs::write(dir.join("test_batch.bin"), records(2, 100)).unwrap();
         let train = Cifar10::from_dir(&dir, Split::Train).unwrap();
@@ -303,18 +307,38 @@ mod tests {
         let s = train.get(4).unwrap();
         assert_eq!(s.label, 4);
         let v = s.features.to_vec();
-        assert_eq!((v[0], v[1024], v[2048]), (4.0 / 255.0, 5.0 / 255.0, 6.0 / 255.0));
+        assert_eq!(
+            (v[0], v[1024], v[2048]),
+            (4.0 / 255.0, 5.0 / 255.0, 6.0 / 255.0)
+        );
         let test = Cifar10::from_dir(&dir, Split::Test).unwrap();
         assert_eq!(test.labels(), &[0, 1]);
         assert_eq!(test.classes()[0], "airplane");
-        let batch = DataLoader::new(&train).with_batch_size(4).epoch(0).next().unwrap().unwrap();
+        let batch = DataLoader::new(&train)
+            .with_batch_size(4)
+            .epoch(0)
+            .next()
+            .unwrap()
+            .unwrap();
         assert_eq!(batch.images.shape(), &[4, 3, 32, 32]);
 
-        std::fs::write(dir.join("batches.meta.txt"), "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\n\n").unwrap();
-        assert_eq!(Cifar10::from_dir(&dir, Split::Test).unwrap().classes()[9], "j");
+        std::fs::write(
+            dir.join("batches.meta.txt"),
+            "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\n\n",
+        )
+        .unwrap();
+        assert_eq!(
+            Cifar10::from_dir(&dir, Split::Test).unwrap().classes()[9],
+            "j"
+        );
         std::fs::write(dir.join("batches.meta.txt"), "a\nb\n").unwrap();
-        let err = Cifar10::from_dir(&dir, Split::Test).unwrap_err().to_string();
-        assert!(err.ends_with("batches.meta.txt: expected 10 class names, one a line, found 2"), "{err}");
+        let err = Cifar10::from_dir(&dir, Split::Test)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with("batches.meta.txt: expected 10 class names, one a line, found 2"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -323,7 +347,9 @@ mod tests {
         let mut bytes = records(2, 0);
         bytes.pop();
         std::fs::write(dir.join("test_batch.bin"), &bytes).unwrap();
-        let err = Cifar10::from_dir(&dir, Split::Test).unwrap_err().to_string();
+        let err = Cifar10::from_dir(&dir, Split::Test)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.ends_with(
                 "test_batch.bin: expected whole 3073-byte records (1 label byte + 3072 pixel bytes), \
@@ -334,7 +360,9 @@ mod tests {
         let mut bytes = records(2, 0);
         bytes[RECORD] = 42;
         assert_eq!(
-            Cifar10::from_bytes(&bytes, "x.bin").unwrap_err().to_string(),
+            Cifar10::from_bytes(&bytes, "x.bin")
+                .unwrap_err()
+                .to_string(),
             "x.bin: record 1: expected a label 0 to 9, found 42 (is this CIFAR-100?)"
         );
         let data = Cifar10::from_bytes(&records(1, 0), "x").unwrap();

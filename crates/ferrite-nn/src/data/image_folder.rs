@@ -94,14 +94,24 @@ impl ImageFolder {
         let mut samples = Vec::new();
         for dir in sorted_entries(root, Path::is_dir)? {
             let label = classes.len();
-            classes.push(dir.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()));
-            samples.extend(sorted_entries(&dir, is_image)?.into_iter().map(|p| (p, label)));
+            classes.push(
+                dir.file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            );
+            samples.extend(
+                sorted_entries(&dir, is_image)?
+                    .into_iter()
+                    .map(|p| (p, label)),
+            );
         }
         let Some((first, _)) = samples.first() else {
             return Err(DataError::Missing {
                 dir: root.to_path_buf(),
                 what: "PNG or JPEG images in class folders",
-                looked_for: EXTENSIONS.iter().map(|e| format!("<class>/*.{e}")).collect(),
+                looked_for: EXTENSIONS
+                    .iter()
+                    .map(|e| format!("<class>/*.{e}"))
+                    .collect(),
             });
         };
         let (w, h) = image::ImageReader::open(first)
@@ -184,7 +194,11 @@ impl Dataset for ImageFolder {
     }
 
     fn sample_shape(&self) -> Vec<usize> {
-        vec![if self.grayscale { 1 } else { 3 }, self.size[0], self.size[1]]
+        vec![
+            if self.grayscale { 1 } else { 3 },
+            self.size[0],
+            self.size[1],
+        ]
     }
 
     fn get_into(&self, index: usize, out: &mut [f32]) -> Result<usize, DataError> {
@@ -232,8 +246,8 @@ impl Dataset for ImageFolder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::testutil::temp_dir;
     use crate::data::DataLoader;
+    use crate::data::testutil::temp_dir;
 
     #[test]
     fn reads_rgb_png_and_jpeg_in_sorted_order_and_refuses_odd_sizes() {
@@ -254,16 +268,29 @@ mod tests {
         let s = data.get(0).unwrap();
         assert_eq!(s.features.shape(), &[3, 2, 3]);
         let v = s.features.to_vec();
-        assert_eq!(&v[..6], &[0.0, 1.0 / 255.0, 2.0 / 255.0, 0.0, 1.0 / 255.0, 2.0 / 255.0]);
+        assert_eq!(
+            &v[..6],
+            &[0.0, 1.0 / 255.0, 2.0 / 255.0, 0.0, 1.0 / 255.0, 2.0 / 255.0]
+        );
         assert_eq!(v[12], 7.0 / 255.0);
-        let batch = DataLoader::new(&data).with_batch_size(3).epoch(0).next().unwrap().unwrap();
+        let batch = DataLoader::new(&data)
+            .with_batch_size(3)
+            .epoch(0)
+            .next()
+            .unwrap()
+            .unwrap();
         assert_eq!(batch.images.shape(), &[3, 3, 2, 3]);
 
-        image::RgbImage::new(4, 4).save(root.join("b").join("y.png")).unwrap();
+        image::RgbImage::new(4, 4)
+            .save(root.join("b").join("y.png"))
+            .unwrap();
         std::fs::write(root.join("b").join("z.png"), b"\x89PNG broken").unwrap();
         let data = ImageFolder::new(&root).unwrap();
         let err = data.get(3).unwrap_err().to_string();
-        assert!(err.ends_with("y.png: expected a 3x2 image like the first one, found 4x4"), "{err}");
+        assert!(
+            err.ends_with("y.png: expected a 3x2 image like the first one, found 4x4"),
+            "{err}"
+        );
         let err = data.get(4).unwrap_err().to_string();
         assert!(err.contains("z.png: expected a PNG or JPEG image"), "{err}");
     }

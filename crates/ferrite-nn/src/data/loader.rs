@@ -883,7 +883,14 @@ impl<D: Dataset, T: Float> Epoch<'_, D, T> {
         let mut data = vec![0.0f32; total];
         let mut labels = Vec::with_capacity(count);
         if self.sample_len > 0 {
-            let mut raw = vec![0.0f32; if self.transform.is_some() { self.in_len } else { 0 }];
+            let mut raw = vec![
+                0.0f32;
+                if self.transform.is_some() {
+                    self.in_len
+                } else {
+                    0
+                }
+            ];
             for (&index, out) in indices.iter().zip(data.chunks_exact_mut(self.sample_len)) {
                 labels.push(self.fill(index, out, &mut raw)?);
             }

@@ -725,7 +725,6 @@ impl Dataset for Mnist {
     fn get_into(&self, index: usize, out: &mut [f32]) -> Result<usize, DataError> {
         self.fill("Mnist::get_into", index, out, &self.table32)
     }
-
 }
 
 /// Which data set in MNIST's format (four IDX files of the same names, 28 × 28 grayscale

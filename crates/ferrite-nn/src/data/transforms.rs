@@ -349,7 +349,13 @@ impl Transform for RandomCrop {
         let out_shape = self.output_shape(shape)?;
         let [c, h, w] = chw("RandomCrop", shape)?;
         let [th, tw] = self.size;
-        check_lens("RandomCrop", input, c * h * w, output, out_shape.iter().product())?;
+        check_lens(
+            "RandomCrop",
+            input,
+            c * h * w,
+            output,
+            out_shape.iter().product(),
+        )?;
         let p = self.padding;
         let top = below(rng, (h + 2 * p - th + 1) as u64) as usize;
         let left = below(rng, (w + 2 * p - tw + 1) as u64) as usize;
@@ -430,7 +436,10 @@ impl Transform for RandomHorizontalFlip {
         check_lens("RandomHorizontalFlip", input, c * h * w, output, c * h * w)?;
         // One draw whatever `p`, so that the draws of later transforms do not depend on it.
         let flip = unit(rng) < self.p;
-        for (src, dst) in input.chunks_exact(w.max(1)).zip(output.chunks_exact_mut(w.max(1))) {
+        for (src, dst) in input
+            .chunks_exact(w.max(1))
+            .zip(output.chunks_exact_mut(w.max(1)))
+        {
             dst.copy_from_slice(src);
             if flip {
                 dst.reverse();

@@ -16,14 +16,19 @@ fn random_crop_picks_every_window_and_pads_with_zeros() {
     let crop = RandomCrop::new([3, 3]).with_padding(1);
     let mut seen = std::collections::HashSet::new();
     for i in 0..200 {
-        let y = crop.apply_to(&x, &mut sample_rng(0, 0, i)).unwrap().to_vec();
+        let y = crop
+            .apply_to(&x, &mut sample_rng(0, 0, i))
+            .unwrap()
+            .to_vec();
         // The window is the padded image shifted by (dy, dx) in -1..=1: recover the shift.
         let centre = y[4];
         seen.insert(centre as i32);
         assert!(y.iter().all(|v| *v == 0.0 || (1.0..=9.0).contains(v)));
     }
     assert_eq!(seen.len(), 9, "{seen:?}"); // all 3x3 offsets
-    let y = RandomCrop::new([2, 2]).apply_to(&ramp(2, 2, 2), &mut sample_rng(0, 0, 0)).unwrap();
+    let y = RandomCrop::new([2, 2])
+        .apply_to(&ramp(2, 2, 2), &mut sample_rng(0, 0, 0))
+        .unwrap();
     assert_eq!(y.to_vec(), ramp(2, 2, 2).to_vec());
     assert!(RandomCrop::new([0, 2]).output_shape(&[1, 2, 2]).is_err());
     assert!(RandomCrop::new([2, 2]).output_shape(&[2, 2]).is_err());
@@ -34,18 +39,31 @@ fn flip_frequency_follows_p() {
     let x = ramp(2, 2, 3);
     let flip = RandomHorizontalFlip::new(0.3);
     let flipped = (0..2000)
-        .filter(|&i| flip.apply_to(&x, &mut sample_rng(1, 0, i)).unwrap().to_vec() != x.to_vec())
+        .filter(|&i| {
+            flip.apply_to(&x, &mut sample_rng(1, 0, i))
+                .unwrap()
+                .to_vec()
+                != x.to_vec()
+        })
         .count();
     assert!((500..700).contains(&flipped), "{flipped}");
-    let y = RandomHorizontalFlip::new(1.0).apply_to(&x, &mut sample_rng(0, 0, 0)).unwrap();
-    assert_eq!(y.to_vec(), vec![3., 2., 1., 6., 5., 4., 9., 8., 7., 12., 11., 10.]);
+    let y = RandomHorizontalFlip::new(1.0)
+        .apply_to(&x, &mut sample_rng(0, 0, 0))
+        .unwrap();
+    assert_eq!(
+        y.to_vec(),
+        vec![3., 2., 1., 6., 5., 4., 9., 8., 7., 12., 11., 10.]
+    );
 }
 
 #[test]
 fn affine_rotates_counter_clockwise_about_the_centre() {
     // A 90-degree turn (degrees range [90, 90] is not expressible; draw until close).
     let x = ramp(1, 3, 3);
-    let t = RandomAffine::new(0.0).unwrap().with_translate([0.34, 0.0]).unwrap();
+    let t = RandomAffine::new(0.0)
+        .unwrap()
+        .with_translate([0.34, 0.0])
+        .unwrap();
     // Shifts of up to 1.02 pixels round to -1, 0 or 1 whole pixels.
     let mut shifts = std::collections::HashSet::new();
     for i in 0..100 {
@@ -85,7 +103,9 @@ fn affine_bilinear_blends_and_fills() {
 #[test]
 fn normalize_per_channel_and_checks() {
     let t = Normalize::new(vec![1.0, 2.0], vec![2.0, 4.0]).unwrap();
-    let y = t.apply_to(&ramp(2, 1, 2), &mut sample_rng(0, 0, 0)).unwrap();
+    let y = t
+        .apply_to(&ramp(2, 1, 2), &mut sample_rng(0, 0, 0))
+        .unwrap();
     assert_eq!(y.to_vec(), vec![0.0, 0.5, 0.25, 0.5]);
     assert!(t.output_shape(&[3, 1, 1]).is_err());
     assert!(Normalize::new(vec![], vec![]).is_err());
@@ -124,7 +144,9 @@ fn epoch_bits(loader: &DataLoader<&Mnist>, epoch: u64) -> Vec<(Vec<usize>, Vec<u
 
 #[test]
 fn augmentation_is_a_function_of_seed_epoch_and_index() {
-    let data = Mnist::embedded(Split::Test).unwrap().with_normalize(Pixels::NONE);
+    let data = Mnist::embedded(Split::Test)
+        .unwrap()
+        .with_normalize(Pixels::NONE);
     let data = Mnist::new(
         data.pixels()[..200 * 784].to_vec(),
         data.labels()[..200].to_vec(),
@@ -136,8 +158,15 @@ fn augmentation_is_a_function_of_seed_epoch_and_index() {
     let reference = epoch_bits(&loader, 1);
     // Same seed -> same bytes, also on 1 and 2 rayon threads, and with prefetching.
     for threads in [1, 2] {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        assert_eq!(pool.install(|| epoch_bits(&loader, 1)), reference, "{threads} threads");
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        assert_eq!(
+            pool.install(|| epoch_bits(&loader, 1)),
+            reference,
+            "{threads} threads"
+        );
     }
     let prefetched: Vec<(Vec<usize>, Vec<u32>)> = std::thread::scope(|s| {
         loader
@@ -171,5 +200,8 @@ fn loader_reports_transform_shape_errors() {
     let data = Mnist::new(vec![0; 4], vec![1], [2, 2]).unwrap();
     let loader = DataLoader::new(&data).with_transform(RandomCrop::new([3, 3]));
     let err = loader.epoch(0).next().unwrap().unwrap_err().to_string();
-    assert!(err.starts_with("RandomCrop: expected a non-empty crop size"), "{err}");
+    assert!(
+        err.starts_with("RandomCrop: expected a non-empty crop size"),
+        "{err}"
+    );
 }
