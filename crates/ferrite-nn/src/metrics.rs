@@ -269,7 +269,7 @@ impl ConfusionMatrix {
     /// let mut cm = ConfusionMatrix::new(2);
     /// cm.update(&[1, 1, 1, 0], &[1, 0, 1, 0])?;
     /// let table = cm.per_class_table(&["cat", "dog"]);
-    /// assert_eq!(table.lines().nth(2), Some("  dog            66.67%    100.00%        2"));
+    /// assert_eq!(table.lines().nth(2), Some("  dog              66.67%    100.00%        2"));
     /// # Ok::<(), ferrite_nn::NnError>(())
     /// ```
     pub fn per_class_table(&self, names: &[&str]) -> String {

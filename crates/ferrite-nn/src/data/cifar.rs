@@ -88,7 +88,7 @@ impl Cifar10 {
     }
 
     fn append(&mut self, bytes: &[u8], name: &str) -> Result<(), DataError> {
-        if bytes.len() % RECORD != 0 {
+        if !bytes.len().is_multiple_of(RECORD) {
             return Err(DataError::format(
                 name,
                 format!(

@@ -773,7 +773,9 @@ impl<D: Dataset> DataLoader<D> {
         D: Sync,
     {
         if self.prefetch == 0 {
-            return Prefetched::Inline(self.epoch_as(epoch));
+            return Prefetched {
+                source: Source::Inline(Box::new(self.epoch_as(epoch))),
+            };
         }
         let (sender, receiver) = sync_channel(self.prefetch);
         scope.spawn(move || {
@@ -783,7 +785,9 @@ impl<D: Dataset> DataLoader<D> {
                 }
             }
         });
-        Prefetched::Background(receiver)
+        Prefetched {
+            source: Source::Background(receiver),
+        }
     }
 }
 
@@ -799,9 +803,14 @@ impl<D: Dataset> DataLoader<D> {
 /// # Ok::<(), ferrite_nn::data::DataError>(())
 /// ```
 #[derive(Debug)]
-pub enum Prefetched<'a, D, T: Float = f32> {
-    /// Batches prepared when asked for.
-    Inline(Epoch<'a, D, T>),
+pub struct Prefetched<'a, D, T: Float = f32> {
+    source: Source<'a, D, T>,
+}
+
+#[derive(Debug)]
+enum Source<'a, D, T: Float> {
+    /// Batches prepared when asked for (prefetch depth 0).
+    Inline(Box<Epoch<'a, D, T>>),
     /// Batches received from the preparing thread.
     Background(Receiver<Result<Batch<T>, DataError>>),
 }
@@ -810,10 +819,10 @@ impl<D: Dataset, T: Float> Iterator for Prefetched<'_, D, T> {
     type Item = Result<Batch<T>, DataError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        match self {
-            Prefetched::Inline(epoch) => epoch.next(),
+        match &mut self.source {
+            Source::Inline(epoch) => epoch.next(),
             // The sender ends the epoch by hanging up.
-            Prefetched::Background(receiver) => receiver.recv().ok(),
+            Source::Background(receiver) => receiver.recv().ok(),
         }
     }
 }
@@ -1237,6 +1246,34 @@ mod tests {
         let items: Vec<_> = loader.epoch(0).collect();
         assert_eq!(items.len(), 3); // [0, 1], [2, 3], then the error in [4, 5]
         assert!(items[..2].iter().all(Result::is_ok));
+        assert_eq!(
+            items[2].as_ref().unwrap_err().to_string(),
+            "Faulty: sample 5 is unreadable"
+        );
+    }
+
+    #[test]
+    fn prefetch_gives_the_same_batches_and_stops_when_dropped() {
+        let data = Numbered(50);
+        for depth in [0, 1, 3] {
+            let loader = DataLoader::new(&data)
+                .with_batch_size(7)
+                .with_shuffle(true)
+                .with_seed(4)
+                .with_prefetch(depth);
+            let direct = batches(&loader, 2);
+            let got: Vec<Batch> =
+                std::thread::scope(|s| loader.prefetch_epoch(2, s).collect::<Result<_, _>>())
+                    .unwrap();
+            assert_eq!(got, direct, "depth {depth}");
+            // Dropping the iterator after one batch ends the producer (the scope returns).
+            let first = std::thread::scope(|s| loader.prefetch_epoch::<f32>(2, s).next());
+            assert_eq!(first.unwrap().unwrap(), direct[0]);
+        }
+        // Errors come through, and end the epoch.
+        let loader = DataLoader::new(Faulty).with_batch_size(2);
+        let items: Vec<_> = std::thread::scope(|s| loader.prefetch_epoch::<f64>(0, s).collect());
+        assert_eq!(items.len(), 3);
         assert_eq!(
             items[2].as_ref().unwrap_err().to_string(),
             "Faulty: sample 5 is unreadable"
