@@ -968,6 +968,52 @@ mod tests {
     }
 
     #[test]
+    fn kinds_from_checksums_and_directory_names() {
+        let dir = temp_dir("kinds").join("FashionMNIST").join("raw");
+        std::fs::create_dir_all(&dir).unwrap();
+        let n = 10_000u32;
+        let images = idx_bytes(&[n, 1, 1], &vec![0; 10_000]);
+        std::fs::write(dir.join("t10k-images-idx3-ubyte"), images).unwrap();
+        let labels = idx_bytes(&[n], &vec![3; 10_000]);
+        std::fs::write(dir.join("t10k-labels-idx1-ubyte.gz"), gzip(&labels)).unwrap();
+        let m = Mnist::from_dir(&dir, Split::Test).unwrap();
+        assert_eq!(
+            (m.kind(), m.classes()[3]),
+            (MnistKind::FashionMnist, "Dress")
+        );
+        // Named MNIST, a labels file of the original's size must have its checksum.
+        let err = Mnist::from_dir_as(&dir, Split::Test, MnistKind::Mnist)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "t10k-labels-idx1-ubyte.gz: expected the CRC-32 4ab9eff9 of the original MNIST \
+                 file (10008 bytes uncompressed), found"
+            ),
+            "{err}"
+        );
+        let k = Mnist::from_dir_as(&dir, Split::Test, MnistKind::Kmnist).unwrap();
+        assert_eq!(k.classes()[0], "o");
+        // The real files are MNIST by their checksums (skipped in a clone without them).
+        let full = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/mnist-full");
+        if full.is_dir() {
+            let test = Mnist::from_dir_as(&full, Split::Test, MnistKind::Mnist).unwrap();
+            assert_eq!((test.len(), test.kind()), (10_000, MnistKind::Mnist));
+            let fake = temp_dir("fashion-named");
+            for f in ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+                std::fs::copy(full.join(f), fake.join(f)).unwrap();
+            }
+            // The checksum wins over a "fashion" in the path.
+            assert_eq!(
+                Mnist::from_dir(&fake, Split::Test).unwrap().kind(),
+                MnistKind::Mnist
+            );
+        } else {
+            eprintln!("skipped: {} is absent", full.display());
+        }
+    }
+
+    #[test]
     fn normalisation_values() {
         let m = Mnist::new(vec![0, 255, 128], vec![0], [1, 3]).unwrap();
         let f = m.get(0).unwrap().features.to_vec();
