@@ -2803,9 +2803,9 @@ fn data_loader_refuses_bad_batches_and_indices() {
         || Dataset::get_into(&ds, 0, &mut [0.0f32; 5]),
     );
     a.refuses(
-        "get_into_f64 with a 3-value buffer",
-        &["Mnist::get_into_f64", "3", "4"],
-        || Dataset::get_into_f64(&ds, 0, &mut [0.0f64; 3]),
+        "get_into with a 3-value buffer",
+        &["Mnist::get_into", "3", "4"],
+        || Dataset::get_into(&ds, 0, &mut [0.0f32; 3]),
     );
     a.refuses(
         "Subset::new with index 3 of 3",

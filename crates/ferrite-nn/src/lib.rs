@@ -26,6 +26,7 @@ mod error;
 pub mod init;
 mod layers;
 pub mod loss;
+pub mod metrics;
 pub mod models;
 mod module;
 pub mod optim;
