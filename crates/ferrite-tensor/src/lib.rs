@@ -28,10 +28,13 @@ pub use error::{Result, TensorError};
 pub use float::Float;
 pub use ops::binary::broadcast_shapes;
 pub use ops::conv::{
-    Conv2dGrads, Conv2dParams, Padding, PaddingMode, conv2d_backward, pad2d, pad2d_backward,
+    Conv2dGrads, Conv2dParams, Padding, PaddingMode, conv2d_backward, conv2d_bias_grad,
+    conv2d_input_grad, conv2d_weight_grad,
 };
 pub use ops::linear::{LinearGrads, linear_backward};
+pub use ops::pad::{PadMode, pad_backward};
 pub use ops::pool::{Pool2dParams, avg_pool2d_backward, max_pool2d_backward};
+pub use ops::window::{Pair, Window, Window1d, Window2d, WindowAxis};
 pub use tensor::{Tensor, checked_numel, normalize_dim};
 
 /// The random generator used for every seeded draw in ferrite (ChaCha8: fast, portable,
