@@ -1,13 +1,15 @@
-//! `conv2d`: forward by the `ferrite-tensor` kernel (im2col + GEMM), backward by its
-//! backward kernels (GEMMs + col2im), computing only the gradients that are needed.
+//! `conv2d`: forward by the `ferrite-tensor` kernel (im2col + GEMM), backward by its three
+//! gradient kernels, each computed only when its input needs it.
 
-use ferrite_tensor::{Conv2dParams, Float, Result, Tensor, conv2d_backward};
+use ferrite_tensor::{
+    Conv2dParams, Float, Result, Tensor, conv2d_bias_grad, conv2d_input_grad, conv2d_weight_grad,
+};
 
 use crate::Var;
 
 impl<T: Float> Var<T> {
-    /// 2-D convolution like `torch.nn.functional.conv2d` (with `padding_mode` as in
-    /// `nn.Conv2d`).
+    /// 2-D convolution like `torch.nn.functional.conv2d` (zero padding; the `Conv2d` layer
+    /// adds `nn.Conv2d`'s other padding modes with [`Var::pad`]).
     ///
     /// # Shapes
     /// - `self`: `[N, C, H, W]`
@@ -43,19 +45,18 @@ impl<T: Float> Var<T> {
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
         Var::from_op("conv2d", value, &inputs, move |g, needs| {
-            let has_bias = needs.len() == 3;
-            let grads = conv2d_backward(
-                &x,
-                &w,
-                g,
-                &params,
-                [needs[0], needs[1], has_bias && needs[2]],
-            )?;
-            let mut out = vec![grads.input, grads.weight];
-            if has_bias {
-                out.push(grads.bias);
+            let mut grads = vec![
+                needs[0]
+                    .then(|| conv2d_input_grad(g, &w, x.shape(), &params))
+                    .transpose()?,
+                needs[1]
+                    .then(|| conv2d_weight_grad(g, &x, w.shape(), &params))
+                    .transpose()?,
+            ];
+            if let Some(&need_bias) = needs.get(2) {
+                grads.push(need_bias.then(|| conv2d_bias_grad(g)).transpose()?);
             }
-            Ok(out)
+            Ok(grads)
         })
     }
 }

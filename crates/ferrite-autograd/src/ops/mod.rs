@@ -5,6 +5,7 @@
 mod arith;
 mod conv;
 mod matmul;
+mod pad;
 mod pool;
 mod reduce;
 mod shape;
