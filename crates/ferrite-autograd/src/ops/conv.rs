@@ -1,9 +1,7 @@
-//! `conv2d`: forward by the `ferrite-tensor` kernel (im2col + GEMM), backward by its three
-//! gradient kernels, each computed only when its input needs it.
+//! `conv2d`: forward by the `ferrite-tensor` kernel (im2col + GEMM), backward by its
+//! gradient kernels (`conv2d_backward`), each gradient computed only when its input needs it.
 
-use ferrite_tensor::{
-    Conv2dParams, Float, Result, Tensor, conv2d_bias_grad, conv2d_input_grad, conv2d_weight_grad,
-};
+use ferrite_tensor::{Conv2dParams, Float, Result, Tensor, conv2d_backward};
 
 use crate::Var;
 
@@ -45,18 +43,16 @@ impl<T: Float> Var<T> {
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
         Var::from_op("conv2d", value, &inputs, move |g, needs| {
-            let mut grads = vec![
-                needs[0]
-                    .then(|| conv2d_input_grad(g, &w, x.shape(), &params))
-                    .transpose()?,
-                needs[1]
-                    .then(|| conv2d_weight_grad(g, &x, w.shape(), &params))
-                    .transpose()?,
-            ];
-            if let Some(&need_bias) = needs.get(2) {
-                grads.push(need_bias.then(|| conv2d_bias_grad(g)).transpose()?);
+            // One call for all three: when both the input and the weight need a gradient,
+            // `conv2d_backward` computes them in one parallel pass over the images.
+            let has_bias = needs.len() == 3;
+            let need_bias = has_bias && needs[2];
+            let grads = conv2d_backward(g, &x, &w, &params, [needs[0], needs[1], need_bias])?;
+            let mut out = vec![grads.input, grads.weight];
+            if has_bias {
+                out.push(grads.bias);
             }
-            Ok(grads)
+            Ok(out)
         })
     }
 }

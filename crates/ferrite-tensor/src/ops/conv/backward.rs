@@ -44,7 +44,9 @@ pub struct Conv2dGrads<T: Float> {
 
 /// Gradients of [`Tensor::conv2d`] with respect to its input, weight and bias, given the
 /// gradient `grad_output` of the output: [`conv2d_input_grad`], [`conv2d_weight_grad`] and
-/// [`conv2d_bias_grad`] with the shapes checked once.
+/// [`conv2d_bias_grad`] with the shapes checked once, and the input and weight gradients
+/// computed in one parallel pass when both are needed (each chunk of images does both while
+/// its data is in cache; the same numbers as the separate functions).
 ///
 /// `needs = [input, weight, bias]` selects which gradients are computed; the others are
 /// `None` and cost nothing (the input gradient of a network's first layer is rarely needed
@@ -87,13 +89,18 @@ pub fn conv2d_backward<T: Float>(
     let plan = ConvPlan::new(OP, input.shape(), weight.shape(), params)?;
     plan.check_grad_output(OP, grad_output.shape())?;
     let [need_input, need_weight, need_bias] = needs;
+    let (input, weight) = match (need_input, need_weight) {
+        (true, true) => {
+            let (gi, gw) = input_and_weight_grad(OP, &plan, grad_output, input, weight)?;
+            (Some(gi), Some(gw))
+        }
+        (true, false) => (Some(input_grad(OP, &plan, grad_output, weight)?), None),
+        (false, true) => (None, Some(weight_grad(OP, &plan, grad_output, input)?)),
+        (false, false) => (None, None),
+    };
     Ok(Conv2dGrads {
-        input: need_input
-            .then(|| input_grad(OP, &plan, grad_output, weight))
-            .transpose()?,
-        weight: need_weight
-            .then(|| weight_grad(OP, &plan, grad_output, input))
-            .transpose()?,
+        input,
+        weight,
         bias: need_bias.then(|| bias_grad(grad_output)),
     })
 }
@@ -236,6 +243,48 @@ enum InputGradStrategy<T> {
     Col2im,
 }
 
+impl<T: Float> InputGradStrategy<T> {
+    /// The strategy the plan's shapes call for (`ws` is the contiguous weight) and the
+    /// length of the column buffer it needs per image.
+    fn choose(op: &'static str, plan: &ConvPlan, ws: &[T]) -> Result<(Self, usize)> {
+        let g = &plan.geom;
+        Ok(if g.is_pointwise() {
+            (InputGradStrategy::Pointwise, 0)
+        } else if let Some(flipped) = flipped_geometry(plan) {
+            let len = checked_mul(op, flipped.rows(), flipped.cols())?;
+            (
+                InputGradStrategy::Flipped(flipped, flip_weight(ws, plan)),
+                len,
+            )
+        } else {
+            (InputGradStrategy::Col2im, plan.cols_len(op)?)
+        })
+    }
+
+    /// The input gradient `gi_n` of one image from its output gradient `go_n`, group by
+    /// group. `grad_cols` is overwritten entirely (by im2col or a non-accumulating product).
+    fn image(&self, plan: &ConvPlan, ws: &[T], go_n: &[T], gi_n: &mut [T], grad_cols: &mut [T]) {
+        let out_group_len = plan.out_per_group * plan.geom.cols();
+        let (group_len, weight_group_len) = (plan.group_len(), plan.weight_group_len());
+        for grp in 0..plan.groups {
+            let go_g = &go_n[grp * out_group_len..(grp + 1) * out_group_len];
+            let gi_g = &mut gi_n[grp * group_len..(grp + 1) * group_len];
+            let w_range = grp * weight_group_len..(grp + 1) * weight_group_len;
+            match self {
+                InputGradStrategy::Pointwise => {
+                    input_grad_pointwise(plan, go_g, &ws[w_range], gi_g)
+                }
+                InputGradStrategy::Flipped(fg, flipped) => {
+                    input_grad_flipped(plan, fg, go_g, &flipped[w_range], grad_cols, gi_g)
+                }
+                InputGradStrategy::Col2im => {
+                    input_grad_col2im(plan, go_g, &ws[w_range], grad_cols, gi_g)
+                }
+            }
+        }
+    }
+}
+
 /// The input gradient for a validated plan: one task per image, each group by the strategy
 /// the shapes call for.
 fn input_grad<T: Float>(
@@ -244,61 +293,82 @@ fn input_grad<T: Float>(
     grad_output: &Tensor<T>,
     weight: &Tensor<T>,
 ) -> Result<Tensor<T>> {
-    let g = plan.geom;
     let image_len = plan.image_len();
     let mut grad_input = buffer::zeros(checked_mul(op, plan.batch, image_len)?);
-    if image_len > 0 && plan.out_channels > 0 && g.cols() > 0 {
+    let out_image_len = plan.out_channels * plan.geom.cols();
+    if image_len > 0 && out_image_len > 0 {
         let go = grad_output.contiguous();
         let gos = go.as_slice().expect("contiguous grad_output");
         let w = weight.contiguous();
         let ws = w.as_slice().expect("contiguous weight");
-        let strategy = if g.is_pointwise() {
-            InputGradStrategy::Pointwise
-        } else if let Some(flipped) = flipped_geometry(plan) {
-            InputGradStrategy::Flipped(flipped, flip_weight(ws, plan))
-        } else {
-            InputGradStrategy::Col2im
-        };
-        // Overwritten entirely (by im2col or by a non-accumulating product).
-        let grad_cols_len = match &strategy {
-            InputGradStrategy::Pointwise => 0,
-            InputGradStrategy::Flipped(fg, _) => checked_mul(op, fg.rows(), fg.cols())?,
-            InputGradStrategy::Col2im => plan.cols_len(op)?,
-        };
-        let out_group_len = plan.out_per_group * g.cols();
-        let (group_len, weight_group_len) = (plan.group_len(), plan.weight_group_len());
+        let (strategy, grad_cols_len) = InputGradStrategy::choose(op, plan, ws)?;
         grad_input
             .par_chunks_mut(image_len)
             .enumerate()
             .for_each_init(
                 || Scratch::for_overwrite(grad_cols_len),
                 |grad_cols, (img, gi_n)| {
-                    let go_n = &gos[img * plan.out_channels * g.cols()..];
-                    for grp in 0..plan.groups {
-                        let go_g = &go_n[grp * out_group_len..(grp + 1) * out_group_len];
-                        let gi_g = &mut gi_n[grp * group_len..(grp + 1) * group_len];
-                        let w_range = grp * weight_group_len..(grp + 1) * weight_group_len;
-                        match &strategy {
-                            InputGradStrategy::Pointwise => {
-                                input_grad_pointwise(plan, go_g, &ws[w_range], gi_g)
-                            }
-                            InputGradStrategy::Flipped(fg, flipped) => input_grad_flipped(
-                                plan,
-                                fg,
-                                go_g,
-                                &flipped[w_range],
-                                grad_cols,
-                                gi_g,
-                            ),
-                            InputGradStrategy::Col2im => {
-                                input_grad_col2im(plan, go_g, &ws[w_range], grad_cols, gi_g)
-                            }
-                        }
-                    }
+                    let go_n = &gos[img * out_image_len..(img + 1) * out_image_len];
+                    strategy.image(plan, ws, go_n, gi_n, grad_cols);
                 },
             );
     }
     Tensor::from_vec(grad_input, &plan.input_shape())
+}
+
+/// The input and weight gradients together, in one parallel pass over the weight
+/// gradient's chunks of images: each task computes its images' weight-gradient products and
+/// then their input gradients, while their output gradients are still in cache. The same
+/// products, in the same order, as [`input_grad`] and [`weight_grad`].
+fn input_and_weight_grad<T: Float>(
+    op: &'static str,
+    plan: &ConvPlan,
+    grad_output: &Tensor<T>,
+    input: &Tensor<T>,
+    weight: &Tensor<T>,
+) -> Result<(Tensor<T>, Tensor<T>)> {
+    let (n, image_len) = (plan.batch, plan.image_len());
+    let weight_len = plan.groups * plan.weight_group_len();
+    let out_image_len = plan.out_channels * plan.geom.cols();
+    if image_len == 0 || weight_len == 0 || n == 0 || out_image_len == 0 {
+        // Nothing to share: zeros, or no work at all.
+        let input_grad = input_grad(op, plan, grad_output, weight)?;
+        return Ok((input_grad, weight_grad(op, plan, grad_output, input)?));
+    }
+    let mut grad_input = buffer::zeros(checked_mul(op, n, image_len)?);
+    let cols_len = plan.cols_len(op)?;
+    let schedule = WeightGradSchedule::new(n, weight_len, cols_len, cols_len == 0);
+    let [go, x, w] = [grad_output, input, weight].map(Tensor::contiguous);
+    let gos = go.as_slice().expect("contiguous grad_output");
+    let xs = x.as_slice().expect("contiguous input");
+    let ws = w.as_slice().expect("contiguous weight");
+    let (strategy, grad_cols_len) = InputGradStrategy::choose(op, plan, ws)?;
+    let mut partials = Scratch::zeros(checked_mul(op, schedule.chunks, weight_len)?);
+    partials
+        .par_chunks_mut(weight_len)
+        .zip(grad_input.par_chunks_mut(schedule.per_chunk * image_len))
+        .enumerate()
+        .for_each(|(chunk, (partial, gi))| {
+            let images = schedule.images(chunk, n);
+            if cols_len == 0 {
+                weight_grad_pointwise(plan, images.clone(), gos, xs, partial);
+            } else {
+                weight_grad_batched(plan, images.clone(), schedule.batch, gos, xs, partial);
+            }
+            let mut grad_cols = Scratch::for_overwrite(grad_cols_len);
+            for (img, gi_n) in images.zip(gi.chunks_exact_mut(image_len)) {
+                let go_n = &gos[img * out_image_len..(img + 1) * out_image_len];
+                strategy.image(plan, ws, go_n, gi_n, &mut grad_cols);
+            }
+        });
+    let mut grad_weight = buffer::zeros(weight_len);
+    sum_partials_transposed(plan, &partials, &mut grad_weight);
+    let [kh, kw] = plan.geom.window.kernel;
+    let weight_shape = [plan.out_channels, plan.geom.channels, kh, kw];
+    Ok((
+        Tensor::from_vec(grad_input, &plan.input_shape())?,
+        Tensor::from_vec(grad_weight, &weight_shape)?,
+    ))
 }
 
 /// `dX_g = W_gᵀ · dY_g : [C/g, O/g] × [O/g, H·W]`, for a 1x1 kernel with stride 1 and no
