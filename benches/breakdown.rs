@@ -15,6 +15,7 @@ use ferrite::nn::loss::{CrossEntropyOptions, cross_entropy};
 use ferrite::nn::models::small_cnn;
 use ferrite::nn::optim::{Optimizer, Sgd, SgdConfig};
 use ferrite::prelude::*;
+use ferrite::tensor::{Conv2dParams, Pool2dParams};
 use ferrite::tensor::{conv2d_backward, linear_backward, max_pool2d_backward};
 
 /// CPU time (user + system, all threads) of this process in milliseconds, from

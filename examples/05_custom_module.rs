@@ -39,18 +39,20 @@ use ferrite::prelude::*;
 /// `torch.nn.functional.leaky_relu(x, negative_slope)`: a new op.
 ///
 /// The forward pass computes the value now; the closure given to `Var::from_op` is the
-/// backward pass, run later by `backward()` with the gradient of the output `g`. It must
-/// return one gradient per input: here `g · 1` where `x > 0` and `g · slope` elsewhere.
+/// backward pass, run later by `backward()` with the gradient of the output `g`. It sets
+/// the gradient of each input with `grads.set(i, ..)`: here `g · 1` where `x > 0` and
+/// `g · slope` elsewhere.
 /// It captures the input's value (a `Tensor`), never a `Var`.
 fn leaky_relu<T: Float>(x: &Var<T>, slope: f64) -> Result<Var<T>, TensorError> {
     let slope = T::of(slope);
     let input = x.value();
     let y = input.map(move |v| if v > T::zero() { v } else { slope * v });
-    Var::from_op("leaky_relu", y, &[x], move |g, _needs| {
-        let dx = g.zip_with("leaky_relu_backward", &input, move |g, v| {
-            if v > T::zero() { g } else { slope * g }
-        })?;
-        Ok(vec![Some(dx)])
+    Var::from_op("leaky_relu", y, &[x], move |g, grads| {
+        grads.set(0, || {
+            g.zip_with("leaky_relu_backward", &input, move |g, v| {
+                if v > T::zero() { g } else { slope * g }
+            })
+        })
     })
 }
 
@@ -58,9 +60,10 @@ fn leaky_relu<T: Float>(x: &Var<T>, slope: f64) -> Result<Var<T>, TensorError> {
 fn leaky_relu_with_a_bug(x: &Var<f64>, slope: f64) -> Result<Var<f64>, TensorError> {
     let input = x.value();
     let y = input.map(move |v| if v > 0.0 { v } else { slope * v });
-    Var::from_op("leaky_relu_with_a_bug", y, &[x], move |g, _needs| {
-        let dx = g.zip_with("backward", &input, |g, v| if v > 0.0 { g } else { 0.0 })?;
-        Ok(vec![Some(dx)])
+    Var::from_op("leaky_relu_with_a_bug", y, &[x], move |g, grads| {
+        grads.set(0, || {
+            g.zip_with("backward", &input, |g, v| if v > 0.0 { g } else { 0.0 })
+        })
     })
 }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use ferrite::prelude::*;
-use ferrite::tensor::PadMode;
+use ferrite::tensor::{Conv2dParams, PadMode, Pool2dParams};
 use serde::Deserialize;
 use serde_json::Value;
 

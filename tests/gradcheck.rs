@@ -4,7 +4,7 @@
 use ferrite::nn::loss::{CrossEntropyOptions, Reduction, cross_entropy, mse_loss, nll_loss};
 use ferrite::nn::{BatchNormOptions, batch_norm2d};
 use ferrite::prelude::*;
-use ferrite::tensor::PadMode;
+use ferrite::tensor::{Conv2dParams, PadMode, Pool2dParams};
 
 fn randn(shape: &[usize], seed: u64) -> Tensor<f64> {
     Tensor::randn(shape, &mut seeded_rng(seed))

@@ -2,6 +2,7 @@
 //! parameters must give errors, never panics.
 
 use ferrite::prelude::*;
+use ferrite::tensor::{Conv2dParams, Pool2dParams};
 use proptest::prelude::*;
 
 fn tensor_from(shape: &[usize], seed: u64) -> Tensor<f64> {

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use ferrite_tensor::{Float, Result, Tensor, TensorError};
 
-use crate::mode;
-use crate::var::{Node, Var, lock};
+use crate::var::{Node, NodeKind, Var, lock};
+use crate::{Grads, mode};
 
 impl<T: Float> Var<T> {
     /// Backpropagates from a one-element result: afterwards every parameter it depends on
@@ -91,7 +91,7 @@ impl<T: Float> Var<T> {
             };
             let grad_fn = lock(&node.grad_fn).take();
             let Some(grad_fn) = grad_fn else {
-                if matches!(node.op, "leaf" | "parameter") {
+                if node.kind == NodeKind::Leaf {
                     let mut slot = lock(&node.grad);
                     *slot = Some(match slot.take() {
                         Some(acc) => acc.add(&grad)?,
@@ -107,24 +107,15 @@ impl<T: Float> Var<T> {
                     ),
                 ));
             };
-            let needs: Vec<bool> = grad_fn.inputs.iter().map(|v| v.requires_grad()).collect();
-            let input_grads = (grad_fn.backward)(&grad, &needs)?;
-            if input_grads.len() != grad_fn.inputs.len() {
-                return Err(TensorError::invalid(
-                    "backward",
-                    format!(
-                        "the backward of '{}' returned {} gradients for {} inputs",
-                        node.op,
-                        input_grads.len(),
-                        grad_fn.inputs.len()
-                    ),
-                ));
-            }
-            for (i, (input, g)) in grad_fn.inputs.iter().zip(input_grads).enumerate() {
+            let mut input_grads = Grads::new(grad_fn.inputs.iter().map(|v| v.requires_grad()));
+            (grad_fn.backward)(&grad, &mut input_grads)?;
+            for (i, (input, g)) in grad_fn
+                .inputs
+                .iter()
+                .zip(input_grads.into_vec())
+                .enumerate()
+            {
                 let Some(g) = g else { continue };
-                if !needs[i] {
-                    continue;
-                }
                 if g.shape() != input.shape().as_slice() {
                     return Err(TensorError::shape(
                         "backward",

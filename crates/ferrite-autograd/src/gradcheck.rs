@@ -294,8 +294,8 @@ mod tests {
         // y = x^2 with a deliberately wrong derivative (x instead of 2x).
         let wrong_square = |v: &[Var<f64>]| {
             let x = v[0].value();
-            Var::from_op("wrong_square", x.mul(&x)?, &[&v[0]], move |g, _| {
-                Ok(vec![Some(g.mul(&x)?)])
+            Var::from_op("wrong_square", x.mul(&x)?, &[&v[0]], move |g, grads| {
+                grads.set(0, || g.mul(&x))
             })
         };
         let x = Tensor::from_vec(vec![1.0, 2.0], &[2]).unwrap();

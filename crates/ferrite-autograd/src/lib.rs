@@ -30,11 +30,13 @@
 mod backward;
 mod dot;
 mod gradcheck;
+mod grads;
 mod mode;
 mod ops;
 mod var;
 
 pub use dot::{to_dot, to_dot_with_names};
 pub use gradcheck::{GradcheckError, GradcheckOptions, GradcheckReport, gradcheck};
+pub use grads::Grads;
 pub use mode::{NoGradGuard, detect_anomaly, is_anomaly_enabled, is_grad_enabled, no_grad};
 pub use var::{BackwardFn, Var, live_nodes};

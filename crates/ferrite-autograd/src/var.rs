@@ -5,12 +5,11 @@ use std::sync::{Arc, Mutex, RwLock, RwLockWriteGuard};
 
 use ferrite_tensor::{Float, Result, Tensor, TensorError};
 
-use crate::mode;
+use crate::{Grads, mode};
 
-/// The backward function of one op: given the gradient of the op's output and which inputs
-/// need a gradient, returns one gradient per input (`None` where not needed).
-pub type BackwardFn<T> =
-    Box<dyn Fn(&Tensor<T>, &[bool]) -> Result<Vec<Option<Tensor<T>>>> + Send + Sync>;
+/// The backward function of one op: given the gradient of the op's output, fills the
+/// [`Grads`] slots of the inputs that need a gradient.
+pub type BackwardFn<T> = Box<dyn Fn(&Tensor<T>, &mut Grads<T>) -> Result<()> + Send + Sync>;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 static LIVE_NODES: AtomicUsize = AtomicUsize::new(0);
@@ -36,9 +35,18 @@ pub(crate) struct GradFn<T: Float> {
     pub(crate) backward: BackwardFn<T>,
 }
 
+/// What made a node: a leaf (a constant or a parameter, made by the user) or a recorded op.
+/// Only leaves can be assigned and only leaves accumulate `.grad`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NodeKind {
+    Leaf,
+    Op,
+}
+
 pub(crate) struct Node<T: Float> {
     /// Creation order: an op's output always has a larger id than its inputs.
     pub(crate) id: u64,
+    pub(crate) kind: NodeKind,
     pub(crate) op: &'static str,
     pub(crate) value: RwLock<Tensor<T>>,
     pub(crate) requires_grad: bool,
@@ -121,6 +129,7 @@ impl<T: Float> std::fmt::Debug for Var<T> {
 
 impl<T: Float> Var<T> {
     fn make(
+        kind: NodeKind,
         op: &'static str,
         value: Tensor<T>,
         requires_grad: bool,
@@ -131,6 +140,7 @@ impl<T: Float> Var<T> {
         Var {
             node: Arc::new(Node {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                kind,
                 op,
                 value: RwLock::new(value),
                 requires_grad,
@@ -150,7 +160,7 @@ impl<T: Float> Var<T> {
     /// assert!(!x.requires_grad());
     /// ```
     pub fn new(value: Tensor<T>) -> Self {
-        Self::make("leaf", value, false, None, Vec::new())
+        Self::make(NodeKind::Leaf, "leaf", value, false, None, Vec::new())
     }
 
     /// A leaf that requires a gradient: a parameter or an input to differentiate by.
@@ -162,16 +172,16 @@ impl<T: Float> Var<T> {
     /// assert!(w.requires_grad() && w.is_leaf());
     /// ```
     pub fn parameter(value: Tensor<T>) -> Self {
-        Self::make("parameter", value, true, None, Vec::new())
+        Self::make(NodeKind::Leaf, "parameter", value, true, None, Vec::new())
     }
 
     /// The result of a custom op: `value` computed from `inputs`, and `backward` mapping the
     /// output's gradient to one gradient per input. This is how every op in ferrite is built;
     /// use it to add your own.
     ///
-    /// `backward(grad_output, needs)` gets `needs[i] == true` for the inputs that need a
-    /// gradient and returns a `Vec` with one entry per input (`None` where not needed).
-    /// Capture tensors (not `Var`s) in the closure. When gradients are disabled
+    /// `backward(grad_output, grads)` sets the gradient of each input that needs one with
+    /// [`Grads::set`] (slot `i` for `inputs[i]`; slots of inputs that need no gradient, and
+    /// indices past the inputs, are skipped without calling the closure). Capture tensors (not `Var`s) in the closure. When gradients are disabled
     /// ([`no_grad`](crate::no_grad)) or no input requires one, nothing is recorded.
     ///
     /// # Errors
@@ -183,8 +193,8 @@ impl<T: Float> Var<T> {
     /// use ferrite_tensor::Tensor;
     /// // y = 3x, written as a custom op.
     /// fn triple(x: &Var<f64>) -> ferrite_tensor::Result<Var<f64>> {
-    ///     Var::from_op("triple", x.value().mul_scalar(3.0), &[x], |g, _needs| {
-    ///         Ok(vec![Some(g.mul_scalar(3.0))])
+    ///     Var::from_op("triple", x.value().mul_scalar(3.0), &[x], |g, grads| {
+    ///         grads.set(0, || Ok(g.mul_scalar(3.0)))
     ///     })
     /// }
     /// let x = Var::parameter(Tensor::from_vec(vec![1.0, 2.0], &[2])?);
@@ -196,7 +206,7 @@ impl<T: Float> Var<T> {
         op: &'static str,
         value: Tensor<T>,
         inputs: &[&Var<T>],
-        backward: impl Fn(&Tensor<T>, &[bool]) -> Result<Vec<Option<Tensor<T>>>> + Send + Sync + 'static,
+        backward: impl Fn(&Tensor<T>, &mut Grads<T>) -> Result<()> + Send + Sync + 'static,
     ) -> Result<Var<T>> {
         let input_shapes: Vec<Vec<usize>> = inputs.iter().map(|v| v.shape()).collect();
         if mode::is_anomaly_enabled() && !value.all_finite() {
@@ -211,13 +221,27 @@ impl<T: Float> Var<T> {
         }
         let requires_grad = mode::is_grad_enabled() && inputs.iter().any(|v| v.requires_grad());
         if !requires_grad {
-            return Ok(Self::make(op, value, false, None, input_shapes));
+            return Ok(Self::make(
+                NodeKind::Op,
+                op,
+                value,
+                false,
+                None,
+                input_shapes,
+            ));
         }
         let grad_fn = GradFn {
             inputs: inputs.iter().map(|&v| v.clone()).collect(),
             backward: Box::new(backward),
         };
-        Ok(Self::make(op, value, true, Some(grad_fn), input_shapes))
+        Ok(Self::make(
+            NodeKind::Op,
+            op,
+            value,
+            true,
+            Some(grad_fn),
+            input_shapes,
+        ))
     }
 
     /// The current value (a cheap, shared copy).
@@ -355,7 +379,7 @@ impl<T: Float> Var<T> {
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
     pub fn is_leaf(&self) -> bool {
-        !self.node.requires_grad || matches!(self.node.op, "leaf" | "parameter")
+        !self.node.requires_grad || self.node.kind == NodeKind::Leaf
     }
 
     /// The name of the op that produced this `Var` (`"leaf"` / `"parameter"` for leaves).

@@ -6,7 +6,7 @@
 //!
 //! ```
 //! use ferrite_autograd::Var;
-//! use ferrite_nn::{Linear, Module, ReLU, Sequential};
+//! use ferrite_nn::{Linear, Module, ReLU, Sequential, ModuleExt};
 //! use ferrite_tensor::{seeded_rng, Tensor};
 //! let mut rng = seeded_rng(0);
 //! let model = Sequential::new()
@@ -34,7 +34,7 @@ mod summary;
 pub use checkpoint::{Checkpoint, LoadReport, StateDict, Strict, load_state_dict, state_dict};
 pub use error::NnError;
 pub use layers::*;
-pub use module::Module;
+pub use module::{AsDynModule, Module, ModuleExt, visit_modules};
 pub use optim::{
     Adam, AdamConfig, AdamW, AdamWConfig, CosineAnnealingLR, LrScheduler, Optimizer,
     OptimizerState, Sgd, SgdConfig, StepLR, clip_grad_norm,

@@ -231,7 +231,7 @@ pub fn cross_entropy<T: Float>(
     let shape = x.shape().to_vec();
     let target = target.to_vec();
     let reduction = options.reduction;
-    Var::from_op(OP, value, &[input], move |g, _| {
+    Var::from_op(OP, value, &[input], move |g, grads| {
         let scales = element_scales(g, reduction, n)?;
         let off = eps / c as f64;
         let on = 1.0 - eps + off;
@@ -243,7 +243,7 @@ pub fn cross_entropy<T: Float>(
                 T::of((p.as_f64() - q) * s)
             }));
         }
-        Ok(vec![Some(Tensor::from_vec(grad, &shape)?)])
+        grads.set(0, || Tensor::from_vec(grad, &shape))
     })
 }
 
@@ -291,13 +291,13 @@ pub fn nll_loss<T: Float>(
 
     let shape = x.shape().to_vec();
     let target = target.to_vec();
-    Var::from_op(OP, value, &[input], move |g, _| {
+    Var::from_op(OP, value, &[input], move |g, grads| {
         let scales = element_scales(g, reduction, n)?;
         let mut grad = vec![T::zero(); n * c];
         for (i, &y) in target.iter().enumerate() {
             grad[i * c + y] = T::of(-scales[i]);
         }
-        Ok(vec![Some(Tensor::from_vec(grad, &shape)?)])
+        grads.set(0, || Tensor::from_vec(grad, &shape))
     })
 }
 
@@ -355,7 +355,7 @@ pub fn mse_loss<T: Float>(input: &Var<T>, target: &Var<T>, reduction: Reduction)
         }
     };
     let count = diff.numel();
-    Var::from_op(OP, value, &[input, target], move |g, needs| {
+    Var::from_op(OP, value, &[input, target], move |g, grads| {
         let grad = match reduction {
             Reduction::None => diff.mul(g)?.mul_scalar(T::of(2.0)),
             _ => {
@@ -368,10 +368,8 @@ pub fn mse_loss<T: Float>(input: &Var<T>, target: &Var<T>, reduction: Reduction)
                 diff.mul_scalar(T::of(2.0 * s))
             }
         };
-        Ok(vec![
-            needs[0].then(|| grad.clone()),
-            needs[1].then(|| grad.neg()),
-        ])
+        grads.set(0, || Ok(grad.clone()))?;
+        grads.set(1, || Ok(grad.neg()))
     })
 }
 

@@ -24,7 +24,7 @@ use ferrite_tensor::checked_numel;
 ///
 /// ```
 /// use ferrite_autograd::Var;
-/// use ferrite_nn::{Module, models::small_cnn};
+/// use ferrite_nn::{Module, models::small_cnn, ModuleExt};
 /// use ferrite_tensor::{seeded_rng, Tensor};
 /// let model = small_cnn::<f32>([28, 28], &mut seeded_rng(0))?;
 /// assert_eq!(model.num_parameters(), 206_922);

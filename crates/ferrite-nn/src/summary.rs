@@ -1,13 +1,12 @@
 //! [`summary`]: a torchinfo-style table of a model's layers, output shapes, parameter counts
 //! and multiply-adds, computed by running one input of the given shape through it.
 
-use std::cell::Cell;
 use std::fmt;
 
 use ferrite_autograd::{Var, no_grad};
 use ferrite_tensor::{Float, Result, Tensor};
 
-use crate::Module;
+use crate::{Module, ModuleExt};
 
 /// One row of a [`Summary`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,10 +74,7 @@ pub struct Summary {
 /// assert!(err.to_string().starts_with("summary: shape [9223372036854775807, 4]"));
 /// # Ok::<(), ferrite_tensor::TensorError>(())
 /// ```
-pub fn summary<T: Float, M: Module<T> + ?Sized>(
-    model: &M,
-    input_shape: &[usize],
-) -> Result<Summary> {
+pub fn summary<T: Float>(model: &dyn Module<T>, input_shape: &[usize]) -> Result<Summary> {
     ferrite_tensor::checked_numel("summary", input_shape)?;
     let mut rows = Vec::new();
     let input = Var::new(Tensor::<T>::zeros(input_shape));
@@ -90,7 +86,9 @@ pub fn summary<T: Float, M: Module<T> + ?Sized>(
             (b, value)
         })
         .collect();
-    let result = FreezeBuffers::run(|| no_grad(|| visit(model, None, &input, &mut rows)));
+    // Layers in training mode update their buffers (batch norm's running statistics) as
+    // in any forward; every buffer is put back afterwards.
+    let result = no_grad(|| visit(model, None, &input, &mut rows));
     for (buffer, before) in &buffers {
         let now = buffer.value();
         let ptr = |t: &Tensor<T>| t.as_slice().map(<[T]>::as_ptr);
@@ -111,39 +109,8 @@ pub fn summary<T: Float, M: Module<T> + ?Sized>(
     })
 }
 
-thread_local! {
-    /// True while `summary` runs a model on this thread.
-    static BUFFERS_FROZEN: Cell<bool> = const { Cell::new(false) };
-}
-
-/// True while [`summary`] runs a model on this thread: layers with buffers (`BatchNorm2d`)
-/// must not update them.
-pub(crate) fn buffers_frozen() -> bool {
-    BUFFERS_FROZEN.with(Cell::get)
-}
-
-/// Sets [`buffers_frozen`] for the duration of a closure (reset even on a panic).
-struct FreezeBuffers {
-    previous: bool,
-}
-
-impl FreezeBuffers {
-    fn run<R>(f: impl FnOnce() -> R) -> R {
-        let _guard = FreezeBuffers {
-            previous: BUFFERS_FROZEN.with(|b| b.replace(true)),
-        };
-        f()
-    }
-}
-
-impl Drop for FreezeBuffers {
-    fn drop(&mut self) {
-        BUFFERS_FROZEN.with(|b| b.set(self.previous));
-    }
-}
-
-fn visit<T: Float, M: Module<T> + ?Sized>(
-    module: &M,
+fn visit<T: Float>(
+    module: &dyn Module<T>,
     name: Option<&str>,
     input: &Var<T>,
     rows: &mut Vec<SummaryRow>,

@@ -16,7 +16,7 @@ use ferrite_nn::loss::{Reduction, mse_loss};
 use ferrite_nn::optim::{Adam, AdamConfig, Optimizer, OptimizerState};
 use ferrite_nn::{
     BatchNorm2d, BatchNorm2dConfig, Conv2d, Conv2dConfig, Flatten, Linear, LoadReport, Module,
-    NnError, ReLU, Sequential, StateDict, Strict, load_state_dict, state_dict,
+    ModuleExt, NnError, ReLU, Sequential, StateDict, Strict, load_state_dict, state_dict,
 };
 use ferrite_tensor::{Float, Rng, Tensor, seeded_rng};
 use rand::RngCore;

@@ -3,10 +3,10 @@
 //! the work.
 
 use ferrite_autograd::Var;
-use ferrite_nn::Module;
 use ferrite_nn::loss::{CrossEntropyOptions, cross_entropy};
 use ferrite_nn::models::small_cnn;
 use ferrite_nn::optim::{Optimizer, Sgd, SgdConfig};
+use ferrite_nn::{Module, ModuleExt};
 use ferrite_tensor::{Tensor, seeded_rng};
 
 /// Three SGD steps (momentum 0.9) on one seeded batch, in a pool of `threads` threads:

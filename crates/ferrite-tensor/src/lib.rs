@@ -22,6 +22,7 @@ mod float;
 pub mod gemm;
 pub mod ops;
 mod parallel;
+mod random;
 mod tensor;
 
 pub use error::{Result, TensorError};
@@ -37,19 +38,4 @@ pub use ops::pool::{Pool2dParams, avg_pool2d_backward, max_pool2d_backward};
 pub use ops::window::{Pair, Window, Window1d, Window2d, WindowAxis};
 pub use tensor::{Tensor, checked_numel, normalize_dim};
 
-/// The random generator used for every seeded draw in ferrite (ChaCha8: fast, portable,
-/// and the same stream on every platform).
-pub type Rng = rand_chacha::ChaCha8Rng;
-
-/// A generator seeded with `seed`: the same seed gives the same numbers everywhere.
-///
-/// ```
-/// use ferrite_tensor::{seeded_rng, Tensor};
-/// let a = Tensor::<f64>::randn(&[2], &mut seeded_rng(42));
-/// let b = Tensor::<f64>::randn(&[2], &mut seeded_rng(42));
-/// assert_eq!(a, b);
-/// ```
-pub fn seeded_rng(seed: u64) -> Rng {
-    use rand::SeedableRng;
-    Rng::seed_from_u64(seed)
-}
+pub use random::{Rng, manual_seed, seeded_rng, with_default_rng};

@@ -27,19 +27,23 @@ pub use ferrite_autograd as autograd;
 pub use ferrite_nn as nn;
 pub use ferrite_tensor as tensor;
 
-/// Everything a training script usually needs, in one `use`.
+/// Everything a training script usually needs, in one `use`: tensors and `Var`, the layers
+/// of a small CNN, `Module` with its derived methods (`ModuleExt`), the losses, optimizers,
+/// the data loader and the MNIST digits.
 pub mod prelude {
     pub use ferrite_autograd::{
         GradcheckOptions, NoGradGuard, Var, detect_anomaly, gradcheck, no_grad,
     };
+    pub use ferrite_nn::data::{DataLoader, Mnist, Split};
+    pub use ferrite_nn::loss::{CrossEntropyOptions, Reduction, cross_entropy, mse_loss, nll_loss};
+    pub use ferrite_nn::optim::{
+        Adam, AdamConfig, AdamW, AdamWConfig, LrScheduler, Optimizer, Sgd, SgdConfig,
+    };
     pub use ferrite_nn::{
-        Conv2d, Conv2dConfig, Flatten, Identity, Linear, Module, ReLU, Sequential, Sigmoid, Tanh,
-        init,
+        AvgPool2d, BatchNorm2d, BatchNorm2dConfig, Conv2d, Conv2dConfig, Dropout, Flatten,
+        Identity, Linear, MaxPool2d, Module, ModuleExt, ReLU, Sequential, Sigmoid, Tanh, init,
     };
-    pub use ferrite_tensor::{
-        Conv2dParams, Float, Padding, PaddingMode, Pool2dParams, Rng, Tensor, TensorError,
-        seeded_rng,
-    };
+    pub use ferrite_tensor::{Float, Padding, PaddingMode, Rng, Tensor, TensorError, seeded_rng};
 }
 
 // The guides in `docs/`: every ```rust block in them is compiled and run by `cargo test`

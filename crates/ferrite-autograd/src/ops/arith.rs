@@ -22,11 +22,9 @@ impl<T: Float> Var<T> {
     pub fn add(&self, other: &Var<T>) -> Result<Var<T>> {
         let (sa, sb) = (self.shape(), other.shape());
         let value = self.value().add(&other.value())?;
-        Var::from_op("add", value, &[self, other], move |g, needs| {
-            Ok(vec![
-                if needs[0] { Some(g.sum_to(&sa)?) } else { None },
-                if needs[1] { Some(g.sum_to(&sb)?) } else { None },
-            ])
+        Var::from_op("add", value, &[self, other], move |g, grads| {
+            grads.set(0, || g.sum_to(&sa))?;
+            grads.set(1, || g.sum_to(&sb))
         })
     }
 
@@ -47,15 +45,9 @@ impl<T: Float> Var<T> {
     pub fn sub(&self, other: &Var<T>) -> Result<Var<T>> {
         let (sa, sb) = (self.shape(), other.shape());
         let value = self.value().sub(&other.value())?;
-        Var::from_op("sub", value, &[self, other], move |g, needs| {
-            Ok(vec![
-                if needs[0] { Some(g.sum_to(&sa)?) } else { None },
-                if needs[1] {
-                    Some(g.neg().sum_to(&sb)?)
-                } else {
-                    None
-                },
-            ])
+        Var::from_op("sub", value, &[self, other], move |g, grads| {
+            grads.set(0, || g.sum_to(&sa))?;
+            grads.set(1, || g.neg().sum_to(&sb))
         })
     }
 
@@ -76,19 +68,9 @@ impl<T: Float> Var<T> {
     pub fn mul(&self, other: &Var<T>) -> Result<Var<T>> {
         let (a, b) = (self.value(), other.value());
         let value = a.mul(&b)?;
-        Var::from_op("mul", value, &[self, other], move |g, needs| {
-            Ok(vec![
-                if needs[0] {
-                    Some(g.mul(&b)?.sum_to(a.shape())?)
-                } else {
-                    None
-                },
-                if needs[1] {
-                    Some(g.mul(&a)?.sum_to(b.shape())?)
-                } else {
-                    None
-                },
-            ])
+        Var::from_op("mul", value, &[self, other], move |g, grads| {
+            grads.set(0, || g.mul(&b)?.sum_to(a.shape()))?;
+            grads.set(1, || g.mul(&a)?.sum_to(b.shape()))
         })
     }
 
@@ -109,20 +91,10 @@ impl<T: Float> Var<T> {
     pub fn div(&self, other: &Var<T>) -> Result<Var<T>> {
         let (a, b) = (self.value(), other.value());
         let value = a.div(&b)?;
-        Var::from_op("div", value, &[self, other], move |g, needs| {
-            let ga = if needs[0] {
-                Some(g.div(&b)?.sum_to(a.shape())?)
-            } else {
-                None
-            };
-            let gb = if needs[1] {
-                // d(a/b)/db = -a / b^2
-                let gb = g.mul(&a)?.div(&b.mul(&b)?)?.neg();
-                Some(gb.sum_to(b.shape())?)
-            } else {
-                None
-            };
-            Ok(vec![ga, gb])
+        Var::from_op("div", value, &[self, other], move |g, grads| {
+            grads.set(0, || g.div(&b)?.sum_to(a.shape()))?;
+            // d(a/b)/db = -a / b^2
+            grads.set(1, || g.mul(&a)?.div(&b.mul(&b)?)?.neg().sum_to(b.shape()))
         })
     }
 
@@ -139,9 +111,12 @@ impl<T: Float> Var<T> {
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
     pub fn add_scalar(&self, s: T) -> Result<Var<T>> {
-        Var::from_op("add_scalar", self.value().add_scalar(s), &[self], |g, _| {
-            Ok(vec![Some(g.clone())])
-        })
+        Var::from_op(
+            "add_scalar",
+            self.value().add_scalar(s),
+            &[self],
+            |g, grads| grads.set(0, || Ok(g.clone())),
+        )
     }
 
     /// Subtracts a scalar from every element.
@@ -157,9 +132,12 @@ impl<T: Float> Var<T> {
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
     pub fn sub_scalar(&self, s: T) -> Result<Var<T>> {
-        Var::from_op("sub_scalar", self.value().sub_scalar(s), &[self], |g, _| {
-            Ok(vec![Some(g.clone())])
-        })
+        Var::from_op(
+            "sub_scalar",
+            self.value().sub_scalar(s),
+            &[self],
+            |g, grads| grads.set(0, || Ok(g.clone())),
+        )
     }
 
     /// Multiplies every element by a scalar.
@@ -180,7 +158,7 @@ impl<T: Float> Var<T> {
             "mul_scalar",
             self.value().mul_scalar(s),
             &[self],
-            move |g, _| Ok(vec![Some(g.mul_scalar(s))]),
+            move |g, grads| grads.set(0, || Ok(g.mul_scalar(s))),
         )
     }
 
@@ -202,7 +180,7 @@ impl<T: Float> Var<T> {
             "div_scalar",
             self.value().div_scalar(s),
             &[self],
-            move |g, _| Ok(vec![Some(g.div_scalar(s))]),
+            move |g, grads| grads.set(0, || Ok(g.div_scalar(s))),
         )
     }
 
@@ -220,8 +198,8 @@ impl<T: Float> Var<T> {
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
     pub fn neg(&self) -> Result<Var<T>> {
-        Var::from_op("neg", self.value().neg(), &[self], |g, _| {
-            Ok(vec![Some(g.neg())])
+        Var::from_op("neg", self.value().neg(), &[self], |g, grads| {
+            grads.set(0, || Ok(g.neg()))
         })
     }
 }

@@ -42,17 +42,15 @@ impl<T: Float> Var<T> {
         let params = *params;
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
-        Var::from_op("conv2d", value, &inputs, move |g, needs| {
+        Var::from_op("conv2d", value, &inputs, move |g, grads| {
             // One call for all three: when both the input and the weight need a gradient,
             // `conv2d_backward` computes them in one parallel pass over the images.
-            let has_bias = needs.len() == 3;
-            let need_bias = has_bias && needs[2];
-            let grads = conv2d_backward(g, &x, &w, &params, [needs[0], needs[1], need_bias])?;
-            let mut out = vec![grads.input, grads.weight];
-            if has_bias {
-                out.push(grads.bias);
-            }
-            Ok(out)
+            let needs = [grads.needs(0), grads.needs(1), grads.needs(2)];
+            let all = conv2d_backward(g, &x, &w, &params, needs)?;
+            grads.put(0, all.input);
+            grads.put(1, all.weight);
+            grads.put(2, all.bias);
+            Ok(())
         })
     }
 }

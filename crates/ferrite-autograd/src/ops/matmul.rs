@@ -43,21 +43,16 @@ impl<T: Float> Var<T> {
         };
         let full = a2.matmul(&b2)?.shape().to_vec();
         let (sa, sb) = (as_isize(a.shape()), as_isize(b.shape()));
-        Var::from_op("matmul", value, &[self, other], move |g, needs| {
+        Var::from_op("matmul", value, &[self, other], move |g, grads| {
             let g2 = g.reshape(&as_isize(&full))?;
-            let ga = if needs[0] {
+            grads.set(0, || {
                 let ga = g2.matmul(&b2.transpose(-1, -2)?)?;
-                Some(ga.sum_to(a2.shape())?.reshape(&sa)?)
-            } else {
-                None
-            };
-            let gb = if needs[1] {
+                ga.sum_to(a2.shape())?.reshape(&sa)
+            })?;
+            grads.set(1, || {
                 let gb = a2.transpose(-1, -2)?.matmul(&g2)?;
-                Some(gb.sum_to(b2.shape())?.reshape(&sb)?)
-            } else {
-                None
-            };
-            Ok(vec![ga, gb])
+                gb.sum_to(b2.shape())?.reshape(&sb)
+            })
         })
     }
 
@@ -87,14 +82,13 @@ impl<T: Float> Var<T> {
         let value = x.linear(&w, b.as_ref())?;
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
-        Var::from_op("linear", value, &inputs, move |g, needs| {
-            let has_bias = needs.len() == 3;
-            let grads = linear_backward(&x, &w, g, [needs[0], needs[1], has_bias && needs[2]])?;
-            let mut out = vec![grads.input, grads.weight];
-            if has_bias {
-                out.push(grads.bias);
-            }
-            Ok(out)
+        Var::from_op("linear", value, &inputs, move |g, grads| {
+            let needs = [grads.needs(0), grads.needs(1), grads.needs(2)];
+            let fused = linear_backward(&x, &w, g, needs)?;
+            grads.put(0, fused.input);
+            grads.put(1, fused.weight);
+            grads.put(2, fused.bias);
+            Ok(())
         })
     }
 }

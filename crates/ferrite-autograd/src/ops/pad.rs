@@ -35,8 +35,8 @@ impl<T: Float> Var<T> {
         let value = x.pad(pad, mode)?;
         let input_shape = x.shape().to_vec();
         let pad = pad.to_vec();
-        Var::from_op("pad", value, &[self], move |g, _| {
-            Ok(vec![Some(pad_backward(g, &input_shape, &pad, mode)?)])
+        Var::from_op("pad", value, &[self], move |g, grads| {
+            grads.set(0, || pad_backward(g, &input_shape, &pad, mode))
         })
     }
 }

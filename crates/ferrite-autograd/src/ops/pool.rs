@@ -33,8 +33,8 @@ impl<T: Float> Var<T> {
         // Recycled when the graph is freed, like the tensors.
         let indices = Scratch::from(indices);
         let input_shape = x.shape().to_vec();
-        Var::from_op("max_pool2d", value, &[self], move |g, _| {
-            Ok(vec![Some(max_pool2d_backward(g, &indices, &input_shape)?)])
+        Var::from_op("max_pool2d", value, &[self], move |g, grads| {
+            grads.set(0, || max_pool2d_backward(g, &indices, &input_shape))
         })
     }
 
@@ -62,8 +62,8 @@ impl<T: Float> Var<T> {
         let value = x.avg_pool2d(params)?;
         let input_shape = x.shape().to_vec();
         let params = *params;
-        Var::from_op("avg_pool2d", value, &[self], move |g, _| {
-            Ok(vec![Some(avg_pool2d_backward(g, &input_shape, &params)?)])
+        Var::from_op("avg_pool2d", value, &[self], move |g, grads| {
+            grads.set(0, || avg_pool2d_backward(g, &input_shape, &params))
         })
     }
 }

@@ -50,8 +50,8 @@ impl<T: Float> Var<T> {
         let value = x.sum(dims, keepdim)?;
         let shape = x.shape().to_vec();
         let kept = keepdim_shape(&shape, &reduced_dims("sum", dims, shape.len())?);
-        Var::from_op("sum", value, &[self], move |g, _| {
-            Ok(vec![Some(g.reshape(&kept)?.broadcast_to(&shape)?)])
+        Var::from_op("sum", value, &[self], move |g, grads| {
+            grads.set(0, || g.reshape(&kept)?.broadcast_to(&shape))
         })
     }
 
@@ -91,12 +91,12 @@ impl<T: Float> Var<T> {
         let reduced = reduced_dims("mean", dims, shape.len())?;
         let count: usize = reduced.iter().map(|&d| shape[d]).product();
         let kept = keepdim_shape(&shape, &reduced);
-        Var::from_op("mean", value, &[self], move |g, _| {
-            Ok(vec![Some(
-                g.reshape(&kept)?
+        Var::from_op("mean", value, &[self], move |g, grads| {
+            grads.set(0, || {
+                Ok(g.reshape(&kept)?
                     .broadcast_to(&shape)?
-                    .div_scalar(T::of(count as f64)),
-            )])
+                    .div_scalar(T::of(count as f64)))
+            })
         })
     }
 
@@ -121,7 +121,7 @@ impl<T: Float> Var<T> {
         let kept = keepdim_shape(&shape, &reduced_dims("max", dims, shape.len())?);
         let m = value.reshape(&kept)?;
         let dims = dims.to_vec();
-        Var::from_op("max", value, &[self], move |g, _| {
+        Var::from_op("max", value, &[self], move |g, grads| {
             let mask: Tensor<T> = x.zip_with("max_backward", &m, |v, m| {
                 if v == m || (v.is_nan() && m.is_nan()) {
                     T::one()
@@ -131,7 +131,7 @@ impl<T: Float> Var<T> {
             })?;
             let count = mask.sum(&dims, true)?;
             let share = g.reshape(&kept)?.div(&count)?;
-            Ok(vec![Some(mask.mul(&share)?)])
+            grads.set(0, || mask.mul(&share))
         })
     }
 }

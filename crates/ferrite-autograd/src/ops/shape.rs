@@ -25,8 +25,8 @@ impl<T: Float> Var<T> {
     pub fn reshape(&self, shape: &[isize]) -> Result<Var<T>> {
         let input_shape = as_isize(&self.shape());
         let value = self.value().reshape(shape)?;
-        Var::from_op("reshape", value, &[self], move |g, _| {
-            Ok(vec![Some(g.reshape(&input_shape)?)])
+        Var::from_op("reshape", value, &[self], move |g, grads| {
+            grads.set(0, || g.reshape(&input_shape))
         })
     }
 
@@ -45,8 +45,8 @@ impl<T: Float> Var<T> {
     pub fn flatten(&self, start_dim: isize, end_dim: isize) -> Result<Var<T>> {
         let input_shape = as_isize(&self.shape());
         let value = self.value().flatten(start_dim, end_dim)?;
-        Var::from_op("flatten", value, &[self], move |g, _| {
-            Ok(vec![Some(g.reshape(&input_shape)?)])
+        Var::from_op("flatten", value, &[self], move |g, grads| {
+            grads.set(0, || g.reshape(&input_shape))
         })
     }
 
@@ -69,8 +69,8 @@ impl<T: Float> Var<T> {
         for (i, &d) in dims.iter().enumerate() {
             inverse[normalize_dim("permute", d, n)?] = i as isize;
         }
-        Var::from_op("permute", value, &[self], move |g, _| {
-            Ok(vec![Some(g.permute(&inverse)?)])
+        Var::from_op("permute", value, &[self], move |g, grads| {
+            grads.set(0, || g.permute(&inverse))
         })
     }
 
@@ -88,8 +88,8 @@ impl<T: Float> Var<T> {
     /// ```
     pub fn transpose(&self, dim0: isize, dim1: isize) -> Result<Var<T>> {
         let value = self.value().transpose(dim0, dim1)?;
-        Var::from_op("transpose", value, &[self], move |g, _| {
-            Ok(vec![Some(g.transpose(dim0, dim1)?)])
+        Var::from_op("transpose", value, &[self], move |g, grads| {
+            grads.set(0, || g.transpose(dim0, dim1))
         })
     }
 
@@ -108,8 +108,8 @@ impl<T: Float> Var<T> {
     pub fn squeeze(&self, dim: isize) -> Result<Var<T>> {
         let input_shape = as_isize(&self.shape());
         let value = self.value().squeeze(dim)?;
-        Var::from_op("squeeze", value, &[self], move |g, _| {
-            Ok(vec![Some(g.reshape(&input_shape)?)])
+        Var::from_op("squeeze", value, &[self], move |g, grads| {
+            grads.set(0, || g.reshape(&input_shape))
         })
     }
 
@@ -128,8 +128,8 @@ impl<T: Float> Var<T> {
     pub fn unsqueeze(&self, dim: isize) -> Result<Var<T>> {
         let input_shape = as_isize(&self.shape());
         let value = self.value().unsqueeze(dim)?;
-        Var::from_op("unsqueeze", value, &[self], move |g, _| {
-            Ok(vec![Some(g.reshape(&input_shape)?)])
+        Var::from_op("unsqueeze", value, &[self], move |g, grads| {
+            grads.set(0, || g.reshape(&input_shape))
         })
     }
 
@@ -151,7 +151,7 @@ impl<T: Float> Var<T> {
         let shape = self.shape();
         let value = self.value().narrow(dim, start, length)?;
         let d = normalize_dim("narrow", dim, shape.len())?;
-        Var::from_op("narrow", value, &[self], move |g, _| {
+        Var::from_op("narrow", value, &[self], move |g, grads| {
             let mut parts: Vec<Tensor<T>> = Vec::new();
             if start > 0 {
                 let mut s = shape.clone();
@@ -166,7 +166,7 @@ impl<T: Float> Var<T> {
                 parts.push(Tensor::zeros(&s));
             }
             let refs: Vec<&Tensor<T>> = parts.iter().collect();
-            Ok(vec![Some(Tensor::cat(&refs, d as isize)?)])
+            grads.set(0, || Tensor::cat(&refs, d as isize))
         })
     }
 
@@ -186,8 +186,8 @@ impl<T: Float> Var<T> {
     pub fn broadcast_to(&self, shape: &[usize]) -> Result<Var<T>> {
         let input_shape = self.shape();
         let value = self.value().broadcast_to(shape)?;
-        Var::from_op("broadcast_to", value, &[self], move |g, _| {
-            Ok(vec![Some(g.sum_to(&input_shape)?)])
+        Var::from_op("broadcast_to", value, &[self], move |g, grads| {
+            grads.set(0, || g.sum_to(&input_shape))
         })
     }
 
@@ -213,18 +213,13 @@ impl<T: Float> Var<T> {
         let value = Tensor::cat(&refs, dim)?;
         let d = normalize_dim("cat", dim, value.ndim())?;
         let sizes: Vec<usize> = values.iter().map(|v| v.shape()[d]).collect();
-        Var::from_op("cat", value, vars, move |g, needs| {
+        Var::from_op("cat", value, vars, move |g, grads| {
             let mut start = 0;
-            let mut out = Vec::with_capacity(sizes.len());
             for (i, &len) in sizes.iter().enumerate() {
-                out.push(if needs[i] {
-                    Some(g.narrow(d as isize, start, len)?)
-                } else {
-                    None
-                });
+                grads.set(i, || g.narrow(d as isize, start, len))?;
                 start += len;
             }
-            Ok(out)
+            Ok(())
         })
     }
 
@@ -245,16 +240,12 @@ impl<T: Float> Var<T> {
         let refs: Vec<&Tensor<T>> = values.iter().collect();
         let value = Tensor::stack(&refs, dim)?;
         let d = normalize_dim("stack", dim, value.ndim())?;
-        Var::from_op("stack", value, vars, move |g, needs| {
-            let mut out = Vec::with_capacity(needs.len());
-            for (i, &need) in needs.iter().enumerate() {
-                out.push(if need {
-                    Some(g.narrow(d as isize, i, 1)?.squeeze(d as isize)?)
-                } else {
-                    None
-                });
+        let count = vars.len();
+        Var::from_op("stack", value, vars, move |g, grads| {
+            for i in 0..count {
+                grads.set(i, || g.narrow(d as isize, i, 1)?.squeeze(d as isize))?;
             }
-            Ok(out)
+            Ok(())
         })
     }
 }

@@ -49,9 +49,9 @@ impl<T: Float> Var<T> {
         check_dim("log_softmax", &x, dim)?;
         let y = log_softmax_tensor(&x, dim)?;
         let saved = y.clone();
-        Var::from_op("log_softmax", y, &[self], move |g, _| {
+        Var::from_op("log_softmax", y, &[self], move |g, grads| {
             let sum = g.sum(&[dim], true)?;
-            Ok(vec![Some(g.sub(&saved.exp().mul(&sum)?)?)])
+            grads.set(0, || g.sub(&saved.exp().mul(&sum)?))
         })
     }
 
@@ -73,9 +73,9 @@ impl<T: Float> Var<T> {
         check_dim("softmax", &x, dim)?;
         let y = log_softmax_tensor(&x, dim)?.exp();
         let saved = y.clone();
-        Var::from_op("softmax", y, &[self], move |g, _| {
+        Var::from_op("softmax", y, &[self], move |g, grads| {
             let dot = g.mul(&saved)?.sum(&[dim], true)?;
-            Ok(vec![Some(saved.mul(&g.sub(&dot)?)?)])
+            grads.set(0, || saved.mul(&g.sub(&dot)?))
         })
     }
 }

@@ -21,8 +21,8 @@ impl<T: Float> Var<T> {
     pub fn exp(&self) -> Result<Var<T>> {
         let y = self.value().exp();
         let saved = y.clone();
-        Var::from_op("exp", y, &[self], move |g, _| {
-            Ok(vec![Some(g.mul(&saved)?)])
+        Var::from_op("exp", y, &[self], move |g, grads| {
+            grads.set(0, || g.mul(&saved))
         })
     }
 
@@ -41,8 +41,8 @@ impl<T: Float> Var<T> {
     /// ```
     pub fn log(&self) -> Result<Var<T>> {
         let x = self.value();
-        Var::from_op("log", x.log(), &[self], move |g, _| {
-            Ok(vec![Some(g.div(&x)?)])
+        Var::from_op("log", x.log(), &[self], move |g, grads| {
+            grads.set(0, || g.div(&x))
         })
     }
 
@@ -62,8 +62,8 @@ impl<T: Float> Var<T> {
     pub fn sqrt(&self) -> Result<Var<T>> {
         let y = self.value().sqrt();
         let saved = y.clone();
-        Var::from_op("sqrt", y, &[self], move |g, _| {
-            Ok(vec![Some(g.div(&saved.mul_scalar(T::of(2.0)))?)])
+        Var::from_op("sqrt", y, &[self], move |g, grads| {
+            grads.set(0, || g.div(&saved.mul_scalar(T::of(2.0))))
         })
     }
 
@@ -82,9 +82,9 @@ impl<T: Float> Var<T> {
     /// ```
     pub fn powf(&self, p: T) -> Result<Var<T>> {
         let x = self.value();
-        Var::from_op("powf", x.powf(p), &[self], move |g, _| {
+        Var::from_op("powf", x.powf(p), &[self], move |g, grads| {
             let d = x.map(move |v| p * v.powf(p - T::one()));
-            Ok(vec![Some(g.mul(&d)?)])
+            grads.set(0, || g.mul(&d))
         })
     }
 
@@ -103,7 +103,7 @@ impl<T: Float> Var<T> {
     /// ```
     pub fn abs(&self) -> Result<Var<T>> {
         let x = self.value();
-        Var::from_op("abs", x.abs(), &[self], move |g, _| {
+        Var::from_op("abs", x.abs(), &[self], move |g, grads| {
             let sign = x.map(|v| {
                 if v > T::zero() {
                     T::one()
@@ -113,7 +113,7 @@ impl<T: Float> Var<T> {
                     T::zero()
                 }
             });
-            Ok(vec![Some(g.mul(&sign)?)])
+            grads.set(0, || g.mul(&sign))
         })
     }
 
@@ -133,14 +133,12 @@ impl<T: Float> Var<T> {
     pub fn relu(&self) -> Result<Var<T>> {
         let y = self.value().relu();
         let saved = y.clone();
-        Var::from_op("relu", y, &[self], move |g, _| {
-            Ok(vec![Some(g.zip_with(
-                "relu_backward",
-                &saved,
-                |g, y| {
+        Var::from_op("relu", y, &[self], move |g, grads| {
+            grads.set(0, || {
+                g.zip_with("relu_backward", &saved, |g, y| {
                     if y > T::zero() { g } else { T::zero() }
-                },
-            )?)])
+                })
+            })
         })
     }
 
@@ -160,12 +158,10 @@ impl<T: Float> Var<T> {
     pub fn sigmoid(&self) -> Result<Var<T>> {
         let y = self.value().sigmoid();
         let saved = y.clone();
-        Var::from_op("sigmoid", y, &[self], move |g, _| {
-            Ok(vec![Some(g.zip_with(
-                "sigmoid_backward",
-                &saved,
-                |g, y| g * y * (T::one() - y),
-            )?)])
+        Var::from_op("sigmoid", y, &[self], move |g, grads| {
+            grads.set(0, || {
+                g.zip_with("sigmoid_backward", &saved, |g, y| g * y * (T::one() - y))
+            })
         })
     }
 
@@ -185,12 +181,10 @@ impl<T: Float> Var<T> {
     pub fn tanh(&self) -> Result<Var<T>> {
         let y = self.value().tanh();
         let saved = y.clone();
-        Var::from_op("tanh", y, &[self], move |g, _| {
-            Ok(vec![Some(g.zip_with(
-                "tanh_backward",
-                &saved,
-                |g, y| g * (T::one() - y * y),
-            )?)])
+        Var::from_op("tanh", y, &[self], move |g, grads| {
+            grads.set(0, || {
+                g.zip_with("tanh_backward", &saved, |g, y| g * (T::one() - y * y))
+            })
         })
     }
 }

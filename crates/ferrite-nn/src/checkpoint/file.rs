@@ -122,7 +122,7 @@ struct Wire<'a> {
 ///
 /// ```
 /// use ferrite_nn::checkpoint::Checkpoint;
-/// use ferrite_nn::{Linear, Module, Sequential, Strict};
+/// use ferrite_nn::{Linear, Module, Sequential, Strict, ModuleExt};
 /// use ferrite_tensor::seeded_rng;
 /// let model = Sequential::<f32>::new().add_module("fc1", Linear::new(3, 2, &mut seeded_rng(0)));
 /// let mut ckpt = Checkpoint::from_model(&model);

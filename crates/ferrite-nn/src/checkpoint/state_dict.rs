@@ -348,36 +348,13 @@ impl fmt::Display for LoadReport {
 
 /// Every parameter and buffer of `model` with its dotted name, in PyTorch's `state_dict`
 /// order: for each module its own parameters, then its own buffers, then its children in
-/// order. Falls back to `named_parameters()` followed by `named_buffers()` for a model
-/// that overrides those methods so that the two walks disagree.
+/// order.
 pub(crate) fn named_state<T: Float>(model: &dyn Module<T>) -> Vec<(String, Var<T>)> {
-    fn walk<T: Float>(m: &dyn Module<T>, prefix: &str, out: &mut Vec<(String, Var<T>)>) {
-        let join = |name: &str| {
-            if prefix.is_empty() {
-                name.to_string()
-            } else {
-                format!("{prefix}.{name}")
-            }
-        };
-        for (name, p) in m.own_parameters() {
-            out.push((join(&name), p));
-        }
-        for (name, b) in m.own_buffers() {
-            out.push((join(&name), b));
-        }
-        for (name, child) in m.children() {
-            walk(child, &join(&name), out);
-        }
-    }
-    let mut walked = Vec::new();
-    walk(model, "", &mut walked);
-    let mut declared = model.named_parameters();
-    declared.extend(model.named_buffers());
-    let mut a: Vec<&str> = walked.iter().map(|(n, _)| n.as_str()).collect();
-    let mut b: Vec<&str> = declared.iter().map(|(n, _)| n.as_str()).collect();
-    a.sort_unstable();
-    b.sort_unstable();
-    if a == b { walked } else { declared }
+    crate::module::named(model, |m| {
+        let mut own = m.own_parameters();
+        own.extend(m.own_buffers());
+        own
+    })
 }
 
 /// The parameters and buffers of `model` by name: PyTorch's `model.state_dict()`.

@@ -9,7 +9,7 @@ use crate::Module;
 ///
 /// ```
 /// use ferrite_autograd::Var;
-/// use ferrite_nn::{Module, ReLU};
+/// use ferrite_nn::{Module, ReLU, ModuleExt};
 /// use ferrite_tensor::Tensor;
 /// let y = ReLU.forward(&Var::new(Tensor::<f32>::from_vec(vec![-1.0, 2.0], &[2])?))?;
 /// assert_eq!(y.value().to_vec(), vec![0.0, 2.0]);
@@ -36,7 +36,7 @@ impl<T: Float> Module<T> for ReLU {
 ///
 /// ```
 /// use ferrite_autograd::Var;
-/// use ferrite_nn::{Module, Sigmoid};
+/// use ferrite_nn::{Module, Sigmoid, ModuleExt};
 /// use ferrite_tensor::Tensor;
 /// let y = Sigmoid.forward(&Var::new(Tensor::<f32>::zeros(&[1])))?;
 /// assert_eq!(y.value().to_vec(), vec![0.5]);
@@ -63,7 +63,7 @@ impl<T: Float> Module<T> for Sigmoid {
 ///
 /// ```
 /// use ferrite_autograd::Var;
-/// use ferrite_nn::{Module, Tanh};
+/// use ferrite_nn::{Module, Tanh, ModuleExt};
 /// use ferrite_tensor::Tensor;
 /// let y = Tanh.forward(&Var::new(Tensor::<f32>::zeros(&[1])))?;
 /// assert_eq!(y.value().to_vec(), vec![0.0]);
@@ -90,7 +90,7 @@ impl<T: Float> Module<T> for Tanh {
 ///
 /// ```
 /// use ferrite_autograd::Var;
-/// use ferrite_nn::{Flatten, Module};
+/// use ferrite_nn::{Flatten, Module, ModuleExt};
 /// use ferrite_tensor::Tensor;
 /// let y = Flatten::default().forward(&Var::new(Tensor::<f32>::zeros(&[64, 32, 7, 7])))?;
 /// assert_eq!(y.shape(), vec![64, 1568]);
@@ -141,7 +141,7 @@ impl<T: Float> Module<T> for Flatten {
 ///
 /// ```
 /// use ferrite_autograd::Var;
-/// use ferrite_nn::{Identity, Module};
+/// use ferrite_nn::{Identity, Module, ModuleExt};
 /// use ferrite_tensor::Tensor;
 /// let x = Var::new(Tensor::<f32>::ones(&[2]));
 /// assert_eq!(Identity.forward(&x)?.id(), x.id());

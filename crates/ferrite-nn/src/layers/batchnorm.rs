@@ -8,6 +8,7 @@ use ferrite_autograd::Var;
 use ferrite_tensor::{Float, Result, Tensor, TensorError};
 
 use crate::Module;
+use crate::module::TrainingFlag;
 
 const OP: &str = "batch_norm2d";
 
@@ -227,45 +228,39 @@ pub fn batch_norm2d<T: Float>(
             .collect();
         let value = Tensor::from_vec(out, &shape)?;
         let saved_x = x.clone();
-        return Var::from_op(OP, value, &inputs, move |g, needs| {
+        let bias_slot = 1 + usize::from(has_weight);
+        return Var::from_op(OP, value, &inputs, move |g, grads| {
             let gc = g.contiguous();
             let gs = row_major(&gc);
-            let mut grads = Vec::with_capacity(3);
-            grads.push(if needs[0] {
+            grads.set(0, || {
                 let dx = gs
                     .iter()
                     .enumerate()
                     .map(|(i, gv)| T::of(gv.as_f64() * scale[channel_of(i)]))
                     .collect();
-                Some(Tensor::from_vec(dx, &shape)?)
-            } else {
-                None
-            });
+                Tensor::from_vec(dx, &shape)
+            })?;
             if has_weight {
-                grads.push(if needs[1] {
+                grads.set(1, || {
                     let xs = row_major(&saved_x);
                     let mut dw = vec![0.0; c];
                     for (i, (gv, xv)) in gs.iter().zip(xs.iter()).enumerate() {
                         let ch = channel_of(i);
                         dw[ch] += gv.as_f64() * (xv.as_f64() - rmean[ch]) * invstd[ch];
                     }
-                    Some(to_tensor(&dw)?)
-                } else {
-                    None
-                });
+                    to_tensor(&dw)
+                })?;
             }
             if has_bias {
-                grads.push(if needs[grads.len()] {
+                grads.set(bias_slot, || {
                     let mut db = vec![0.0; c];
                     for (i, gv) in gs.iter().enumerate() {
                         db[channel_of(i)] += gv.as_f64();
                     }
-                    Some(to_tensor(&db)?)
-                } else {
-                    None
-                });
+                    to_tensor(&db)
+                })?;
             }
-            Ok(grads)
+            Ok(())
         });
     }
 
@@ -318,7 +313,8 @@ pub fn batch_norm2d<T: Float>(
     }
 
     let weight_v = weight_v.unwrap_or_else(|| vec![1.0; c]);
-    Var::from_op(OP, value, &inputs, move |g, needs| {
+    let bias_slot = 1 + usize::from(has_weight);
+    Var::from_op(OP, value, &inputs, move |g, grads| {
         let gc = g.contiguous();
         let gs = row_major(&gc);
         // Per channel: Σ g and Σ g · x̂, which give d(bias), d(weight) and d(input).
@@ -329,8 +325,7 @@ pub fn batch_norm2d<T: Float>(
             sum_g[ch] += gv.as_f64();
             sum_gx[ch] += gv.as_f64() * xh;
         }
-        let mut grads = Vec::with_capacity(3);
-        grads.push(if needs[0] {
+        grads.set(0, || {
             let mf = m as f64;
             let dx = gs
                 .iter()
@@ -342,17 +337,15 @@ pub fn batch_norm2d<T: Float>(
                     T::of(k * (gv.as_f64() - sum_g[ch] / mf - xh * sum_gx[ch] / mf))
                 })
                 .collect();
-            Some(Tensor::from_vec(dx, &shape)?)
-        } else {
-            None
-        });
+            Tensor::from_vec(dx, &shape)
+        })?;
         if has_weight {
-            grads.push(needs[1].then(|| to_tensor(&sum_gx)).transpose()?);
+            grads.set(1, || to_tensor(&sum_gx))?;
         }
         if has_bias {
-            grads.push(needs[grads.len()].then(|| to_tensor(&sum_g)).transpose()?);
+            grads.set(bias_slot, || to_tensor(&sum_g))?;
         }
-        Ok(grads)
+        Ok(())
     })
 }
 
@@ -467,7 +460,7 @@ impl BatchNorm2dConfig {
 ///
 /// ```
 /// use ferrite_autograd::Var;
-/// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig, Module};
+/// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig, Module, ModuleExt};
 /// use ferrite_tensor::{seeded_rng, Tensor};
 /// let mut bn = BatchNorm2d::new(BatchNorm2dConfig::new(16))?;
 /// let x = Var::new(Tensor::<f32>::randn(&[8, 16, 5, 5], &mut seeded_rng(0)));
@@ -495,7 +488,7 @@ pub struct BatchNorm2d<T: Float = f32> {
     num_batches_tracked: Option<Var<T>>,
     /// The exact count behind the `num_batches_tracked` buffer.
     counter: Mutex<BatchCounter<T>>,
-    training: bool,
+    training: TrainingFlag,
 }
 
 /// The exact number of batches tracked, and the tensor last written to the buffer to show
@@ -533,7 +526,7 @@ impl<T: Float> BatchNorm2d<T> {
     /// outside `[0, 1]`.
     ///
     /// ```
-    /// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig, Module};
+    /// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig, Module, ModuleExt};
     /// let bn = BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(4).with_affine(false))?;
     /// assert!(bn.named_parameters().is_empty());
     /// assert!(BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(0)).is_err());
@@ -559,7 +552,7 @@ impl<T: Float> BatchNorm2d<T> {
             running_var: track.then(|| Var::new(Tensor::ones(&[c]))),
             num_batches_tracked: track.then(|| Var::new(zero.clone())),
             counter: Mutex::new(BatchCounter::new(zero)),
-            training: true,
+            training: TrainingFlag::default(),
         })
     }
 
@@ -634,7 +627,7 @@ impl<T: Float> BatchNorm2d<T> {
     ///
     /// ```
     /// use ferrite_autograd::Var;
-    /// use ferrite_nn::{load_state_dict, state_dict, BatchNorm2d, BatchNorm2dConfig, Module, Strict};
+    /// use ferrite_nn::{load_state_dict, state_dict, BatchNorm2d, BatchNorm2dConfig, Module, Strict, ModuleExt};
     /// use ferrite_tensor::Tensor;
     /// let bn = BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(1))?;
     /// assert_eq!(bn.num_batches_tracked(), Some(0));
@@ -659,14 +652,14 @@ impl<T: Float> BatchNorm2d<T> {
     /// True in training mode (the default), false after [`Module::eval`].
     ///
     /// ```
-    /// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig, Module};
+    /// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig, Module, ModuleExt};
     /// let mut bn = BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(2))?;
     /// bn.eval();
     /// assert!(!bn.is_training());
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
     pub fn is_training(&self) -> bool {
-        self.training
+        self.training.get()
     }
 }
 
@@ -692,18 +685,11 @@ impl<T: Float> Module<T> for BatchNorm2d<T> {
         // Without running statistics there is nothing else to normalise with: the batch's
         // statistics are used in both modes, as in PyTorch.
         let options = BatchNormOptions {
-            training: self.training || self.running_mean.is_none(),
+            training: self.training.get() || self.running_mean.is_none(),
             momentum: self.config.momentum,
             eps: self.config.eps,
         };
-        // `summary` runs the model without touching its buffers: the batch's statistics,
-        // but no update.
-        let frozen = crate::summary::buffers_frozen();
-        let (running_mean, running_var) = if frozen && options.training {
-            (None, None)
-        } else {
-            (self.running_mean.as_ref(), self.running_var.as_ref())
-        };
+        let (running_mean, running_var) = (self.running_mean.as_ref(), self.running_var.as_ref());
         let run = || {
             batch_norm2d(
                 input,
@@ -717,7 +703,7 @@ impl<T: Float> Module<T> for BatchNorm2d<T> {
         let tracked = self
             .num_batches_tracked
             .as_ref()
-            .filter(|_| self.training && !frozen);
+            .filter(|_| self.training.get());
         let Some(buffer) = tracked else {
             return run();
         };
@@ -781,8 +767,8 @@ impl<T: Float> Module<T> for BatchNorm2d<T> {
         out
     }
 
-    fn set_training(&mut self, training: bool) {
-        self.training = training;
+    fn set_training(&self, training: bool) {
+        self.training.set(training);
     }
 }
 
@@ -814,6 +800,7 @@ fn python_float(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ModuleExt;
     use ferrite_autograd::{GradcheckOptions, gradcheck};
     use ferrite_tensor::seeded_rng;
 

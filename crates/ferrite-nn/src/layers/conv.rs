@@ -98,7 +98,7 @@ impl Conv2dConfig {
 ///
 /// ```
 /// use ferrite_autograd::Var;
-/// use ferrite_nn::{Conv2d, Conv2dConfig, Module};
+/// use ferrite_nn::{Conv2d, Conv2dConfig, Module, ModuleExt};
 /// use ferrite_tensor::{seeded_rng, Tensor};
 /// // The seed's example: a 9x9 image, one 3x3 filter, stride 2.
 /// let conv1 = Conv2d::new(Conv2dConfig::new(1, 1, 3).with_stride(2), &mut seeded_rng(0))?;

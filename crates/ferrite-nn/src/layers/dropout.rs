@@ -8,6 +8,7 @@ use ferrite_tensor::{Float, Result, Rng, Tensor, TensorError, seeded_rng};
 use rand::{Rng as _, RngCore};
 
 use crate::Module;
+use crate::module::TrainingFlag;
 
 /// Zeroes each element with probability `p` during training and scales the survivors by
 /// `1 / (1 - p)`, so that the expected value is unchanged; the identity in evaluation mode.
@@ -20,7 +21,7 @@ use crate::Module;
 ///
 /// ```
 /// use ferrite_autograd::Var;
-/// use ferrite_nn::{Dropout, Module};
+/// use ferrite_nn::{Dropout, Module, ModuleExt};
 /// use ferrite_tensor::Tensor;
 /// let mut drop = Dropout::new(0.5, 42)?;
 /// let x = Var::new(Tensor::<f32>::ones(&[1000]));
@@ -33,7 +34,7 @@ use crate::Module;
 /// ```
 pub struct Dropout<T: Float = f32> {
     p: f64,
-    training: bool,
+    training: TrainingFlag,
     rng: Mutex<Rng>,
     _element: PhantomData<fn() -> T>,
 }
@@ -52,7 +53,7 @@ impl<T: Float> Default for Dropout<T> {
     fn default() -> Self {
         Dropout {
             p: 0.5,
-            training: true,
+            training: TrainingFlag::default(),
             rng: Mutex::new(seeded_rng(0)),
             _element: PhantomData,
         }
@@ -81,7 +82,7 @@ impl<T: Float> Dropout<T> {
         }
         Ok(Dropout {
             p,
-            training: true,
+            training: TrainingFlag::default(),
             rng: Mutex::new(seeded_rng(seed)),
             _element: PhantomData,
         })
@@ -117,7 +118,7 @@ impl<T: Float> Dropout<T> {
     /// True in training mode (the default), false after [`Module::eval`].
     ///
     /// ```
-    /// use ferrite_nn::{Dropout, Module};
+    /// use ferrite_nn::{Dropout, Module, ModuleExt};
     /// let mut drop = Dropout::<f32>::new(0.5, 0)?;
     /// assert!(drop.is_training());
     /// drop.eval();
@@ -125,7 +126,7 @@ impl<T: Float> Dropout<T> {
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
     pub fn is_training(&self) -> bool {
-        self.training
+        self.training.get()
     }
 
     /// One mask value per element: `1 / (1 - p)` (kept) or 0 (dropped).
@@ -162,13 +163,13 @@ impl<T: Float> Module<T> for Dropout<T> {
     /// # Shapes
     /// Any shape; the output has the input's shape.
     fn forward(&self, input: &Var<T>) -> Result<Var<T>> {
-        if !self.training || self.p == 0.0 {
+        if !self.training.get() || self.p == 0.0 {
             return Ok(input.clone());
         }
         let mask = self.mask(&input.shape())?;
         let value = input.value().mul(&mask)?;
-        Var::from_op("dropout", value, &[input], move |g, _| {
-            Ok(vec![Some(g.mul(&mask)?)])
+        Var::from_op("dropout", value, &[input], move |g, grads| {
+            grads.set(0, || g.mul(&mask))
         })
     }
 
@@ -180,14 +181,15 @@ impl<T: Float> Module<T> for Dropout<T> {
         format!("Dropout(p={:?}, inplace=False)", self.p)
     }
 
-    fn set_training(&mut self, training: bool) {
-        self.training = training;
+    fn set_training(&self, training: bool) {
+        self.training.set(training);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ModuleExt;
 
     fn run(drop: &Dropout<f64>, x: &Var<f64>) -> Vec<f64> {
         drop.forward(x).unwrap().value().to_vec()

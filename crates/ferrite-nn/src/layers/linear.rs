@@ -14,7 +14,7 @@ use ferrite_tensor::checked_numel;
 ///
 /// ```
 /// use ferrite_autograd::Var;
-/// use ferrite_nn::{Linear, Module};
+/// use ferrite_nn::{Linear, Module, ModuleExt};
 /// use ferrite_tensor::{seeded_rng, Tensor};
 /// let fc = Linear::new(1568, 128, &mut seeded_rng(0));
 /// let y = fc.forward(&Var::new(Tensor::<f32>::zeros(&[64, 1568])))?;
@@ -47,7 +47,7 @@ impl<T: Float> Linear<T> {
     /// ([`ferrite_tensor::checked_numel`]; the message names `Linear` and both numbers).
     ///
     /// ```
-    /// use ferrite_nn::{Linear, Module};
+    /// use ferrite_nn::{Linear, Module, ModuleExt};
     /// use ferrite_tensor::seeded_rng;
     /// let fc = Linear::<f32>::try_new(4, 2, false, &mut seeded_rng(0))?;
     /// assert_eq!(fc.named_parameters().len(), 1);

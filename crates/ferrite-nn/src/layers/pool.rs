@@ -10,7 +10,7 @@ use crate::Module;
 ///
 /// ```
 /// use ferrite_autograd::Var;
-/// use ferrite_nn::{MaxPool2d, Module};
+/// use ferrite_nn::{MaxPool2d, Module, ModuleExt};
 /// use ferrite_tensor::Tensor;
 /// let pool = MaxPool2d::new(2);
 /// let y = pool.forward(&Var::new(Tensor::<f32>::zeros(&[64, 16, 28, 28])))?;
@@ -78,7 +78,7 @@ impl<T: Float> Module<T> for MaxPool2d {
 ///
 /// ```
 /// use ferrite_autograd::Var;
-/// use ferrite_nn::{AvgPool2d, Module};
+/// use ferrite_nn::{AvgPool2d, Module, ModuleExt};
 /// use ferrite_tensor::Tensor;
 /// let pool = AvgPool2d::new(2);
 /// let y = pool.forward(&Var::new(Tensor::<f32>::ones(&[1, 1, 4, 4])))?;

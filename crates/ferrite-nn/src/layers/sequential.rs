@@ -11,7 +11,7 @@ use crate::Module;
 ///
 /// ```
 /// use ferrite_autograd::Var;
-/// use ferrite_nn::{Flatten, Linear, Module, ReLU, Sequential};
+/// use ferrite_nn::{Flatten, Linear, Module, ReLU, Sequential, ModuleExt};
 /// use ferrite_tensor::{seeded_rng, Tensor};
 /// let mut rng = seeded_rng(0);
 /// let model = Sequential::new()
@@ -77,7 +77,7 @@ impl<T: Float> Sequential<T> {
     /// the keys of its `state_dict`.
     ///
     /// ```
-    /// use ferrite_nn::{Linear, Module, ReLU, Sequential};
+    /// use ferrite_nn::{Linear, Module, ReLU, Sequential, ModuleExt};
     /// use ferrite_tensor::seeded_rng;
     /// let mut rng = seeded_rng(0);
     /// let model = Sequential::<f32>::new()
@@ -136,13 +136,6 @@ impl<T: Float> Module<T> for Sequential<T> {
         self.layers
             .iter()
             .map(|(n, l)| (n.clone(), l.as_ref() as &dyn Module<T>))
-            .collect()
-    }
-
-    fn children_mut(&mut self) -> Vec<&mut dyn Module<T>> {
-        self.layers
-            .iter_mut()
-            .map(|(_, l)| l.as_mut() as &mut dyn Module<T>)
             .collect()
     }
 }

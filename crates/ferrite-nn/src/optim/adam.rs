@@ -553,7 +553,7 @@ impl<T: Float> Adam<T> {
     ///
     /// ```
     /// use ferrite_nn::optim::{Adam, AdamConfig};
-    /// use ferrite_nn::{Linear, Module};
+    /// use ferrite_nn::{Linear, Module, ModuleExt};
     /// use ferrite_tensor::seeded_rng;
     /// let model: Linear = Linear::new(2, 2, &mut seeded_rng(0));
     /// assert!(Adam::new(model.parameters(), AdamConfig::default()).is_ok());
@@ -590,7 +590,7 @@ impl<T: Float> AdamW<T> {
     ///
     /// ```
     /// use ferrite_nn::optim::{AdamW, AdamWConfig};
-    /// use ferrite_nn::{Linear, Module};
+    /// use ferrite_nn::{Linear, Module, ModuleExt};
     /// use ferrite_tensor::seeded_rng;
     /// let model: Linear = Linear::new(2, 2, &mut seeded_rng(0));
     /// assert!(AdamW::new(model.parameters(), AdamWConfig::default()).is_ok());

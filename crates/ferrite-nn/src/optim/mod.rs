@@ -15,7 +15,7 @@
 //! ```
 //! use ferrite_autograd::Var;
 //! use ferrite_nn::optim::{LrScheduler, Optimizer, Sgd, SgdConfig, StepLR};
-//! use ferrite_nn::{Linear, Module};
+//! use ferrite_nn::{Linear, Module, ModuleExt};
 //! use ferrite_tensor::{seeded_rng, Tensor};
 //!
 //! let mut rng = seeded_rng(0);

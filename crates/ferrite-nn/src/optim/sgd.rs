@@ -226,7 +226,7 @@ impl<T: Float> Sgd<T> {
     ///
     /// ```
     /// use ferrite_nn::optim::{Sgd, SgdConfig};
-    /// use ferrite_nn::{Linear, Module};
+    /// use ferrite_nn::{Linear, Module, ModuleExt};
     /// use ferrite_tensor::seeded_rng;
     /// let model: Linear = Linear::new(2, 2, &mut seeded_rng(0));
     /// assert!(Sgd::new(model.parameters(), SgdConfig::new(0.1)).is_ok());
