@@ -164,7 +164,7 @@ fn main() {
         ("relu2 bwd", Box::new(|| drop(bb(relu_bwd(&g_r2, &r2))))),
         (
             "conv2 bwd",
-            Box::new(|| drop(conv2d_backward(&m1, w2, &y2, &conv, [true; 3]).unwrap())),
+            Box::new(|| drop(conv2d_backward(&y2, &m1, w2, &conv, [true; 3]).unwrap())),
         ),
         (
             "pool1 bwd",
@@ -173,7 +173,7 @@ fn main() {
         ("relu1 bwd", Box::new(|| drop(bb(relu_bwd(&g_r1, &r1))))),
         (
             "conv1 bwd",
-            Box::new(|| drop(conv2d_backward(&x, w1, &g_r1, &conv, [false, true, true]).unwrap())),
+            Box::new(|| drop(conv2d_backward(&g_r1, &x, w1, &conv, [false, true, true]).unwrap())),
         ),
     ];
     let only = ONLY.lock().unwrap().clone();

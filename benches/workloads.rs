@@ -58,7 +58,7 @@ fn conv(
     } else {
         group.throughput(Throughput::Elements(flop));
         let (w, b) = (layer.weight().value(), layer.bias().unwrap().value());
-        let params = layer.config().params();
+        let params = layer.config().params;
         group.bench_function("conv2d fwd", |bench| {
             bench.iter(|| x.conv2d(&w, Some(&b), &params).unwrap())
         });

@@ -36,22 +36,22 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The output-size formula floor((H + 2p - d(k - 1) - 1) / s) + 1, evaluated with the
     // layer's own numbers (with dilation 1 it is the seed's (H + 2p - k) / s + 1).
     let config = conv1.config();
-    let pad = config.params().resolve_padding(config.kernel_size)?;
+    let pad = config.params.resolve_padding(config.kernel_size)?;
     let input_hw = [input_data.shape()[2], input_data.shape()[3]];
-    let out_hw = config.params().output_size(input_hw, config.kernel_size)?;
+    let out_hw = config.params.output_size(input_hw, config.kernel_size)?;
     println!(
         "Output size: ({} + 2*{} - {}*({} - 1) - 1) / {} + 1 = {} (height), ({} + 2*{} - {}*({} - 1) - 1) / {} + 1 = {} (width)",
         input_hw[0],
         pad[0],
-        config.dilation[0],
+        config.params.dilation[0],
         config.kernel_size[0],
-        config.stride[0],
+        config.params.stride[0],
         out_hw[0],
         input_hw[1],
         pad[2],
-        config.dilation[1],
+        config.params.dilation[1],
         config.kernel_size[1],
-        config.stride[1],
+        config.params.stride[1],
         out_hw[1]
     );
 
@@ -84,7 +84,7 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("conv1 has a bias")?
         .value()
         .cast::<f64>();
-    let params = config.params();
+    let params = config.params;
     let report = gradcheck(
         |v: &[Var<f64>]| v[0].conv2d(&v[1], Some(&v[2]), &params)?.relu(),
         &[x, w, b],

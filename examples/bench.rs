@@ -149,7 +149,7 @@ fn conv_case(
         Conv2d::new(Conv2dConfig::new(ci, co, 3).with_padding(1), rng).expect("valid conv");
     let (w, b) = (conv.weight().value(), conv.bias().expect("bias").value());
     let g = rand_pm1(&[n, co, hw, hw], rng);
-    let params = conv.config().params();
+    let params = conv.config().params;
     let flop = 2.0 * (n * co * ci * 9 * hw * hw) as f64;
     if !backward {
         let mut ts = time_it(a.iters, a.warmup, || {
@@ -177,7 +177,7 @@ fn conv_case(
         "Conv2d fwd+bwd via autograd (dx, dW, db)",
     );
     // Sanity: the kernels agree with the graph.
-    let grads = conv2d_backward(&x, &w, &g, &params, [true, true, true]).expect("valid");
+    let grads = conv2d_backward(&g, &x, &w, &params, [true, true, true]).expect("valid");
     assert_eq!(grads.bias.expect("bias grad").shape(), &[co]);
 }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use ferrite::prelude::*;
-use ferrite::tensor::{Conv2dParams, Pool2dParams};
+use ferrite::tensor::{Conv2dParams, PadMode, Pool2dParams};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -188,7 +188,8 @@ fn dims(case: &Case, key: &str) -> Result<Vec<isize>, String> {
         .collect()
 }
 
-fn conv_params(case: &Case) -> Result<Conv2dParams, String> {
+/// The kernel's parameters and `nn.Conv2d`'s padding mode of a conv2d case.
+fn conv_params(case: &Case) -> Result<(Conv2dParams, PaddingMode), String> {
     let padding = match case.params.get("padding") {
         Some(Value::String(s)) if s == "same" => Padding::Same,
         Some(Value::String(s)) if s == "valid" => Padding::Valid,
@@ -201,12 +202,51 @@ fn conv_params(case: &Case) -> Result<Conv2dParams, String> {
         Some("circular") => PaddingMode::Circular,
         Some(other) => return Err(format!("unknown padding_mode {other}")),
     };
-    Ok(Conv2dParams {
+    let params = Conv2dParams {
         stride: pair(case, "stride")?,
         padding,
         dilation: pair(case, "dilation")?,
         groups: int(case, "groups")? as usize,
-        padding_mode,
+    };
+    Ok((params, padding_mode))
+}
+
+/// `nn.Conv2d`'s forward with the case's weights: another padding mode than zeros pads
+/// the input first and convolves without padding (as `Conv2d._conv_forward` does).
+fn conv2d_layer<T: Float>(
+    x: &Var<T>,
+    w: &Var<T>,
+    b: Option<&Var<T>>,
+    params: &Conv2dParams,
+    mode: PaddingMode,
+) -> Result<Var<T>, TensorError> {
+    if mode == PaddingMode::Zeros {
+        return x.conv2d(w, b, params);
+    }
+    let kernel = match w.shape()[..] {
+        [_, _, kh, kw] => [kh, kw],
+        _ => return x.conv2d(w, b, params), // refused there, with the conv2d message
+    };
+    let [top, bottom, left, right] = params.resolve_padding(kernel)?;
+    let pad = [left, right, top, bottom].map(|p| p as isize);
+    x.pad(&pad, PadMode::from(mode))?
+        .conv2d(w, b, &params.with_padding(Padding::Valid))
+}
+
+/// `F.pad`'s `mode` and `value` as a [`PadMode`]; `Err` (the op's refusal) for a value
+/// with another mode than constant, which `PadMode` cannot express.
+fn pad_mode(case: &Case) -> Result<Result<PadMode, TensorError>, String> {
+    let value = case.params.get("value").and_then(Value::as_f64);
+    Ok(match string(case, "mode").as_deref() {
+        None | Some("constant") => Ok(PadMode::Constant(value.unwrap_or(0.0))),
+        Some(_) if value.is_some() => Err(TensorError::invalid(
+            "pad",
+            "a padding value is only allowed with mode \"constant\"",
+        )),
+        Some("reflect") => Ok(PadMode::Reflect),
+        Some("replicate") => Ok(PadMode::Replicate),
+        Some("circular") => Ok(PadMode::Circular),
+        Some(other) => return Err(format!("unknown pad mode {other}")),
     })
 }
 
@@ -276,9 +316,16 @@ fn some<T: Float>(v: &Option<Var<T>>) -> &Var<T> {
 fn run_case<T: Float>(case: &Case, tol: f64) -> Outcome {
     match case.op.as_str() {
         "conv2d" => {
-            let p = conv_params(case)?;
+            let (p, mode) = conv_params(case)?;
             differentiable::<T>(case, &["input", "weight", "bias"], tol, |v| {
-                some(&v[0]).conv2d(some(&v[1]), v[2].as_ref(), &p)
+                conv2d_layer(some(&v[0]), some(&v[1]), v[2].as_ref(), &p, mode)
+            })
+        }
+        "pad" => {
+            let pad = dims(case, "pad")?;
+            let mode = pad_mode(case)?;
+            differentiable::<T>(case, &["input"], tol, |v| {
+                some(&v[0]).pad(&pad, mode.clone()?)
             })
         }
         "linear" => differentiable::<T>(case, &["input", "weight", "bias"], tol, |v| {

@@ -4,7 +4,7 @@
 use ferrite::nn::loss::{CrossEntropyOptions, Reduction, cross_entropy, mse_loss, nll_loss};
 use ferrite::nn::{BatchNormOptions, batch_norm2d};
 use ferrite::prelude::*;
-use ferrite::tensor::{Conv2dParams, Pool2dParams};
+use ferrite::tensor::{Conv2dParams, PadMode, Pool2dParams};
 
 fn randn(shape: &[usize], seed: u64) -> Tensor<f64> {
     Tensor::randn(shape, &mut seeded_rng(seed))
@@ -183,15 +183,6 @@ fn conv2d_across_stride_padding_dilation_and_groups() {
             .with_padding(Padding::Explicit([2, 1])),
         Conv2dParams::default().with_padding(Padding::Same),
         Conv2dParams::default().with_padding(Padding::Valid),
-        Conv2dParams::default()
-            .with_padding(Padding::Explicit([1, 1]))
-            .with_padding_mode(PaddingMode::Reflect),
-        Conv2dParams::default()
-            .with_padding(Padding::Explicit([2, 1]))
-            .with_padding_mode(PaddingMode::Replicate),
-        Conv2dParams::default()
-            .with_padding(Padding::Explicit([1, 2]))
-            .with_padding_mode(PaddingMode::Circular),
     ];
     for (i, p) in configs.iter().enumerate() {
         let (x, w, b) = (
@@ -202,6 +193,28 @@ fn conv2d_across_stride_padding_dilation_and_groups() {
         check(
             "conv2d",
             |v| v[0].conv2d(&v[1], Some(&v[2]), p),
+            vec![x, w, b],
+        );
+    }
+    // Padding modes, as the Conv2d layer applies them: pad [left, right, top, bottom],
+    // then a convolution without padding.
+    let modes = [
+        ([1, 1, 1, 1], PadMode::Reflect),
+        ([1, 1, 2, 2], PadMode::Replicate),
+        ([2, 2, 1, 1], PadMode::Circular),
+    ];
+    for (i, (pad, mode)) in modes.into_iter().enumerate() {
+        let (x, w, b) = (
+            randn(&[2, 2, 5, 6], 55 + i as u64),
+            randn(&[3, 2, 3, 2], 65 + i as u64),
+            randn(&[3], 70),
+        );
+        check(
+            "conv2d after pad",
+            |v| {
+                v[0].pad(&pad, mode)?
+                    .conv2d(&v[1], Some(&v[2]), &Conv2dParams::default())
+            },
             vec![x, w, b],
         );
     }
@@ -224,6 +237,28 @@ fn conv2d_across_stride_padding_dilation_and_groups() {
         |v| v[0].conv2d(&v[1], None, &p),
         vec![randn(&[2, 3, 4, 4], 83), randn(&[3, 1, 2, 2], 84)],
     );
+}
+
+#[test]
+fn pad_in_every_mode() {
+    let cases: [(&[usize], &[isize], PadMode); 9] = [
+        (&[2, 3, 4], &[1, 2], PadMode::Constant(0.5)),
+        (&[2, 3, 4], &[2, 1, 0, 1], PadMode::Constant(0.0)),
+        (&[2, 3, 4], &[1, 0, -1, 2, 1, 1], PadMode::Constant(-1.0)),
+        (&[1, 2, 4, 5], &[-1, 2, 1, -2], PadMode::Constant(1.5)),
+        (&[2, 5], &[3, 1], PadMode::Reflect),
+        (&[1, 2, 4, 5], &[1, 2, 2, 1], PadMode::Reflect),
+        (&[2, 1, 3, 3], &[2, 0, 1, 3], PadMode::Replicate),
+        (&[1, 2, 3, 4], &[1, 2, 2, 1], PadMode::Circular),
+        (&[2, 3, 3], &[3, 0, -1, 2], PadMode::Circular),
+    ];
+    for (i, (shape, pad, mode)) in cases.into_iter().enumerate() {
+        check(
+            &format!("pad {pad:?} {mode:?}"),
+            |v| v[0].pad(pad, mode),
+            vec![randn(shape, 95 + i as u64)],
+        );
+    }
 }
 
 #[test]

@@ -41,8 +41,8 @@ use ferrite::nn::{
 use ferrite::prelude::*;
 use ferrite::tensor::{Conv2dParams, Pool2dParams};
 use ferrite::tensor::{
-    avg_pool2d_backward, conv2d_backward, linear_backward, max_pool2d_backward, normalize_dim,
-    pad2d, pad2d_backward,
+    PadMode, avg_pool2d_backward, conv2d_backward, linear_backward, max_pool2d_backward,
+    normalize_dim, pad_backward,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -753,7 +753,7 @@ fn tensor_reductions_and_products_refuse_bad_dims() {
 
 #[test]
 fn tensor_conv2d_refuses_bad_params() {
-    let mut a = Audit::new("conv2d / pad2d");
+    let mut a = Audit::new("conv2d / pad");
     let x = z(&[1, 3, 8, 8]);
     let w = z(&[4, 3, 3, 3]);
     let p = Conv2dParams::default();
@@ -818,30 +818,6 @@ fn tensor_conv2d_refuses_bad_params() {
         || x.conv2d(&w, Some(&z(&[3])), &p),
     );
     a.refuses(
-        "conv2d: reflect padding 8 on an 8-pixel input",
-        &["conv2d", "reflect", "8"],
-        || {
-            x.conv2d(
-                &w,
-                None,
-                &p.with_padding(Padding::Explicit([8, 1]))
-                    .with_padding_mode(PaddingMode::Reflect),
-            )
-        },
-    );
-    a.refuses(
-        "conv2d: circular padding 9 on an 8-pixel input",
-        &["conv2d", "circular", "9"],
-        || {
-            x.conv2d(
-                &w,
-                None,
-                &p.with_padding(Padding::Explicit([1, 9]))
-                    .with_padding_mode(PaddingMode::Circular),
-            )
-        },
-    );
-    a.refuses(
         "conv2d: padding usize::MAX overflows",
         &["conv2d", "overflow", "18446744073709551615"],
         || {
@@ -863,20 +839,11 @@ fn tensor_conv2d_refuses_bad_params() {
             )
         },
     );
-    // A 1x1 input, replicate padding 2^59 per side and a stride of 2^62: the output is 1x1
-    // (the single pixel, replicated), but the padded index map alone would need 2^64 bytes.
-    a.no_panic(
-        "conv2d: replicate padding 2^59 with stride 2^62 on a 1x1 input",
-        || {
-            t(&[7.0], &[1, 1, 1, 1]).conv2d(
-                &t(&[2.0], &[1, 1, 1, 1]),
-                None,
-                &p.with_padding(Padding::Explicit([1 << 59, 1 << 59]))
-                    .with_stride([1 << 62, 1 << 62])
-                    .with_padding_mode(PaddingMode::Replicate),
-            )
-        },
-    );
+    // A 1x1 input, replicate padding 2^59 per side (a Conv2d layer with padding 2^59 and
+    // stride 2^62 pads like this first): the padded index maps alone would need 2^64 bytes.
+    a.no_panic("pad: replicate padding 2^59 on a 1x1 input", || {
+        t(&[7.0], &[1, 1, 1, 1]).pad(&[1 << 59; 4], PadMode::Replicate)
+    });
     a.holds("conv2d: zero input channels gives the bias", || {
         let y = z(&[1, 0, 5, 5])
             .conv2d(&z(&[2, 0, 3, 3]), Some(&t(&[1.0, 2.0], &[2])), &p)
@@ -908,44 +875,76 @@ fn tensor_conv2d_refuses_bad_params() {
     a.refuses(
         "conv2d_backward: grad_output of the wrong shape",
         &["conv2d_backward", "[1, 4, 5, 5]", "[1, 4, 6, 6]"],
-        || conv2d_backward(&x, &w, &z(&[1, 4, 5, 5]), &p, [true, true, true]),
+        || conv2d_backward(&z(&[1, 4, 5, 5]), &x, &w, &p, [true, true, true]),
     );
     a.refuses(
         "conv2d_backward: channel mismatch",
         &["conv2d_backward", "3 channels", "expects 2"],
         || {
             conv2d_backward(
+                &z(&[1, 4, 6, 6]),
                 &x,
                 &z(&[4, 2, 3, 3]),
-                &z(&[1, 4, 6, 6]),
                 &p,
                 [true, true, true],
             )
         },
     );
-    a.refuses("pad2d: 3-D input", &["pad2d", "4-D", "[3, 8, 8]"], || {
-        pad2d(&z(&[3, 8, 8]), [1, 1, 1, 1], PaddingMode::Zeros)
-    });
-    a.refuses("pad2d: reflect 8 on 8", &["pad2d", "reflect", "8"], || {
-        pad2d(&x, [8, 0, 0, 0], PaddingMode::Reflect)
-    });
     a.refuses(
-        "pad2d: replicate on an empty plane",
-        &["pad2d", "replicate", "0"],
-        || pad2d(&z(&[1, 1, 0, 4]), [1, 0, 0, 0], PaddingMode::Replicate),
+        "pad: 2 pairs on a 1-D input",
+        &["pad", "2 dimensions", "[8]"],
+        || z(&[8]).pad(&[1, 1, 1, 1], PadMode::Constant(0.0)),
     );
-    a.refuses("pad2d: padding usize::MAX", &["pad2d", "overflow"], || {
-        pad2d(&x, [usize::MAX, 1, 0, 0], PaddingMode::Zeros)
+    a.refuses("pad: odd length", &["pad", "pairs", "3 entries"], || {
+        x.pad(&[1, 1, 1], PadMode::Constant(0.0))
     });
     a.refuses(
-        "pad2d_backward: grad of the wrong shape",
-        &["pad2d_backward", "[1, 3, 9, 9]", "[8, 8]"],
-        || pad2d_backward(&z(&[1, 3, 9, 9]), [8, 8], [1, 1, 1, 1], PaddingMode::Zeros),
+        "pad: reflect on a 2-D input",
+        &["pad", "reflect", "3-D or 4-D", "[8, 8]"],
+        || z(&[8, 8]).pad(&[1, 1, 1, 1], PadMode::Reflect),
+    );
+    a.refuses("pad: reflect 8 on 8", &["pad", "reflect", "8"], || {
+        x.pad(&[0, 0, 8, 0], PadMode::Reflect)
+    });
+    a.refuses("pad: circular 9 on 8", &["pad", "circular", "9"], || {
+        x.pad(&[9, 1, 0, 0], PadMode::Circular)
+    });
+    a.refuses(
+        "pad: replicate on an empty plane",
+        &["pad", "replicate", "0"],
+        || z(&[1, 1, 0, 4]).pad(&[0, 0, 1, 0], PadMode::Replicate),
     );
     a.refuses(
-        "pad2d_backward: 2-D grad",
-        &["pad2d_backward", "4-D", "[9, 9]"],
-        || pad2d_backward(&z(&[9, 9]), [8, 8], [1, 0, 1, 0], PaddingMode::Zeros),
+        "pad: padding isize::MAX",
+        &["pad", "9223372036854775807"],
+        || x.pad(&[isize::MAX, 1, 0, 0], PadMode::Constant(0.0)),
+    );
+    a.refuses("pad: crop below zero", &["pad", "(-5, -4)", "-1"], || {
+        x.pad(&[-5, -4, 0, 0], PadMode::Constant(0.0))
+    });
+    a.refuses(
+        "pad_backward: grad of the wrong shape",
+        &["pad_backward", "[1, 3, 9, 9]", "[1, 3, 10, 10]"],
+        || {
+            pad_backward(
+                &z(&[1, 3, 9, 9]),
+                &[1, 3, 8, 8],
+                &[1, 1, 1, 1],
+                PadMode::Reflect,
+            )
+        },
+    );
+    a.refuses(
+        "pad_backward: 2-D grad",
+        &["pad_backward", "[9, 9]"],
+        || {
+            pad_backward(
+                &z(&[9, 9]),
+                &[1, 1, 8, 8],
+                &[1, 0, 1, 0],
+                PadMode::Constant(0.0),
+            )
+        },
     );
     a.finish();
 }
@@ -1003,8 +1002,8 @@ fn tensor_pooling_refuses_bad_params() {
         &["avg_pool2d", "[6, 6]", "[7, 7]"],
         || x.avg_pool2d(&Pool2dParams::new([7, 7])),
     );
-    a.refuses("output_size: zero plane", &["max_pool2d", "[0, 4]"], || {
-        p.output_size("max_pool2d", [0, 4])
+    a.refuses("output_size: zero plane", &["pool2d", "[0, 4]"], || {
+        p.output_size([0, 4])
     });
     // kernel_size usize::MAX with padding usize::MAX / 2 (allowed: at most half the kernel):
     // the single window covers the single input element 5, so the answer is 5 (or an error).
@@ -2930,9 +2929,9 @@ fn zero_sizes_are_answered() {
     });
     a.holds("conv2d_backward of an empty batch", || {
         let g = conv2d_backward(
+            &z(&[0, 2, 3, 3]),
             &z(&[0, 1, 5, 5]),
             &z(&[2, 1, 3, 3]),
-            &z(&[0, 2, 3, 3]),
             &Conv2dParams::default(),
             [true, true, true],
         )

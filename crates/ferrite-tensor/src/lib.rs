@@ -29,7 +29,8 @@ pub use error::{Result, TensorError};
 pub use float::Float;
 pub use ops::binary::broadcast_shapes;
 pub use ops::conv::{
-    Conv2dGrads, Conv2dParams, Padding, PaddingMode, conv2d_backward, pad2d, pad2d_backward,
+    Conv2dGrads, Conv2dParams, Padding, PaddingMode, conv2d_backward, conv2d_bias_grad,
+    conv2d_input_grad, conv2d_weight_grad,
 };
 pub use ops::dropout::dropout_mask;
 pub use ops::linear::{LinearGrads, linear_backward};
@@ -39,7 +40,9 @@ pub use ops::loss::{
 pub use ops::norm::{
     BatchNormGrads, BatchNormOptions, BatchNormOutput, BatchNormSaved, batch_norm_backward,
 };
+pub use ops::pad::{PadMode, pad_backward};
 pub use ops::pool::{Pool2dParams, avg_pool2d_backward, max_pool2d_backward};
+pub use ops::window::{Pair, Window, Window1d, Window2d, WindowAxis};
 pub use tensor::{Tensor, checked_numel, normalize_dim};
 
 pub use random::{Rng, manual_seed, seeded_rng, with_default_rng};

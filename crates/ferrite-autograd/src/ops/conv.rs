@@ -1,13 +1,13 @@
 //! `conv2d`: forward by the `ferrite-tensor` kernel (im2col + GEMM), backward by its
-//! backward kernels (GEMMs + col2im), computing only the gradients that are needed.
+//! gradient kernels (`conv2d_backward`), each gradient computed only when its input needs it.
 
 use ferrite_tensor::{Conv2dParams, Float, Result, Tensor, conv2d_backward};
 
 use crate::Var;
 
 impl<T: Float> Var<T> {
-    /// 2-D convolution like `torch.nn.functional.conv2d` (with `padding_mode` as in
-    /// `nn.Conv2d`).
+    /// 2-D convolution like `torch.nn.functional.conv2d` (zero padding; the `Conv2d` layer
+    /// adds `nn.Conv2d`'s other padding modes with [`Var::pad`]).
     ///
     /// # Shapes
     /// - `self`: `[N, C, H, W]`
@@ -43,11 +43,13 @@ impl<T: Float> Var<T> {
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
         Var::from_op("conv2d", value, &inputs, move |g, grads| {
+            // One call for all three: when both the input and the weight need a gradient,
+            // `conv2d_backward` computes them in one parallel pass over the images.
             let needs = [grads.needs(0), grads.needs(1), grads.needs(2)];
-            let fused = conv2d_backward(&x, &w, g, &params, needs)?;
-            grads.put(0, fused.input);
-            grads.put(1, fused.weight);
-            grads.put(2, fused.bias);
+            let all = conv2d_backward(g, &x, &w, &params, needs)?;
+            grads.put(0, all.input);
+            grads.put(1, all.weight);
+            grads.put(2, all.bias);
             Ok(())
         })
     }

@@ -8,6 +8,7 @@ mod dropout;
 mod loss;
 mod matmul;
 mod norm;
+mod pad;
 mod pool;
 mod reduce;
 mod shape;

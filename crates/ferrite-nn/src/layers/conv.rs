@@ -1,20 +1,25 @@
 //! `Conv2d`: the convolution layer, PyTorch's `nn.Conv2d`.
 
 use ferrite_autograd::Var;
-use ferrite_tensor::{Conv2dParams, Float, Padding, PaddingMode, Result, Rng, TensorError};
+pub use ferrite_tensor::Pair;
+use ferrite_tensor::{
+    Conv2dParams, Float, PadMode, Padding, PaddingMode, Result, Rng, TensorError, checked_numel,
+};
 
 use crate::Module;
 use crate::init::default_weight_and_bias;
-use ferrite_tensor::checked_numel;
 
-/// The settings of a [`Conv2d`], with PyTorch's argument names and defaults.
+/// The settings of a [`Conv2d`], with PyTorch's argument names and defaults: the layer's
+/// own (channels, kernel size, bias, padding mode) and the kernel's [`Conv2dParams`]
+/// (stride, padding, dilation, groups).
 ///
 /// ```
 /// use ferrite_nn::Conv2dConfig;
-/// use ferrite_tensor::Padding;
+/// use ferrite_tensor::{Padding, PaddingMode};
 /// let c = Conv2dConfig::new(1, 16, 3).with_padding(1);
 /// assert_eq!(c.kernel_size, [3, 3]);
-/// assert_eq!(c.padding, Padding::Explicit([1, 1]));
+/// assert_eq!(c.params.padding, Padding::Explicit([1, 1]));
+/// assert_eq!(c.padding_mode, PaddingMode::Zeros);
 /// assert!(c.bias);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,18 +30,13 @@ pub struct Conv2dConfig {
     pub out_channels: usize,
     /// Filter size `[kh, kw]`.
     pub kernel_size: [usize; 2],
-    /// Step `[sh, sw]` (default `[1, 1]`).
-    pub stride: [usize; 2],
-    /// Padding (default none).
-    pub padding: Padding,
-    /// Spacing between filter taps (default `[1, 1]`).
-    pub dilation: [usize; 2],
-    /// Channel groups (default 1).
-    pub groups: usize,
     /// Whether the layer has a bias (default true).
     pub bias: bool,
-    /// What the padded border holds (default zeros).
+    /// What the padded border holds (default zeros). Another mode pads the input with
+    /// [`Var::pad`] before a convolution without padding, as PyTorch's layer does.
     pub padding_mode: PaddingMode,
+    /// Stride, padding, dilation and groups (PyTorch's defaults).
+    pub params: Conv2dParams,
 }
 
 impl Conv2dConfig {
@@ -47,12 +47,9 @@ impl Conv2dConfig {
             in_channels,
             out_channels,
             kernel_size: [kernel_size, kernel_size],
-            stride: [1, 1],
-            padding: Padding::Explicit([0, 0]),
-            dilation: [1, 1],
-            groups: 1,
             bias: true,
             padding_mode: PaddingMode::Zeros,
+            params: Conv2dParams::default(),
         }
     }
     /// Sets a non-square kernel size.
@@ -60,24 +57,25 @@ impl Conv2dConfig {
         self.kernel_size = kernel_size;
         self
     }
-    /// Sets the stride (`2` or `[2, 1]`).
+    /// Sets the stride (`2` or `[2, 1]`; [`Conv2dParams::with_stride`]).
     pub fn with_stride(mut self, stride: impl Into<Pair>) -> Self {
-        self.stride = stride.into().0;
+        self.params = self.params.with_stride(stride);
         self
     }
-    /// Sets the padding (`1`, `[1, 2]`, `Padding::Same` or `Padding::Valid`).
+    /// Sets the padding (`1`, `[1, 2]`, `Padding::Same` or `Padding::Valid`;
+    /// [`Conv2dParams::with_padding`]).
     pub fn with_padding(mut self, padding: impl Into<Padding>) -> Self {
-        self.padding = padding.into();
+        self.params = self.params.with_padding(padding);
         self
     }
-    /// Sets the dilation (`2` or `[2, 1]`).
+    /// Sets the dilation (`2` or `[2, 1]`; [`Conv2dParams::with_dilation`]).
     pub fn with_dilation(mut self, dilation: impl Into<Pair>) -> Self {
-        self.dilation = dilation.into().0;
+        self.params = self.params.with_dilation(dilation);
         self
     }
-    /// Sets the number of groups.
+    /// Sets the number of groups ([`Conv2dParams::with_groups`]).
     pub fn with_groups(mut self, groups: usize) -> Self {
-        self.groups = groups;
+        self.params = self.params.with_groups(groups);
         self
     }
     /// Removes (`false`) or keeps (`true`) the bias.
@@ -89,38 +87,6 @@ impl Conv2dConfig {
     pub fn with_padding_mode(mut self, padding_mode: PaddingMode) -> Self {
         self.padding_mode = padding_mode;
         self
-    }
-    /// The kernel-level parameters of this layer.
-    pub fn params(&self) -> Conv2dParams {
-        Conv2dParams {
-            stride: self.stride,
-            padding: self.padding,
-            dilation: self.dilation,
-            groups: self.groups,
-            padding_mode: self.padding_mode,
-        }
-    }
-}
-
-/// A `[h, w]` pair given as one number (both) or two: `2.into()` is `[2, 2]`.
-///
-/// ```
-/// use ferrite_nn::Pair;
-/// assert_eq!(Pair::from(2).0, [2, 2]);
-/// assert_eq!(Pair::from([1, 3]).0, [1, 3]);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pair(pub [usize; 2]);
-
-impl From<usize> for Pair {
-    fn from(v: usize) -> Self {
-        Pair([v, v])
-    }
-}
-
-impl From<[usize; 2]> for Pair {
-    fn from(v: [usize; 2]) -> Self {
-        Pair(v)
     }
 }
 
@@ -165,6 +131,7 @@ impl<T: Float> Conv2d<T> {
     /// ```
     pub fn new(config: Conv2dConfig, rng: &mut Rng) -> Result<Self> {
         let c = &config;
+        let groups = c.params.groups;
         if c.in_channels == 0 || c.out_channels == 0 || c.kernel_size.contains(&0) {
             return Err(TensorError::invalid(
                 "Conv2d",
@@ -174,21 +141,21 @@ impl<T: Float> Conv2d<T> {
                 ),
             ));
         }
-        if c.groups == 0
-            || !c.in_channels.is_multiple_of(c.groups)
-            || !c.out_channels.is_multiple_of(c.groups)
+        if groups == 0
+            || !c.in_channels.is_multiple_of(groups)
+            || !c.out_channels.is_multiple_of(groups)
         {
             return Err(TensorError::invalid(
                 "Conv2d",
                 format!(
                     "groups must divide in_channels and out_channels, found groups {} with in_channels {} and out_channels {}",
-                    c.groups, c.in_channels, c.out_channels
+                    groups, c.in_channels, c.out_channels
                 ),
             ));
         }
         let shape = [
             c.out_channels,
-            c.in_channels / c.groups,
+            c.in_channels / groups,
             c.kernel_size[0],
             c.kernel_size[1],
         ];
@@ -223,7 +190,16 @@ impl<T: Float> Module<T> for Conv2d<T> {
     /// - output: `[N, out_channels, H_out, W_out]` with
     ///   `H_out = floor((H + 2·padding − dilation·(kernel − 1) − 1) / stride) + 1`
     fn forward(&self, input: &Var<T>) -> Result<Var<T>> {
-        input.conv2d(&self.weight, self.bias.as_ref(), &self.config.params())
+        let (weight, bias) = (&self.weight, self.bias.as_ref());
+        let params = self.config.params;
+        let [top, bottom, left, right] = params.resolve_padding(self.config.kernel_size)?;
+        if self.config.padding_mode == PaddingMode::Zeros || [top, bottom, left, right] == [0; 4] {
+            return input.conv2d(weight, bias, &params);
+        }
+        // As PyTorch's `Conv2d._conv_forward`: pad with the mode, then no padding.
+        let pad = [left, right, top, bottom].map(|p| p as isize);
+        let padded = input.pad(&pad, PadMode::from(self.config.padding_mode))?;
+        padded.conv2d(weight, bias, &params.with_padding(Padding::Valid))
     }
 
     fn type_name(&self) -> &'static str {
@@ -231,22 +207,22 @@ impl<T: Float> Module<T> for Conv2d<T> {
     }
 
     fn describe(&self) -> String {
-        let c = &self.config;
+        let (c, p) = (&self.config, &self.config.params);
         let mut s = format!(
             "Conv2d({}, {}, kernel_size={:?}, stride={:?}",
-            c.in_channels, c.out_channels, c.kernel_size, c.stride
+            c.in_channels, c.out_channels, c.kernel_size, p.stride
         );
-        match c.padding {
+        match p.padding {
             Padding::Explicit([0, 0]) => {}
             Padding::Explicit(p) => s.push_str(&format!(", padding={p:?}")),
             Padding::Same => s.push_str(", padding='same'"),
             Padding::Valid => s.push_str(", padding='valid'"),
         }
-        if c.dilation != [1, 1] {
-            s.push_str(&format!(", dilation={:?}", c.dilation));
+        if p.dilation != [1, 1] {
+            s.push_str(&format!(", dilation={:?}", p.dilation));
         }
-        if c.groups != 1 {
-            s.push_str(&format!(", groups={}", c.groups));
+        if p.groups != 1 {
+            s.push_str(&format!(", groups={}", p.groups));
         }
         if !c.bias {
             s.push_str(", bias=False");

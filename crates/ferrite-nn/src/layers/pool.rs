@@ -1,9 +1,9 @@
 //! `MaxPool2d` and `AvgPool2d`: PyTorch's pooling layers.
 
 use ferrite_autograd::Var;
-use ferrite_tensor::{Float, Pool2dParams, Result};
+use ferrite_tensor::{Float, Pair, Pool2dParams, Result};
 
-use crate::{Module, Pair};
+use crate::Module;
 
 /// 2-D max pooling, like `torch.nn.MaxPool2d`: stride defaults to the kernel size; the
 /// gradient of each window goes to its first maximum (row-major order).
@@ -26,27 +26,27 @@ impl MaxPool2d {
     /// A `kernel_size` window (`2` or `[2, 3]`) with stride equal to it, no padding.
     pub fn new(kernel_size: impl Into<Pair>) -> Self {
         MaxPool2d {
-            params: Pool2dParams::new(kernel_size.into().0),
+            params: Pool2dParams::new(kernel_size),
         }
     }
     /// Sets the stride.
     pub fn with_stride(mut self, stride: impl Into<Pair>) -> Self {
-        self.params.stride = stride.into().0;
+        self.params = self.params.with_stride(stride);
         self
     }
     /// Sets the implicit (−∞) padding.
     pub fn with_padding(mut self, padding: impl Into<Pair>) -> Self {
-        self.params.padding = padding.into().0;
+        self.params = self.params.with_padding(padding);
         self
     }
     /// Sets the dilation.
     pub fn with_dilation(mut self, dilation: impl Into<Pair>) -> Self {
-        self.params.dilation = dilation.into().0;
+        self.params = self.params.with_dilation(dilation);
         self
     }
     /// Uses ceil instead of floor for the output size.
     pub fn with_ceil_mode(mut self, ceil_mode: bool) -> Self {
-        self.params.ceil_mode = ceil_mode;
+        self.params = self.params.with_ceil_mode(ceil_mode);
         self
     }
     /// The kernel-level parameters.
@@ -94,27 +94,27 @@ impl AvgPool2d {
     /// A `kernel_size` window with stride equal to it, no padding.
     pub fn new(kernel_size: impl Into<Pair>) -> Self {
         AvgPool2d {
-            params: Pool2dParams::new(kernel_size.into().0),
+            params: Pool2dParams::new(kernel_size),
         }
     }
     /// Sets the stride.
     pub fn with_stride(mut self, stride: impl Into<Pair>) -> Self {
-        self.params.stride = stride.into().0;
+        self.params = self.params.with_stride(stride);
         self
     }
     /// Sets the implicit zero padding.
     pub fn with_padding(mut self, padding: impl Into<Pair>) -> Self {
-        self.params.padding = padding.into().0;
+        self.params = self.params.with_padding(padding);
         self
     }
     /// Uses ceil instead of floor for the output size.
     pub fn with_ceil_mode(mut self, ceil_mode: bool) -> Self {
-        self.params.ceil_mode = ceil_mode;
+        self.params = self.params.with_ceil_mode(ceil_mode);
         self
     }
     /// Whether padded zeros count in the divisor.
     pub fn with_count_include_pad(mut self, count_include_pad: bool) -> Self {
-        self.params.count_include_pad = count_include_pad;
+        self.params = self.params.with_count_include_pad(count_include_pad);
         self
     }
     /// The kernel-level parameters.

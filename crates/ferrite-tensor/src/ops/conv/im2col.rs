@@ -3,104 +3,68 @@
 //! Both work on one image and one group: `x` is `[c, h, w]` row-major and `cols` is
 //! `[c * kh * kw, oh * ow]` row-major, row `(ci * kh + ki) * kw + kj` holding tap `(ki, kj)` of
 //! channel `ci` for every output pixel. Zero padding is implicit (never materialised): for each
-//! row only the range of output pixels whose tap lands inside the input is copied, the rest is
-//! zero-filled (im2col) or skipped (col2im).
+//! row only the range of output pixels whose tap lands inside the input is copied
+//! ([`WindowAxis::tap_range`](crate::WindowAxis::tap_range)), the rest is zero-filled
+//! (im2col) or skipped (col2im).
 
 use crate::Float;
+use crate::ops::window::Window2d;
 
-/// The geometry of a convolution on an already (mode-)padded input: the input plane of one
-/// group, the kernel, and the implicit zero padding before the first row and column.
+/// One group of one image of a convolution: its channels, the input and output planes, and
+/// the sliding window (whose leading padding is the implicit zero rows and columns).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct ColGeometry {
-    /// Channels of one group.
-    pub c: usize,
-    /// Input height.
-    pub h: usize,
-    /// Input width.
-    pub w: usize,
-    /// Kernel height.
-    pub kh: usize,
-    /// Kernel width.
-    pub kw: usize,
-    /// Vertical stride.
-    pub sh: usize,
-    /// Horizontal stride.
-    pub sw: usize,
-    /// Vertical dilation.
-    pub dh: usize,
-    /// Horizontal dilation.
-    pub dw: usize,
-    /// Implicit zero rows above the input.
-    pub pt: usize,
-    /// Implicit zero columns left of the input.
-    pub pl: usize,
-    /// Output height.
-    pub oh: usize,
-    /// Output width.
-    pub ow: usize,
+    /// Input channels of one group.
+    pub channels: usize,
+    /// Input plane `[h, w]`.
+    pub input: [usize; 2],
+    /// Output plane `[oh, ow]`.
+    pub output: [usize; 2],
+    /// Kernel, stride, padding and dilation.
+    pub window: Window2d,
 }
 
 impl ColGeometry {
-    /// Rows of the column matrix: `c * kh * kw`.
+    /// Rows of the column matrix: `channels * kh * kw`.
     pub fn rows(&self) -> usize {
-        self.c * self.kh * self.kw
+        self.channels * self.window.kernel[0] * self.window.kernel[1]
     }
 
-    /// Columns of the column matrix: `oh * ow`.
+    /// Columns of the column matrix (output pixels): `oh * ow`.
     pub fn cols(&self) -> usize {
-        self.oh * self.ow
+        self.output[0] * self.output[1]
     }
 
-    /// True when the column matrix is the input itself (1x1 kernel, stride 1, no padding).
+    /// True when the column matrix is the input itself (1x1 kernel, stride 1, no leading
+    /// padding, output plane = input plane).
     pub fn is_pointwise(&self) -> bool {
-        self.kh == 1
-            && self.kw == 1
-            && self.sh == 1
-            && self.sw == 1
-            && self.pt == 0
-            && self.pl == 0
-            && self.oh == self.h
-            && self.ow == self.w
+        let w = &self.window;
+        w.kernel == [1, 1]
+            && w.stride == [1, 1]
+            && w.padding[0][0] == 0
+            && w.padding[1][0] == 0
+            && self.output == self.input
     }
-}
 
-/// The output positions `o` in `lo..hi` (within `0..out_len`) for which the tap at
-/// `o * stride + tap - pad` falls inside `0..in_len`.
-///
-/// Computed in `i128` so that no padding the caller accepted can overflow.
-fn valid_range(
-    out_len: usize,
-    stride: usize,
-    tap: usize,
-    pad: usize,
-    in_len: usize,
-) -> (usize, usize) {
-    let off = tap as i128 - pad as i128;
-    let s = stride as i128;
-    let lo = if off >= 0 { 0 } else { (-off + s - 1) / s };
-    let room = in_len as i128 - off;
-    let hi = if room <= 0 { 0 } else { (room + s - 1) / s };
-    let hi = hi.min(out_len as i128);
-    let lo = lo.min(hi);
-    (lo as usize, hi as usize)
+    /// For each kernel row and each kernel column, the range of output rows (columns) whose
+    /// tap falls inside the input.
+    fn tap_ranges(&self) -> (Vec<Range>, Vec<Range>) {
+        let (rows, cols) = (self.window.axis(0), self.window.axis(1));
+        let row_ranges = (0..self.window.kernel[0])
+            .map(|ki| rows.tap_range(ki, self.output[0], self.input[0]))
+            .collect();
+        let col_ranges = (0..self.window.kernel[1])
+            .map(|kj| cols.tap_range(kj, self.output[1], self.input[1]))
+            .collect();
+        (row_ranges, col_ranges)
+    }
 }
 
 /// A half-open range `(lo, hi)` of output positions.
 type Range = (usize, usize);
 
-/// For each kernel row and each kernel column, the range of output rows (columns) whose tap
-/// falls inside the input: `(lo, hi)` as in [`valid_range`].
-fn tap_ranges(g: &ColGeometry) -> (Vec<Range>, Vec<Range>) {
-    let rows = (0..g.kh)
-        .map(|ki| valid_range(g.oh, g.sh, ki * g.dh, g.pt, g.h))
-        .collect();
-    let cols = (0..g.kw)
-        .map(|kj| valid_range(g.ow, g.sw, kj * g.dw, g.pl, g.w))
-        .collect();
-    (rows, cols)
-}
-
-/// Fills `cols` (`[g.rows(), g.cols()]`) with the receptive fields of `x` (`[g.c, g.h, g.w]`).
+/// Fills `cols` (`[g.rows(), g.cols()]`) with the receptive fields of `x`
+/// (`[g.channels, h, w]`).
 pub(super) fn im2col<T: Float>(x: &[T], g: &ColGeometry, cols: &mut [T]) {
     im2col_strided(x, g, cols, g.cols());
 }
@@ -113,15 +77,20 @@ pub(super) fn im2col_strided<T: Float>(
     cols: &mut [T],
     row_stride: usize,
 ) {
-    let l = g.cols();
-    let plane = g.h * g.w;
-    debug_assert_eq!(x.len(), g.c * plane);
-    debug_assert!(g.rows() == 0 || cols.len() >= (g.rows() - 1) * row_stride + l);
-    if l == 0 {
+    let [h, w] = g.input;
+    let out_w = g.output[1];
+    let [stride_h, stride_w] = g.window.stride;
+    let [dil_h, dil_w] = g.window.dilation;
+    let (pad_top, pad_left) = (g.window.padding[0][0], g.window.padding[1][0]);
+    let out_pixels = g.cols();
+    let plane = h * w;
+    debug_assert_eq!(x.len(), g.channels * plane);
+    debug_assert!(g.rows() == 0 || cols.len() >= (g.rows() - 1) * row_stride + out_pixels);
+    if out_pixels == 0 {
         return;
     }
     // Row `r` of the matrix.
-    let span = |r: usize| r * row_stride..r * row_stride + l;
+    let span = |r: usize| r * row_stride..r * row_stride + out_pixels;
     if plane == 0 {
         // An empty input plane: every tap reads padding.
         for r in 0..g.rows() {
@@ -131,53 +100,63 @@ pub(super) fn im2col_strided<T: Float>(
     }
     let mut r = 0;
     // The valid output ranges of each tap, the same for every channel.
-    let (rows_of, cols_of) = tap_ranges(g);
+    let (rows_of, cols_of) = g.tap_ranges();
     for xc in x.chunks_exact(plane) {
         for (ki, &(ylo, yhi)) in rows_of.iter().enumerate() {
             for (kj, &(xlo, xhi)) in cols_of.iter().enumerate() {
                 let dst = &mut cols[span(r)];
                 r += 1;
-                dst[..ylo * g.ow].fill(T::zero());
-                dst[yhi * g.ow..].fill(T::zero());
+                dst[..ylo * out_w].fill(T::zero());
+                dst[yhi * out_w..].fill(T::zero());
                 if xlo == xhi {
-                    dst[ylo * g.ow..yhi * g.ow].fill(T::zero());
+                    dst[ylo * out_w..yhi * out_w].fill(T::zero());
                     continue;
                 }
-                let ix0 = xlo * g.sw + kj * g.dw - g.pl;
-                if g.sw == 1 && g.sh * g.w == g.ow && ylo < yhi {
+                let ix0 = xlo * stride_w + kj * dil_w - pad_left;
+                if stride_w == 1 && stride_h * w == out_w && ylo < yhi {
                     // Consecutive output rows read consecutive input rows at a fixed offset
                     // (the usual stride-1 "same" convolution): the valid block is one copy,
                     // after which the columns whose tap falls in the padding (and picked up
                     // a neighbouring row's values) are zeroed.
-                    let first = ylo * g.ow + xlo;
-                    let last = (yhi - 1) * g.ow + xhi;
-                    let src0 = (ylo * g.sh + ki * g.dh - g.pt) * g.w + ix0;
+                    let first = ylo * out_w + xlo;
+                    let last = (yhi - 1) * out_w + xhi;
+                    let src0 = (ylo * stride_h + ki * dil_h - pad_top) * w + ix0;
                     dst[first..last].copy_from_slice(&xc[src0..src0 + (last - first)]);
                     // Column by column (usually one on each side): a strided loop, not one
                     // tiny memset call per row.
-                    let block = &mut dst[ylo * g.ow..yhi * g.ow];
-                    for col in (0..xlo).chain(xhi..g.ow) {
-                        for v in block[col..].iter_mut().step_by(g.ow) {
+                    let block = &mut dst[ylo * out_w..yhi * out_w];
+                    for col in (0..xlo).chain(xhi..out_w) {
+                        for v in block[col..].iter_mut().step_by(out_w) {
                             *v = T::zero();
                         }
                     }
                     continue;
                 }
                 for oy in ylo..yhi {
-                    let iy = oy * g.sh + ki * g.dh - g.pt;
-                    let src = &xc[iy * g.w..(iy + 1) * g.w];
-                    let d = &mut dst[oy * g.ow..(oy + 1) * g.ow];
-                    d[..xlo].fill(T::zero());
-                    d[xhi..].fill(T::zero());
-                    if g.sw == 1 {
-                        d[xlo..xhi].copy_from_slice(&src[ix0..ix0 + (xhi - xlo)]);
-                    } else {
-                        for (t, s) in d[xlo..xhi].iter_mut().zip(src[ix0..].iter().step_by(g.sw)) {
-                            *t = *s;
-                        }
-                    }
+                    let iy = oy * stride_h + ki * dil_h - pad_top;
+                    let src = &xc[iy * w..(iy + 1) * w];
+                    let d = &mut dst[oy * out_w..(oy + 1) * out_w];
+                    copy_row(d, src, (xlo, xhi), ix0, stride_w);
                 }
             }
+        }
+    }
+}
+
+/// One output row of an im2col row: zeros outside the valid columns `xlo..xhi`, inside
+/// them the input row `src` read from `ix0` every `stride` elements.
+#[inline(always)]
+fn copy_row<T: Float>(d: &mut [T], src: &[T], (xlo, xhi): Range, ix0: usize, stride: usize) {
+    d[..xlo].fill(T::zero());
+    d[xhi..].fill(T::zero());
+    if stride == 1 {
+        d[xlo..xhi].copy_from_slice(&src[ix0..ix0 + (xhi - xlo)]);
+    } else {
+        for (t, s) in d[xlo..xhi]
+            .iter_mut()
+            .zip(src[ix0..].iter().step_by(stride))
+        {
+            *t = *s;
         }
     }
 }
@@ -187,16 +166,21 @@ pub(super) fn im2col_strided<T: Float>(
 ///
 /// Every input element receives its contributions in a fixed order (row by row of `cols`).
 pub(super) fn col2im<T: Float>(cols: &[T], g: &ColGeometry, x: &mut [T]) {
-    let l = g.cols();
-    let plane = g.h * g.w;
-    debug_assert_eq!(x.len(), g.c * plane);
-    debug_assert_eq!(cols.len(), g.rows() * l);
-    if l == 0 || plane == 0 {
+    let [h, w] = g.input;
+    let out_w = g.output[1];
+    let [stride_h, stride_w] = g.window.stride;
+    let [dil_h, dil_w] = g.window.dilation;
+    let (pad_top, pad_left) = (g.window.padding[0][0], g.window.padding[1][0]);
+    let out_pixels = g.cols();
+    let plane = h * w;
+    debug_assert_eq!(x.len(), g.channels * plane);
+    debug_assert_eq!(cols.len(), g.rows() * out_pixels);
+    if out_pixels == 0 || plane == 0 {
         return;
     }
-    let mut rows = cols.chunks_exact(l);
+    let mut rows = cols.chunks_exact(out_pixels);
     // The valid output ranges of each tap, the same for every channel.
-    let (rows_of, cols_of) = tap_ranges(g);
+    let (rows_of, cols_of) = g.tap_ranges();
     for xc in x.chunks_exact_mut(plane) {
         for (ki, &(ylo, yhi)) in rows_of.iter().enumerate() {
             for (kj, &(xlo, xhi)) in cols_of.iter().enumerate() {
@@ -204,17 +188,17 @@ pub(super) fn col2im<T: Float>(cols: &[T], g: &ColGeometry, x: &mut [T]) {
                 if xlo == xhi {
                     continue;
                 }
-                let ix0 = xlo * g.sw + kj * g.dw - g.pl;
+                let ix0 = xlo * stride_w + kj * dil_w - pad_left;
                 for oy in ylo..yhi {
-                    let iy = oy * g.sh + ki * g.dh - g.pt;
-                    let d = &mut xc[iy * g.w..(iy + 1) * g.w];
-                    let s = &src[oy * g.ow + xlo..oy * g.ow + xhi];
-                    if g.sw == 1 {
+                    let iy = oy * stride_h + ki * dil_h - pad_top;
+                    let d = &mut xc[iy * w..(iy + 1) * w];
+                    let s = &src[oy * out_w + xlo..oy * out_w + xhi];
+                    if stride_w == 1 {
                         for (t, v) in d[ix0..ix0 + (xhi - xlo)].iter_mut().zip(s) {
                             *t += *v;
                         }
                     } else {
-                        for (t, v) in d[ix0..].iter_mut().step_by(g.sw).zip(s) {
+                        for (t, v) in d[ix0..].iter_mut().step_by(stride_w).zip(s) {
                             *t += *v;
                         }
                     }
@@ -229,46 +213,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn valid_range_matches_brute_force() {
-        for out_len in 0..6 {
-            for stride in 1..4 {
-                for tap in 0..5 {
-                    for pad in 0..5 {
-                        for in_len in 0..7 {
-                            let ok: Vec<usize> = (0..out_len)
-                                .filter(|&o| {
-                                    let i = (o * stride + tap) as isize - pad as isize;
-                                    i >= 0 && (i as usize) < in_len
-                                })
-                                .collect();
-                            let (lo, hi) = valid_range(out_len, stride, tap, pad, in_len);
-                            let got: Vec<usize> = (lo..hi).collect();
-                            assert_eq!(got, ok, "{out_len} {stride} {tap} {pad} {in_len}");
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
     fn col2im_is_the_adjoint_of_im2col() {
         let g = ColGeometry {
-            c: 2,
-            h: 5,
-            w: 6,
-            kh: 3,
-            kw: 2,
-            sh: 2,
-            sw: 3,
-            dh: 1,
-            dw: 2,
-            pt: 1,
-            pl: 2,
-            oh: 3,
-            ow: 3,
+            channels: 2,
+            input: [5, 6],
+            output: [3, 3],
+            window: Window2d::new([3, 2])
+                .with_stride([2, 3])
+                .with_dilation([1, 2])
+                .with_padding([[1, 1], [2, 2]]),
         };
-        let x: Vec<f64> = (0..g.c * g.h * g.w)
+        let x: Vec<f64> = (0..g.channels * 30)
             .map(|i| (i as f64 * 0.37).sin())
             .collect();
         let y: Vec<f64> = (0..g.rows() * g.cols())

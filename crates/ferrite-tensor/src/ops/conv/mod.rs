@@ -1,0 +1,66 @@
+//! 2-D convolution: parameters, output-size arithmetic, forward and backward kernels.
+//!
+//! The kernels follow PyTorch's `F.conv2d` exactly (stride, zero padding, dilation, groups,
+//! bias) and are built as im2col + GEMM: for each image and group the receptive fields are
+//! unrolled into a column matrix `[C/groups * kh * kw, oh * ow]` and multiplied by the weight
+//! matrix with [`crate::gemm::gemm_serial`]. Images are processed in parallel with `rayon`;
+//! every reduction across images is done in a fixed order, so the results are bit-identical
+//! whatever the number of threads.
+//!
+//! - `params.rs`: [`Padding`], [`PaddingMode`] (the layer's), [`Conv2dParams`];
+//! - `plan.rs`: the validated shapes of one convolution;
+//! - `forward.rs`: [`Tensor::conv2d`](crate::Tensor::conv2d);
+//! - `backward.rs`: one function per gradient ([`conv2d_input_grad`], [`conv2d_weight_grad`],
+//!   [`conv2d_bias_grad`]), each dispatching to named strategies;
+//! - `im2col.rs`: unrolling receptive fields into columns and back.
+
+use ndarray::{ArrayView2, ArrayViewMut2};
+
+use crate::gemm::gemm_serial;
+use crate::{Float, Result, TensorError};
+
+mod backward;
+mod forward;
+mod im2col;
+mod params;
+mod plan;
+#[cfg(test)]
+mod tests;
+
+pub use backward::{
+    Conv2dGrads, conv2d_backward, conv2d_bias_grad, conv2d_input_grad, conv2d_weight_grad,
+};
+pub use params::{Conv2dParams, Padding, PaddingMode};
+
+/// `a * b`, or an error naming `op` when the product overflows `usize`.
+fn checked_mul(op: &'static str, a: usize, b: usize) -> Result<usize> {
+    a.checked_mul(b)
+        .ok_or_else(|| TensorError::invalid(op, format!("size {a} x {b} overflows")))
+}
+
+/// A row-major `[rows, cols]` view of `data` (which must hold exactly that many elements).
+fn mat<T>(data: &[T], rows: usize, cols: usize) -> ArrayView2<'_, T> {
+    ArrayView2::from_shape((rows, cols), data).expect("buffer matches the matrix shape")
+}
+
+/// A mutable row-major `[rows, cols]` view of `data`.
+fn mat_mut<T>(data: &mut [T], rows: usize, cols: usize) -> ArrayViewMut2<'_, T> {
+    ArrayViewMut2::from_shape((rows, cols), data).expect("buffer matches the matrix shape")
+}
+
+/// [`gemm_serial`], with an empty inner dimension handled here (`c = 0`, or unchanged when
+/// accumulating).
+fn matmul_into<T: Float>(
+    a: ArrayView2<T>,
+    b: ArrayView2<T>,
+    mut c: ArrayViewMut2<T>,
+    accumulate: bool,
+) {
+    if a.ncols() == 0 {
+        if !accumulate {
+            c.fill(T::zero());
+        }
+        return;
+    }
+    gemm_serial(a, b, c, accumulate);
+}
