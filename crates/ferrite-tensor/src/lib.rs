@@ -34,5 +34,7 @@ pub use ops::conv::{
 pub use ops::linear::{LinearGrads, linear_backward};
 pub use ops::pool::{Pool2dParams, avg_pool2d_backward, max_pool2d_backward};
 pub use tensor::{Tensor, checked_numel, normalize_dim};
+pub use ops::activation::GeluApproximate;
+pub use ops::mask::Mask;
 
 pub use random::{Rng, manual_seed, seeded_rng, with_default_rng};

@@ -8,3 +8,7 @@ pub mod pool;
 pub mod reduce;
 pub mod shape;
 pub mod unary;
+pub mod activation;
+pub mod compare;
+pub mod elementwise;
+pub mod mask;
