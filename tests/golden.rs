@@ -12,6 +12,9 @@ use ferrite::tensor::{Conv2dParams, Pool2dParams};
 use serde::Deserialize;
 use serde_json::Value;
 
+#[path = "golden/pointwise.rs"]
+mod pointwise;
+
 #[derive(Debug, Deserialize)]
 struct File {
     cases: Vec<Case>,
@@ -348,7 +351,7 @@ fn run_case<T: Float>(case: &Case, tol: f64) -> Outcome {
             })
         }
         "dropout_eval" => {
-            let mut layer = ferrite::nn::Dropout::<T>::new(float(case, "p")?, 0)?;
+            let layer = ferrite::nn::Dropout::<T>::new(float(case, "p")?, 0)?;
             layer.eval();
             differentiable::<T>(case, &["input"], tol, |v| layer.forward(some(&v[0])))
         }
@@ -399,6 +402,7 @@ fn run_case<T: Float>(case: &Case, tol: f64) -> Outcome {
             }
         }
         "sgd" | "adam" | "adamw" => optimizer_case::<T>(case, tol),
+        op if pointwise::OPS.contains(&op) => pointwise::run::<T>(case, tol),
         op if PENDING.contains(&op) => Err(Failure::Pending),
         op => Err(Failure::Wrong(format!("unknown op '{op}'"))),
     }

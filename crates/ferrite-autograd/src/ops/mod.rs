@@ -10,3 +10,5 @@ mod reduce;
 mod shape;
 mod softmax;
 mod unary;
+mod activation;
+mod pointwise;
