@@ -68,11 +68,17 @@ pub fn run<T: Float>(case: &Case, tol: f64) -> Outcome {
         }
         "silu" => unary(&|x| x.silu()),
         "softplus" => {
-            let (beta, threshold) = (T::of(float(case, "beta")?), T::of(float(case, "threshold")?));
+            let (beta, threshold) = (
+                T::of(float(case, "beta")?),
+                T::of(float(case, "threshold")?),
+            );
             unary(&|x| x.softplus(beta, threshold))
         }
         "hardtanh" => {
-            let (lo, hi) = (T::of(float(case, "min_val")?), T::of(float(case, "max_val")?));
+            let (lo, hi) = (
+                T::of(float(case, "min_val")?),
+                T::of(float(case, "max_val")?),
+            );
             unary(&|x| x.hardtanh(lo, hi))
         }
         "relu6" => unary(&|x| x.relu6()),
@@ -91,8 +97,12 @@ pub fn run<T: Float>(case: &Case, tol: f64) -> Outcome {
             let hi = optional_float(case, "max")?.map(T::of);
             unary(&|x| x.clamp(lo, hi))
         }
-        "maximum" => differentiable::<T>(case, &["a", "b"], tol, |v| some(&v[0]).maximum(some(&v[1]))),
-        "minimum" => differentiable::<T>(case, &["a", "b"], tol, |v| some(&v[0]).minimum(some(&v[1]))),
+        "maximum" => {
+            differentiable::<T>(case, &["a", "b"], tol, |v| some(&v[0]).maximum(some(&v[1])))
+        }
+        "minimum" => {
+            differentiable::<T>(case, &["a", "b"], tol, |v| some(&v[0]).minimum(some(&v[1])))
+        }
         "where" => {
             let cond = condition(case)?;
             differentiable::<T>(case, &["a", "b"], tol, |v| {

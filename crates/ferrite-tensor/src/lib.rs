@@ -27,14 +27,14 @@ mod tensor;
 
 pub use error::{Result, TensorError};
 pub use float::Float;
+pub use ops::activation::GeluApproximate;
 pub use ops::binary::broadcast_shapes;
 pub use ops::conv::{
     Conv2dGrads, Conv2dParams, Padding, PaddingMode, conv2d_backward, pad2d, pad2d_backward,
 };
 pub use ops::linear::{LinearGrads, linear_backward};
+pub use ops::mask::Mask;
 pub use ops::pool::{Pool2dParams, avg_pool2d_backward, max_pool2d_backward};
 pub use tensor::{Tensor, checked_numel, normalize_dim};
-pub use ops::activation::GeluApproximate;
-pub use ops::mask::Mask;
 
 pub use random::{Rng, manual_seed, seeded_rng, with_default_rng};

@@ -35,13 +35,22 @@ impl<T: Float> Var<T> {
     /// ```
     pub fn leaky_relu(&self, negative_slope: T) -> Result<Var<T>> {
         let x = self.value();
-        Var::from_op("leaky_relu", x.leaky_relu(negative_slope), &[self], move |g, grads| {
-            grads.set(0, || {
-                scale_grad("leaky_relu_backward", g, &x, |x| {
-                    if x > T::zero() { T::one() } else { negative_slope }
+        Var::from_op(
+            "leaky_relu",
+            x.leaky_relu(negative_slope),
+            &[self],
+            move |g, grads| {
+                grads.set(0, || {
+                    scale_grad("leaky_relu_backward", g, &x, |x| {
+                        if x > T::zero() {
+                            T::one()
+                        } else {
+                            negative_slope
+                        }
+                    })
                 })
-            })
-        })
+            },
+        )
     }
 
     /// `x` where `x > 0`, else `alpha·(eˣ − 1)`, like `F.elu` (default alpha 1).
@@ -63,7 +72,11 @@ impl<T: Float> Var<T> {
         Var::from_op("elu", x.elu(alpha), &[self], move |g, grads| {
             grads.set(0, || {
                 scale_grad("elu_backward", g, &x, |x| {
-                    if x > T::zero() { T::one() } else { alpha * x.exp() }
+                    if x > T::zero() {
+                        T::one()
+                    } else {
+                        alpha * x.exp()
+                    }
                 })
             })
         })
@@ -108,7 +121,9 @@ impl<T: Float> Var<T> {
         Var::from_op("silu", x.silu(), &[self], move |g, grads| {
             grads.set(0, || {
                 let s = x.sigmoid();
-                let d = s.zip_with("silu_backward", &x, |s, x| s * (T::one() + x * (T::one() - s)))?;
+                let d = s.zip_with("silu_backward", &x, |s, x| {
+                    s * (T::one() + x * (T::one() - s))
+                })?;
                 g.mul(&d)
             })
         })
@@ -131,18 +146,23 @@ impl<T: Float> Var<T> {
     /// ```
     pub fn softplus(&self, beta: T, threshold: T) -> Result<Var<T>> {
         let x = self.value();
-        Var::from_op("softplus", x.softplus(beta, threshold), &[self], move |g, grads| {
-            grads.set(0, || {
-                scale_grad("softplus_backward", g, &x, |x| {
-                    if x * beta > threshold {
-                        T::one()
-                    } else {
-                        let z = (x * beta).exp();
-                        z / (z + T::one())
-                    }
+        Var::from_op(
+            "softplus",
+            x.softplus(beta, threshold),
+            &[self],
+            move |g, grads| {
+                grads.set(0, || {
+                    scale_grad("softplus_backward", g, &x, |x| {
+                        if x * beta > threshold {
+                            T::one()
+                        } else {
+                            let z = (x * beta).exp();
+                            z / (z + T::one())
+                        }
+                    })
                 })
-            })
-        })
+            },
+        )
     }
 
     /// `x` clamped to `[min_val, max_val]`, like `F.hardtanh` (defaults −1 and 1).
@@ -189,7 +209,11 @@ impl<T: Float> Var<T> {
         Var::from_op(op, y, &[self], move |g, grads| {
             grads.set(0, || {
                 scale_grad("hardtanh_backward", g, &x, |x| {
-                    if x > min_val && x < max_val { T::one() } else { T::zero() }
+                    if x > min_val && x < max_val {
+                        T::one()
+                    } else {
+                        T::zero()
+                    }
                 })
             })
         })
@@ -249,7 +273,11 @@ impl<T: Float> Var<T> {
             let sixth = T::of((1.0f32 / 6.0) as f64);
             grads.set(0, || {
                 scale_grad("hardsigmoid_backward", g, &x, move |x| {
-                    if x > -three && x < three { sixth } else { T::zero() }
+                    if x > -three && x < three {
+                        sixth
+                    } else {
+                        T::zero()
+                    }
                 })
             })
         })

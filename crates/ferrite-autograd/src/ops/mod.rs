@@ -2,13 +2,13 @@
 //! whose forward calls a `ferrite-tensor` kernel and whose backward sits right beside it,
 //! attached with [`Var::from_op`](crate::Var::from_op).
 
+mod activation;
 mod arith;
 mod conv;
 mod matmul;
+mod pointwise;
 mod pool;
 mod reduce;
 mod shape;
 mod softmax;
 mod unary;
-mod activation;
-mod pointwise;

@@ -293,7 +293,9 @@ pub(crate) fn check_bounds<T: Float>(op: &'static str, min_val: T, max_val: T) -
     if min_val > max_val {
         return Err(TensorError::invalid(
             op,
-            format!("min_val cannot be greater than max_val, found min_val {min_val} and max_val {max_val}"),
+            format!(
+                "min_val cannot be greater than max_val, found min_val {min_val} and max_val {max_val}"
+            ),
         ));
     }
     Ok(())
@@ -362,14 +364,19 @@ mod tests {
                 assert!((a - b).abs() < 1e-8, "{approximate:?}: {a} vs {b}");
             }
         }
-        assert!(Tensor::<f64>::ones(&[2]).gelu_backward(&x, GeluApproximate::None).is_err());
+        assert!(
+            Tensor::<f64>::ones(&[2])
+                .gelu_backward(&x, GeluApproximate::None)
+                .is_err()
+        );
     }
 
     #[test]
     fn large_inputs_run_the_parallel_kernels_with_the_same_values() {
         let n = (1 << 17) + 5;
-        let x = Tensor::<f32>::from_vec((0..n).map(|i| (i % 97) as f32 * 0.1 - 4.0).collect(), &[n])
-            .unwrap();
+        let x =
+            Tensor::<f32>::from_vec((0..n).map(|i| (i % 97) as f32 * 0.1 - 4.0).collect(), &[n])
+                .unwrap();
         let big = x.silu().to_vec();
         let small: Vec<f32> = x.to_vec().iter().map(|&v| v * sigmoid_scalar(v)).collect();
         assert_eq!(big, small);

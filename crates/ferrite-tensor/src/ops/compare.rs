@@ -19,8 +19,14 @@ impl<T: Float> Tensor<T> {
                 ),
             )
         })?;
-        let a = self.arc().broadcast(IxDyn(&shape)).expect("checked broadcast");
-        let b = other.arc().broadcast(IxDyn(&shape)).expect("checked broadcast");
+        let a = self
+            .arc()
+            .broadcast(IxDyn(&shape))
+            .expect("checked broadcast");
+        let b = other
+            .arc()
+            .broadcast(IxDyn(&shape))
+            .expect("checked broadcast");
         Ok(Mask::from_array(
             Zip::from(&a).and(&b).map_collect(|&x, &y| f(x, y)),
         ))

@@ -237,8 +237,14 @@ impl Mask {
                 ),
             )
         })?;
-        let a = self.data.broadcast(IxDyn(&shape)).expect("checked broadcast");
-        let b = other.data.broadcast(IxDyn(&shape)).expect("checked broadcast");
+        let a = self
+            .data
+            .broadcast(IxDyn(&shape))
+            .expect("checked broadcast");
+        let b = other
+            .data
+            .broadcast(IxDyn(&shape))
+            .expect("checked broadcast");
         Ok(Mask {
             data: Zip::from(&a).and(&b).map_collect(|&x, &y| f(x, y)),
         })
@@ -282,8 +288,7 @@ impl<T: Float> Tensor<T> {
                     ),
                 )
             })?;
-        if let (Some(c), Some(x), Some(y)) =
-            (condition.data.as_slice(), a.as_slice(), b.as_slice())
+        if let (Some(c), Some(x), Some(y)) = (condition.data.as_slice(), a.as_slice(), b.as_slice())
             && condition.shape() == shape.as_slice()
             && a.shape() == shape.as_slice()
             && b.shape() == shape.as_slice()
@@ -295,7 +300,10 @@ impl<T: Float> Tensor<T> {
                 .collect();
             return Tensor::from_vec(data, &shape);
         }
-        let c = condition.data.broadcast(IxDyn(&shape)).expect("checked broadcast");
+        let c = condition
+            .data
+            .broadcast(IxDyn(&shape))
+            .expect("checked broadcast");
         let x = a.arc().broadcast(IxDyn(&shape)).expect("checked broadcast");
         let y = b.arc().broadcast(IxDyn(&shape)).expect("checked broadcast");
         let out = Zip::from(&c)

@@ -1,14 +1,14 @@
 //! Tensor operations, one module per family. Each is an inherent method of [`Tensor`](crate::Tensor).
 
+pub mod activation;
 pub mod binary;
+pub mod compare;
 pub mod conv;
+pub mod elementwise;
 pub mod linear;
+pub mod mask;
 pub mod matmul;
 pub mod pool;
 pub mod reduce;
 pub mod shape;
 pub mod unary;
-pub mod activation;
-pub mod compare;
-pub mod elementwise;
-pub mod mask;
