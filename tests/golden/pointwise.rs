@@ -48,11 +48,12 @@ fn condition(case: &Case) -> Result<Mask, String> {
     Mask::from_vec(c.data.iter().map(|&x| x != 0.0).collect(), &c.shape).map_err(|e| e.to_string())
 }
 
+/// A one-input op on `Var`.
+type UnaryOp<'a, T> = dyn Fn(&Var<T>) -> Result<Var<T>, TensorError> + 'a;
+
 /// Runs one case of an op in [`OPS`].
 pub fn run<T: Float>(case: &Case, tol: f64) -> Outcome {
-    let unary = |f: &dyn Fn(&Var<T>) -> Result<Var<T>, TensorError>| {
-        differentiable::<T>(case, &["input"], tol, |v| f(some(&v[0])))
-    };
+    let unary = |f: &UnaryOp<T>| differentiable::<T>(case, &["input"], tol, |v| f(some(&v[0])));
     match case.op.as_str() {
         "leaky_relu" => {
             let slope = T::of(float(case, "negative_slope")?);

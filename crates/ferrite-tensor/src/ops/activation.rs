@@ -364,10 +364,16 @@ mod tests {
                 assert!((a - b).abs() < 1e-8, "{approximate:?}: {a} vs {b}");
             }
         }
-        assert!(
+        assert_eq!(
             Tensor::<f64>::ones(&[2])
                 .gelu_backward(&x, GeluApproximate::None)
-                .is_err()
+                .unwrap_err()
+                .to_string(),
+            "gelu_backward: grad_output has shape [2] but the input has shape [4]"
+        );
+        assert_eq!(
+            "erf".parse::<GeluApproximate>().unwrap_err().to_string(),
+            "gelu: approximate must be 'none' or 'tanh', found 'erf'"
         );
     }
 
