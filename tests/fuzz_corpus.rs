@@ -43,3 +43,10 @@ fn safetensors_corpus() {
         let _ = ferrite::nn::checkpoint::from_safetensors_bytes::<f32>(b, "corpus");
     });
 }
+
+#[test]
+fn cifar10_corpus() {
+    replay("cifar10", |b| {
+        let _ = ferrite::nn::data::Cifar10::from_bytes(b, "corpus");
+    });
+}

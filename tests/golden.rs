@@ -411,7 +411,7 @@ fn run_case<T: Float>(case: &Case, tol: f64) -> Outcome {
 /// Feeds `inputs.grads[t]` to an optimizer over `param` and compares the parameter after
 /// every step with `output[t]`.
 fn optimizer_case<T: Float>(case: &Case, tol: f64) -> Outcome {
-    use ferrite::nn::optim::{Adam, AdamConfig, AdamW, AdamWConfig, Optimizer, Sgd, SgdConfig};
+    use ferrite::nn::optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
     let param_json = case
         .inputs
         .get("param")
@@ -461,9 +461,9 @@ fn optimizer_case<T: Float>(case: &Case, tol: f64) -> Outcome {
         }
         _ => {
             let (b1, b2) = betas()?;
-            AdamW::new(
+            Adam::new(
                 vec![param.clone()],
-                AdamWConfig::new(lr)
+                AdamConfig::adamw(lr)
                     .with_betas(b1, b2)
                     .with_eps(float(case, "eps")?)
                     .with_weight_decay(float(case, "weight_decay")?)

@@ -40,8 +40,9 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use ferrite::nn::checkpoint::{Checkpoint, Strict, load_safetensors, save_safetensors};
-use ferrite::nn::data::{DataLoader, Mnist, Normalize, Split};
+use ferrite::nn::data::{DataLoader, Mnist, MnistKind, Normalize, Split};
 use ferrite::nn::loss::{CrossEntropyOptions, cross_entropy};
+use ferrite::nn::metrics::ConfusionMatrix;
 use ferrite::nn::models::small_cnn;
 use ferrite::nn::optim::{Adam, AdamConfig, Optimizer, OptimizerState, Sgd, SgdConfig};
 use ferrite::nn::summary;
@@ -142,11 +143,26 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The embedded digits, or a directory of MNIST-format files (MNIST, Fashion-MNIST,
+/// KMNIST: see `MnistKind` for how the classes are named); names other classes than digits.
 fn load_split(dir: Option<&Path>, split: Split) -> Fallible<Mnist> {
-    Ok(match dir {
+    let data = match dir {
         Some(d) => Mnist::from_dir(d, split)?,
         None => Mnist::embedded(split)?,
-    })
+    };
+    if data.kind() != MnistKind::Mnist && split == Split::Test {
+        println!(
+            "{}: classes {}",
+            data.kind().name(),
+            data.classes()
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{i} {c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(data)
 }
 
 fn train(args: &TrainArgs) -> Fallible<()> {
@@ -442,28 +458,26 @@ fn load_model(path: &Path) -> Fallible<ferrite::nn::Sequential> {
 fn eval(checkpoint: &Path, data_dir: Option<&Path>) -> Fallible<()> {
     let model = load_model(checkpoint)?;
     let data = load_split(data_dir, Split::Test)?;
-    let predicted = predictions(&model, &data)?;
-    let mut confusion = [[0usize; 10]; 10];
-    for (&p, &l) in predicted.iter().zip(data.labels()) {
-        confusion[l as usize][p.min(9)] += 1;
-    }
-    let correct: usize = (0..10).map(|i| confusion[i][i]).sum();
-    println!("confusion matrix (rows: true digit, columns: predicted digit)");
+    let labels: Vec<usize> = data.labels().iter().map(|&l| usize::from(l)).collect();
+    let mut confusion = ConfusionMatrix::new(10);
+    confusion.update(&predictions(&model, &data)?, &labels)?;
+    let digits = data.kind() == MnistKind::Mnist;
+    let (noun, nouns) = if digits {
+        ("digit", "digits")
+    } else {
+        ("class", "images")
+    };
+    println!("confusion matrix (rows: true {noun}, columns: predicted {noun})");
+    print!("{confusion}");
     println!(
-        "      {}",
-        (0..10).map(|c| format!("{c:>5}")).collect::<String>()
-    );
-    for (label, row) in confusion.iter().enumerate() {
-        println!(
-            "{label:>5} {}",
-            row.iter().map(|n| format!("{n:>5}")).collect::<String>()
-        );
-    }
-    println!(
-        "accuracy: {:.2}% ({correct} of {} digits)",
-        100.0 * correct as f64 / data.len().max(1) as f64,
+        "accuracy: {:.2}% ({} of {} {nouns})",
+        100.0 * confusion.accuracy(),
+        confusion.correct(),
         data.len()
     );
+    if !digits {
+        println!("{}", confusion.per_class_table(data.classes()));
+    }
     Ok(())
 }
 

@@ -1,14 +1,15 @@
 //! [`NnError`]: the error type of the fallible operations of this crate that are not pure
-//! tensor maths (checkpoints, state dicts, file formats).
+//! tensor maths (checkpoints, state dicts, file formats, data sets and loaders).
 
 use std::path::PathBuf;
 
 use ferrite_tensor::TensorError;
 
 use crate::checkpoint::LoadReport;
-use crate::data::DataError;
 
-/// What went wrong while saving, loading or applying parameters.
+/// What went wrong while saving, loading or applying parameters, or reading and batching
+/// data. [`crate::data::DataError`] is another name of this type: one file error story for
+/// checkpoints and data sets alike.
 ///
 /// Every message says where (a file, or `load_state_dict`) and what was expected and found,
 /// e.g. `model.ckpt: not a ferrite checkpoint (expected the magic bytes "FERRITE\0", found
@@ -27,9 +28,6 @@ pub enum NnError {
     /// A tensor operation failed (a shape that does not fit, an invalid argument).
     #[error(transparent)]
     Tensor(#[from] TensorError),
-    /// Reading or batching data failed.
-    #[error(transparent)]
-    Data(#[from] DataError),
     /// A file could not be read, written or renamed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -44,6 +42,29 @@ pub enum NnError {
     Format {
         /// The file's path, or the name given to an in-memory reader.
         path: String,
+        /// What was expected and what was found.
+        message: String,
+    },
+    /// None of the file names a data set looks for exists in a directory.
+    #[error(
+        "{}: no {what} found (looked for {})",
+        dir.display(),
+        looked_for.join(" and ")
+    )]
+    Missing {
+        /// The directory searched.
+        dir: PathBuf,
+        /// What was looked for, e.g. `"MNIST train images"`.
+        what: &'static str,
+        /// The file names tried, in order.
+        looked_for: Vec<String>,
+    },
+    /// An argument is out of range or inconsistent (an index, a batch size, a shape, a
+    /// transform's parameter).
+    #[error("{op}: {message}")]
+    Invalid {
+        /// The operation that refused its arguments.
+        op: &'static str,
         /// What was expected and what was found.
         message: String,
     },
@@ -70,6 +91,20 @@ impl NnError {
     pub fn format(path: impl Into<String>, message: impl Into<String>) -> Self {
         NnError::Format {
             path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// An [`NnError::Invalid`] error of operation `op`.
+    ///
+    /// ```
+    /// use ferrite_nn::NnError;
+    /// let e = NnError::invalid("Subset::new", "index 9 is out of range");
+    /// assert_eq!(e.to_string(), "Subset::new: index 9 is out of range");
+    /// ```
+    pub fn invalid(op: &'static str, message: impl Into<String>) -> Self {
+        NnError::Invalid {
+            op,
             message: message.into(),
         }
     }

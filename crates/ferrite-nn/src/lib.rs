@@ -26,6 +26,7 @@ mod error;
 pub mod init;
 mod layers;
 pub mod loss;
+pub mod metrics;
 pub mod models;
 mod module;
 pub mod optim;
@@ -36,7 +37,7 @@ pub use error::NnError;
 pub use layers::*;
 pub use module::{AsDynModule, Module, ModuleExt, visit_modules};
 pub use optim::{
-    Adam, AdamConfig, AdamW, AdamWConfig, CosineAnnealingLR, LrScheduler, Optimizer,
-    OptimizerState, Sgd, SgdConfig, StepLR, clip_grad_norm,
+    Adam, AdamConfig, CosineAnnealingLR, LrScheduler, Optimizer, OptimizerState, Sgd, SgdConfig,
+    StepLR, clip_grad_norm,
 };
 pub use summary::{Summary, SummaryRow, summary};

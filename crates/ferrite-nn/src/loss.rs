@@ -5,7 +5,9 @@
 //! internally, whatever the element type) and the backward pass writes the gradient in
 //! closed form, instead of recording a chain of small ops. For cross-entropy this is also
 //! what keeps it numerically stable: the gradient `softmax(x) - target` never goes through
-//! `exp(log(p))`.
+//! `exp(log(p))`. The kernels live in `ferrite_tensor` (`Tensor::cross_entropy`,
+//! `cross_entropy_backward`, ...), the ops in `ferrite_autograd` ([`Var::cross_entropy`],
+//! ...); these are their functional forms.
 //!
 //! ```
 //! use ferrite_autograd::Var;
@@ -22,149 +24,12 @@
 //! ```
 
 use ferrite_autograd::Var;
-use ferrite_tensor::{Float, Result, Tensor, TensorError};
-
-/// How a loss combines the per-element losses, like PyTorch's `reduction` argument.
-///
-/// ```
-/// use ferrite_nn::loss::Reduction;
-/// assert_eq!(Reduction::default(), Reduction::Mean);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Reduction {
-    /// The mean over the per-element losses (PyTorch's default, `"mean"`). The mean of
-    /// nothing is NaN, as in PyTorch.
-    #[default]
-    Mean,
-    /// The sum of the per-element losses (`"sum"`).
-    Sum,
-    /// No reduction: one loss per sample (or per element for [`mse_loss`]) (`"none"`).
-    None,
-}
-
-/// The settings of [`cross_entropy`], with PyTorch's defaults: mean reduction, no label
-/// smoothing.
-///
-/// Class weights and `ignore_index` are not supported.
-///
-/// ```
-/// use ferrite_nn::loss::{CrossEntropyOptions, Reduction};
-/// let o = CrossEntropyOptions::default().with_reduction(Reduction::Sum).with_label_smoothing(0.1);
-/// assert_eq!(o.reduction, Reduction::Sum);
-/// assert_eq!(o.label_smoothing, 0.1);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct CrossEntropyOptions {
-    /// How the per-sample losses are combined (default [`Reduction::Mean`]).
-    pub reduction: Reduction,
-    /// ε in `[0, 1]`: the target becomes `(1 - ε) · one_hot + ε / C` (default 0).
-    pub label_smoothing: f64,
-}
-
-impl CrossEntropyOptions {
-    /// PyTorch's defaults (the same as [`Default`]).
-    ///
-    /// ```
-    /// use ferrite_nn::loss::{CrossEntropyOptions, Reduction};
-    /// assert_eq!(CrossEntropyOptions::new().reduction, Reduction::Mean);
-    /// ```
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Sets the reduction.
-    ///
-    /// ```
-    /// use ferrite_nn::loss::{CrossEntropyOptions, Reduction};
-    /// let o = CrossEntropyOptions::new().with_reduction(Reduction::None);
-    /// assert_eq!(o.reduction, Reduction::None);
-    /// ```
-    pub fn with_reduction(mut self, reduction: Reduction) -> Self {
-        self.reduction = reduction;
-        self
-    }
-
-    /// Sets the label smoothing ε (checked by [`cross_entropy`]: it must lie in `[0, 1]`).
-    ///
-    /// ```
-    /// use ferrite_nn::loss::CrossEntropyOptions;
-    /// assert_eq!(CrossEntropyOptions::new().with_label_smoothing(0.1).label_smoothing, 0.1);
-    /// ```
-    pub fn with_label_smoothing(mut self, label_smoothing: f64) -> Self {
-        self.label_smoothing = label_smoothing;
-        self
-    }
-}
-
-/// Checks a class-index loss's input and targets; returns `(N, C, shape of the unreduced
-/// loss)`. Accepts `[N, C]`, or `[C]` with a single target (unreduced shape `[]`).
-fn class_layout(
-    op: &'static str,
-    shape: &[usize],
-    target: &[usize],
-) -> Result<(usize, usize, Vec<usize>)> {
-    let (n, c, none_shape) = match *shape {
-        [n, c] => (n, c, vec![n]),
-        [c] => (1, c, Vec::new()),
-        _ => {
-            return Err(TensorError::shape(
-                op,
-                format!("expected an input of shape [N, C] or [C], found {shape:?}"),
-            ));
-        }
-    };
-    if target.len() != n {
-        return Err(TensorError::shape(
-            op,
-            format!(
-                "target has {} entries but the input has {n} samples (input {shape:?})",
-                target.len()
-            ),
-        ));
-    }
-    if let Some((i, &t)) = target.iter().enumerate().find(|&(_, &t)| t >= c) {
-        return Err(TensorError::invalid(
-            op,
-            format!(
-                "target {t} (sample {i}) is out of range for {c} classes (expected 0 to {}, input {shape:?})",
-                c as isize - 1
-            ),
-        ));
-    }
-    Ok((n, c, none_shape))
-}
-
-/// Combines per-sample losses into the result tensor.
-fn reduce<T: Float>(
-    losses: &[f64],
-    reduction: Reduction,
-    none_shape: &[usize],
-) -> Result<Tensor<T>> {
-    let sum: f64 = losses.iter().sum();
-    match reduction {
-        Reduction::Mean => Ok(Tensor::scalar(T::of(sum / losses.len() as f64))),
-        Reduction::Sum => Ok(Tensor::scalar(T::of(sum))),
-        Reduction::None => Tensor::from_vec(losses.iter().map(|&l| T::of(l)).collect(), none_shape),
-    }
-}
-
-/// d(result)/d(loss of element i) times the upstream gradient, for each of `count` elements.
-fn element_scales<T: Float>(g: &Tensor<T>, reduction: Reduction, count: usize) -> Result<Vec<f64>> {
-    Ok(match reduction {
-        Reduction::Mean => vec![g.item()?.as_f64() / count as f64; count],
-        Reduction::Sum => vec![g.item()?.as_f64(); count],
-        Reduction::None => g.as_array().iter().map(|v| v.as_f64()).collect(),
-    })
-}
+pub use ferrite_tensor::{CrossEntropyOptions, Reduction};
+use ferrite_tensor::{Float, Result};
 
 /// Cross-entropy between logits and class indices, like
-/// `F.cross_entropy(input, target, reduction=..., label_smoothing=...)`.
-///
-/// For sample `i` with log-probabilities `log p = log_softmax(x_i)` and target `y`:
-/// `loss_i = (1 - ε) · (-log p_y) + ε / C · Σ_c (-log p_c)`, reduced as
-/// `options.reduction` says. The log-softmax is computed stably (the row maximum is
-/// subtracted first), and the backward pass is the fused
-/// `(softmax(x_i) - ((1 - ε) · one_hot(y) + ε / C)) · scale`.
+/// `F.cross_entropy(input, target, reduction=..., label_smoothing=...)`: the functional
+/// form of [`Var::cross_entropy`], which has the formulas.
 ///
 /// # Shapes
 /// - input: `[N, C]` logits, or `[C]` for a single sample
@@ -196,59 +61,12 @@ pub fn cross_entropy<T: Float>(
     target: &[usize],
     options: &CrossEntropyOptions,
 ) -> Result<Var<T>> {
-    const OP: &str = "cross_entropy";
-    let eps = options.label_smoothing;
-    if !(0.0..=1.0).contains(&eps) {
-        return Err(TensorError::invalid(
-            OP,
-            format!("label_smoothing must be between 0 and 1, found {eps}"),
-        ));
-    }
-    let x = input.value();
-    let (n, c, none_shape) = class_layout(OP, x.shape(), target)?;
-    let xs: Vec<f64> = x.as_array().iter().map(|v| v.as_f64()).collect();
-
-    let mut losses = Vec::with_capacity(n);
-    let mut probs: Vec<T> = Vec::with_capacity(n * c);
-    for (row, &y) in xs.chunks_exact(c.max(1)).zip(target) {
-        let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        // A row of -inf: shift by 0 so the result is NaN/inf as in PyTorch, not a panic.
-        let shift = if max.is_finite() { max } else { 0.0 };
-        let lse = shift + row.iter().map(|&v| (v - shift).exp()).sum::<f64>().ln();
-        let nll = lse - row[y];
-        let loss = if eps > 0.0 {
-            // Σ_c (-log p_c) / C = lse - mean(x)
-            let mean_x = row.iter().sum::<f64>() / c as f64;
-            (1.0 - eps) * nll + eps * (lse - mean_x)
-        } else {
-            nll
-        };
-        losses.push(loss);
-        probs.extend(row.iter().map(|&v| T::of((v - lse).exp())));
-    }
-    let value = reduce::<T>(&losses, options.reduction, &none_shape)?;
-
-    let shape = x.shape().to_vec();
-    let target = target.to_vec();
-    let reduction = options.reduction;
-    Var::from_op(OP, value, &[input], move |g, grads| {
-        let scales = element_scales(g, reduction, n)?;
-        let off = eps / c as f64;
-        let on = 1.0 - eps + off;
-        let mut grad = Vec::with_capacity(n * c);
-        for (i, (row, &y)) in probs.chunks_exact(c.max(1)).zip(&target).enumerate() {
-            let s = scales[i];
-            grad.extend(row.iter().enumerate().map(|(j, p)| {
-                let q = if j == y { on } else { off };
-                T::of((p.as_f64() - q) * s)
-            }));
-        }
-        grads.set(0, || Tensor::from_vec(grad, &shape))
-    })
+    input.cross_entropy(target, options)
 }
 
 /// Negative log-likelihood of class indices given log-probabilities, like
-/// `F.nll_loss(input, target, reduction=...)`: `loss_i = -input[i, target_i]`.
+/// `F.nll_loss(input, target, reduction=...)`: `loss_i = -input[i, target_i]`. The
+/// functional form of [`Var::nll_loss`].
 ///
 /// Feed it the output of [`Var::log_softmax`]; [`cross_entropy`] does both in one op.
 ///
@@ -278,32 +96,12 @@ pub fn nll_loss<T: Float>(
     target: &[usize],
     reduction: Reduction,
 ) -> Result<Var<T>> {
-    const OP: &str = "nll_loss";
-    let x = input.value();
-    let (n, c, none_shape) = class_layout(OP, x.shape(), target)?;
-    let xs: Vec<f64> = x.as_array().iter().map(|v| v.as_f64()).collect();
-    let losses: Vec<f64> = target
-        .iter()
-        .enumerate()
-        .map(|(i, &y)| -xs[i * c + y])
-        .collect();
-    let value = reduce::<T>(&losses, reduction, &none_shape)?;
-
-    let shape = x.shape().to_vec();
-    let target = target.to_vec();
-    Var::from_op(OP, value, &[input], move |g, grads| {
-        let scales = element_scales(g, reduction, n)?;
-        let mut grad = vec![T::zero(); n * c];
-        for (i, &y) in target.iter().enumerate() {
-            grad[i * c + y] = T::of(-scales[i]);
-        }
-        grads.set(0, || Tensor::from_vec(grad, &shape))
-    })
+    input.nll_loss(target, reduction)
 }
 
 /// Mean squared error, like `F.mse_loss(input, target, reduction=...)`:
-/// `(input - target)²` elementwise, reduced as `reduction` says. Both arguments are
-/// differentiable.
+/// `(input - target)²` elementwise, reduced as `reduction` says; both arguments are
+/// differentiable. The functional form of [`Var::mse_loss`].
 ///
 /// Unlike PyTorch, which warns and broadcasts when the shapes differ (almost always a bug,
 /// e.g. `[N, 1]` against `[N]`), this refuses them.
@@ -330,75 +128,16 @@ pub fn nll_loss<T: Float>(
 /// # Ok::<(), ferrite_tensor::TensorError>(())
 /// ```
 pub fn mse_loss<T: Float>(input: &Var<T>, target: &Var<T>, reduction: Reduction) -> Result<Var<T>> {
-    const OP: &str = "mse_loss";
-    let (x, t) = (input.value(), target.value());
-    if x.shape() != t.shape() {
-        return Err(TensorError::shape(
-            OP,
-            format!(
-                "input has shape {:?} but target has shape {:?}; the shapes must be equal (no broadcasting)",
-                x.shape(),
-                t.shape()
-            ),
-        ));
-    }
-    let diff = x.sub(&t)?;
-    let value = match reduction {
-        Reduction::None => diff.mul(&diff)?,
-        _ => {
-            let squares: Vec<f64> = diff
-                .as_array()
-                .iter()
-                .map(|d| d.as_f64() * d.as_f64())
-                .collect();
-            reduce::<T>(&squares, reduction, &[])?
-        }
-    };
-    let count = diff.numel();
-    Var::from_op(OP, value, &[input, target], move |g, grads| {
-        let grad = match reduction {
-            Reduction::None => diff.mul(g)?.mul_scalar(T::of(2.0)),
-            _ => {
-                let s = element_scales(g, reduction, 1)?[0];
-                let s = if reduction == Reduction::Mean {
-                    s / count as f64
-                } else {
-                    s
-                };
-                diff.mul_scalar(T::of(2.0 * s))
-            }
-        };
-        grads.set(0, || Ok(grad.clone()))?;
-        grads.set(1, || Ok(grad.neg()))
-    })
+    input.mse_loss(target, reduction)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferrite_autograd::{GradcheckOptions, gradcheck};
-    use ferrite_tensor::seeded_rng;
+    use ferrite_tensor::{Tensor, seeded_rng};
 
     fn logits(n: usize, c: usize, seed: u64) -> Tensor<f64> {
         Tensor::randn(&[n, c], &mut seeded_rng(seed))
-    }
-
-    #[test]
-    fn cross_entropy_gradcheck_all_reductions_and_smoothing() {
-        let target = [2, 0, 4, 4];
-        for reduction in [Reduction::Mean, Reduction::Sum, Reduction::None] {
-            for eps in [0.0, 0.1, 1.0] {
-                let opts = CrossEntropyOptions::new()
-                    .with_reduction(reduction)
-                    .with_label_smoothing(eps);
-                gradcheck(
-                    |v: &[Var<f64>]| cross_entropy(&v[0], &target, &opts),
-                    &[logits(4, 5, 7)],
-                    &GradcheckOptions::default().with_input_names(&["input"]),
-                )
-                .unwrap_or_else(|e| panic!("{reduction:?}, ε = {eps}: {e}"));
-            }
-        }
     }
 
     #[test]
@@ -486,34 +225,11 @@ mod tests {
     }
 
     #[test]
-    fn nll_loss_gradcheck_and_errors() {
-        let target = [1, 0, 2];
-        for reduction in [Reduction::Mean, Reduction::Sum, Reduction::None] {
-            gradcheck(
-                |v: &[Var<f64>]| nll_loss(&v[0], &target, reduction),
-                &[logits(3, 3, 5)],
-                &GradcheckOptions::default(),
-            )
-            .unwrap_or_else(|e| panic!("{reduction:?}: {e}"));
-        }
+    fn nll_loss_errors() {
         let x = Var::new(Tensor::<f64>::zeros(&[3, 3]));
         let err = nll_loss(&x, &[0, 3, 0], Reduction::Mean).unwrap_err();
         assert_eq!(err.op(), "nll_loss");
         assert!(err.to_string().contains("target 3"), "{err}");
-    }
-
-    #[test]
-    fn mse_loss_gradcheck_both_inputs() {
-        let a = Tensor::<f64>::randn(&[3, 4], &mut seeded_rng(11));
-        let b = Tensor::<f64>::randn(&[3, 4], &mut seeded_rng(12));
-        for reduction in [Reduction::Mean, Reduction::Sum, Reduction::None] {
-            gradcheck(
-                |v: &[Var<f64>]| mse_loss(&v[0], &v[1], reduction),
-                &[a.clone(), b.clone()],
-                &GradcheckOptions::default().with_input_names(&["input", "target"]),
-            )
-            .unwrap_or_else(|e| panic!("{reduction:?}: {e}"));
-        }
     }
 
     #[test]

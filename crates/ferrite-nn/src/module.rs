@@ -68,6 +68,12 @@ pub trait Module<T: Float = f32>: Send + Sync {
     /// reference is enough.
     fn set_training(&self, _training: bool) {}
 
+    /// Whether this module is in training mode (PyTorch's `module.training`). Modules that
+    /// behave the same in both modes keep no flag and always answer `true`.
+    fn is_training(&self) -> bool {
+        true
+    }
+
     /// The layer's kind, e.g. `"Conv2d"` (used by `summary`). Defaults to the type's name
     /// without its path and generic arguments.
     fn type_name(&self) -> &'static str {
@@ -249,6 +255,9 @@ impl<T: Float, M: Module<T> + ?Sized> Module<T> for Box<M> {
     }
     fn set_training(&self, training: bool) {
         (**self).set_training(training)
+    }
+    fn is_training(&self) -> bool {
+        (**self).is_training()
     }
     fn type_name(&self) -> &'static str {
         (**self).type_name()

@@ -6,7 +6,7 @@ use std::fmt;
 use ferrite_autograd::{Var, no_grad};
 use ferrite_tensor::{Float, Result, Tensor};
 
-use crate::{Module, ModuleExt};
+use crate::{Module, ModuleExt, visit_modules};
 
 /// One row of a [`Summary`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,9 +86,16 @@ pub fn summary<T: Float>(model: &dyn Module<T>, input_shape: &[usize]) -> Result
             (b, value)
         })
         .collect();
-    // Layers in training mode update their buffers (batch norm's running statistics) as
-    // in any forward; every buffer is put back afterwards.
+    // Evaluation mode, so that no layer updates its statistics; every module's mode, and
+    // every buffer a custom module may have changed, is put back afterwards.
+    let mut modes = Vec::new();
+    visit_modules(model, &mut |_, m| modes.push(m.is_training()));
+    model.eval();
     let result = no_grad(|| visit(model, None, &input, &mut rows));
+    let mut modes = modes.into_iter();
+    visit_modules(model, &mut |_, m| {
+        m.set_training(modes.next().unwrap_or(true))
+    });
     for (buffer, before) in &buffers {
         let now = buffer.value();
         let ptr = |t: &Tensor<T>| t.as_slice().map(<[T]>::as_ptr);

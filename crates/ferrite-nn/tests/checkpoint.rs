@@ -194,7 +194,7 @@ fn pytorch_batchnorm_fixture<T: Float>(tolerance: f64) {
         vec![T::of(3.0)]
     );
 
-    let mut model = tiny_bn_model::<T>(&mut seeded_rng(4));
+    let model = tiny_bn_model::<T>(&mut seeded_rng(4));
     assert_eq!(state_dict(&model).keys().collect::<Vec<_>>(), fx.keys);
     assert!(
         load_state_dict(&model, &sd, Strict::Yes)
@@ -312,7 +312,7 @@ fn export_then_reimport_gives_identical_parameters_and_predictions_f64() {
 #[test]
 fn ferrite_export_matches_the_committed_golden_file() {
     let mut rng = seeded_rng(7);
-    let mut model = tiny_bn_model::<f32>(&mut rng);
+    let model = tiny_bn_model::<f32>(&mut rng);
     for _ in 0..2 {
         let batch = Tensor::<f32>::randn(&[8, 1, 4, 4], &mut rng).add_scalar(0.5);
         predict(&model, &batch);

@@ -32,8 +32,15 @@ pub use ops::binary::broadcast_shapes;
 pub use ops::conv::{
     Conv2dGrads, Conv2dParams, Padding, PaddingMode, conv2d_backward, pad2d, pad2d_backward,
 };
+pub use ops::dropout::dropout_mask;
 pub use ops::linear::{LinearGrads, linear_backward};
+pub use ops::loss::{
+    CrossEntropyOptions, Reduction, cross_entropy_backward, mse_loss_backward, nll_loss_backward,
+};
 pub use ops::mask::Mask;
+pub use ops::norm::{
+    BatchNormGrads, BatchNormOptions, BatchNormOutput, BatchNormSaved, batch_norm_backward,
+};
 pub use ops::pool::{Pool2dParams, avg_pool2d_backward, max_pool2d_backward};
 pub use tensor::{Tensor, checked_numel, normalize_dim};
 

@@ -1,5 +1,7 @@
 //! The [`Tensor`] type: creation, inspection and conversion.
 
+use std::borrow::Cow;
+
 use ndarray::{ArcArray, ArrayD, ArrayViewD, IxDyn};
 use rand::Rng as _;
 use rand_distr::{Distribution, StandardNormal};
@@ -595,6 +597,15 @@ impl<T: Float> Tensor<T> {
     /// ```
     pub fn all_finite(&self) -> bool {
         self.data.iter().all(|x| x.is_finite())
+    }
+
+    /// The elements in row-major order: borrowed when the buffer already is row-major,
+    /// copied otherwise. The kernels that walk a tensor as a flat slice start here.
+    pub(crate) fn row_major(&self) -> Cow<'_, [T]> {
+        match self.as_slice() {
+            Some(s) => Cow::Borrowed(s),
+            None => Cow::Owned(self.to_vec()),
+        }
     }
 
     /// The underlying shared array (crate-internal).

@@ -5,7 +5,10 @@
 mod activation;
 mod arith;
 mod conv;
+mod dropout;
+mod loss;
 mod matmul;
+mod norm;
 mod pointwise;
 mod pool;
 mod reduce;

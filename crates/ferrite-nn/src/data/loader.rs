@@ -1,13 +1,17 @@
 //! The [`Dataset`] trait, [`Subset`], and the batching [`DataLoader`].
 
+use std::any::Any;
 use std::iter::FusedIterator;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::thread::Scope;
 
-use ferrite_tensor::{Float, Rng, Tensor, seeded_rng};
+use ferrite_tensor::{Float, Rng, Tensor, TensorError, seeded_rng};
 use rand::RngCore;
 
 use super::DataError;
+use super::transforms::{Transform, sample_rng};
 
 /// One sample of a [`Dataset`]: its features and its class label, like the
 /// `(tensor, label)` pair of a PyTorch dataset.
@@ -114,29 +118,6 @@ pub trait Dataset {
     /// ```
     fn get_into(&self, index: usize, out: &mut [f32]) -> Result<usize, DataError>;
 
-    /// [`Dataset::get_into`] for `f64` features. The default converts the `f32` features;
-    /// data sets with more precise data override it.
-    ///
-    /// # Errors
-    /// Those of [`Dataset::get_into`].
-    ///
-    /// ```
-    /// use ferrite_nn::data::{Dataset, Mnist, Normalize};
-    /// let m = Mnist::new(vec![51], vec![2], [1, 1])?.with_normalize(Normalize::NONE);
-    /// let mut out = [0.0f64];
-    /// assert_eq!(m.get_into_f64(0, &mut out)?, 2);
-    /// assert_eq!(out, [0.2]);
-    /// # Ok::<(), ferrite_nn::data::DataError>(())
-    /// ```
-    fn get_into_f64(&self, index: usize, out: &mut [f64]) -> Result<usize, DataError> {
-        let mut features = vec![0.0f32; out.len()];
-        let label = self.get_into(index, &mut features)?;
-        for (o, f) in out.iter_mut().zip(features) {
-            *o = f64::from(f);
-        }
-        Ok(label)
-    }
-
     /// Sample `index`, its features a tensor of shape [`Dataset::sample_shape`].
     ///
     /// # Errors
@@ -151,7 +132,7 @@ pub trait Dataset {
     /// ```
     fn get(&self, index: usize) -> Result<Sample, DataError> {
         let shape = self.sample_shape();
-        let numel = checked_numel("Dataset::get", &shape)?;
+        let numel = sample_numel("Dataset::get", &shape)?;
         let mut features = vec![0.0f32; numel];
         let label = self.get_into(index, &mut features)?;
         let features = Tensor::from_vec(features, &shape)
@@ -175,9 +156,6 @@ macro_rules! forward_dataset {
             fn get_into(&self, index: usize, out: &mut [f32]) -> Result<usize, DataError> {
                 (**self).get_into(index, out)
             }
-            fn get_into_f64(&self, index: usize, out: &mut [f64]) -> Result<usize, DataError> {
-                (**self).get_into_f64(index, out)
-            }
             fn get(&self, index: usize) -> Result<Sample, DataError> {
                 (**self).get(index)
             }
@@ -187,68 +165,13 @@ macro_rules! forward_dataset {
 
 forward_dataset!(&D, Box<D>, Arc<D>);
 
-fn checked_numel(op: &'static str, shape: &[usize]) -> Result<usize, DataError> {
-    shape
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| DataError::invalid(op, format!("sample shape {shape:?} is too large")))
-}
-
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for f32 {}
-    impl Sealed for f64 {}
-}
-
-/// An element type of batches: `f32` (the default) or `f64`. It picks
-/// [`Dataset::get_into`] or [`Dataset::get_into_f64`] for [`DataLoader::epoch_as`].
-///
-/// ```
-/// use ferrite_nn::data::{Dataset, Element, Mnist};
-/// let m = Mnist::new(vec![0, 255], vec![3], [1, 2])?;
-/// let mut out = [0.0f64; 2];
-/// assert_eq!(f64::get_into(&m, 0, &mut out)?, 3);
-/// assert!(out[0] < 0.0 && out[1] > 2.8);
-/// # Ok::<(), ferrite_nn::data::DataError>(())
-/// ```
-pub trait Element: Float + sealed::Sealed {
-    /// Writes the features of sample `index` of `dataset` into `out`; returns its label.
-    ///
-    /// # Errors
-    /// Those of [`Dataset::get_into`].
-    ///
-    /// ```
-    /// use ferrite_nn::data::{Element, Mnist};
-    /// let m = Mnist::new(vec![0], vec![5], [1, 1])?;
-    /// let mut out = [0.0f32];
-    /// assert_eq!(f32::get_into(&m, 0, &mut out)?, 5);
-    /// # Ok::<(), ferrite_nn::data::DataError>(())
-    /// ```
-    fn get_into<D: Dataset + ?Sized>(
-        dataset: &D,
-        index: usize,
-        out: &mut [Self],
-    ) -> Result<usize, DataError>;
-}
-
-impl Element for f32 {
-    fn get_into<D: Dataset + ?Sized>(
-        dataset: &D,
-        index: usize,
-        out: &mut [f32],
-    ) -> Result<usize, DataError> {
-        dataset.get_into(index, out)
-    }
-}
-
-impl Element for f64 {
-    fn get_into<D: Dataset + ?Sized>(
-        dataset: &D,
-        index: usize,
-        out: &mut [f64],
-    ) -> Result<usize, DataError> {
-        dataset.get_into_f64(index, out)
-    }
+/// The number of features of one sample of `shape`: `ferrite_tensor::checked_numel`'s rule
+/// (the product must fit in memory), reported as a data error of `op`.
+fn sample_numel(op: &'static str, shape: &[usize]) -> Result<usize, DataError> {
+    ferrite_tensor::checked_numel(op, shape).map_err(|e| match e {
+        TensorError::InvalidArgument { message, .. } => DataError::invalid(op, message),
+        other => other.into(),
+    })
 }
 
 /// The samples `indices` of a data set, in that order, like PyTorch's `Subset`.
@@ -384,11 +307,6 @@ impl<D: Dataset> Dataset for Subset<D> {
         let inner = self.inner_index("Subset::get_into", index)?;
         self.dataset.get_into(inner, out)
     }
-
-    fn get_into_f64(&self, index: usize, out: &mut [f64]) -> Result<usize, DataError> {
-        let inner = self.inner_index("Subset::get_into_f64", index)?;
-        self.dataset.get_into_f64(inner, out)
-    }
 }
 
 /// A batch of samples: features stacked along a new first axis, and their labels.
@@ -485,6 +403,8 @@ pub struct DataLoader<D> {
     shuffle: bool,
     seed: u64,
     drop_last: bool,
+    transform: Option<Arc<dyn Transform>>,
+    prefetch: usize,
 }
 
 impl<D: Dataset> DataLoader<D> {
@@ -506,6 +426,8 @@ impl<D: Dataset> DataLoader<D> {
             shuffle: false,
             seed: 0,
             drop_last: false,
+            transform: None,
+            prefetch: 2,
         }
     }
 
@@ -565,6 +487,51 @@ impl<D: Dataset> DataLoader<D> {
     pub fn with_drop_last(mut self, drop_last: bool) -> Self {
         self.drop_last = drop_last;
         self
+    }
+
+    /// Sets a transform applied to every sample (augmentation, normalisation); see
+    /// [`transforms`](super::transforms). Sample `i` of epoch `e` is transformed with the
+    /// generator [`sample_rng`]`(seed, e, i)`, so the batches depend only on the seed, the
+    /// epoch and the order, never on threads or prefetching.
+    ///
+    /// ```
+    /// use ferrite_nn::data::transforms::RandomCrop;
+    /// use ferrite_nn::data::{DataLoader, Mnist};
+    /// let m = Mnist::new(vec![0; 32], vec![1, 2], [4, 4])?;
+    /// let loader = DataLoader::new(&m).with_batch_size(2).with_transform(RandomCrop::new([3, 3]));
+    /// assert_eq!(loader.epoch(0).next().unwrap()?.images.shape(), &[2, 1, 3, 3]);
+    /// # Ok::<(), ferrite_nn::data::DataError>(())
+    /// ```
+    pub fn with_transform(mut self, transform: impl Transform + 'static) -> Self {
+        self.transform = Some(Arc::new(transform));
+        self
+    }
+
+    /// Sets how many batches [`prefetch_epoch`](Self::prefetch_epoch) prepares ahead on its
+    /// background thread (default 2; 0 prepares each batch when it is asked for, on the
+    /// calling thread).
+    ///
+    /// ```
+    /// use ferrite_nn::data::{DataLoader, Mnist};
+    /// let m = Mnist::new(vec![0; 3], vec![1, 2, 3], [1, 1])?;
+    /// assert_eq!(DataLoader::new(&m).with_prefetch(4).prefetch(), 4);
+    /// # Ok::<(), ferrite_nn::data::DataError>(())
+    /// ```
+    pub fn with_prefetch(mut self, batches: usize) -> Self {
+        self.prefetch = batches;
+        self
+    }
+
+    /// How many batches [`prefetch_epoch`](Self::prefetch_epoch) prepares ahead.
+    ///
+    /// ```
+    /// use ferrite_nn::data::{DataLoader, Mnist};
+    /// let m = Mnist::new(vec![0], vec![1], [1, 1])?;
+    /// assert_eq!(DataLoader::new(&m).prefetch(), 2);
+    /// # Ok::<(), ferrite_nn::data::DataError>(())
+    /// ```
+    pub fn prefetch(&self) -> usize {
+        self.prefetch
     }
 
     /// The number of samples per batch.
@@ -709,22 +676,23 @@ impl<D: Dataset> DataLoader<D> {
         self.epoch_as(epoch)
     }
 
-    /// The batches of epoch `epoch`, with features of type `T` (`f32` or `f64`).
+    /// The batches of epoch `epoch`, with features of type `T` (`f32` or `f64`). Data sets
+    /// and transforms produce `f32` features; `f64` batches hold them widened (exactly).
     ///
     /// ```
     /// use ferrite_nn::data::{DataLoader, Mnist};
     /// let m = Mnist::new(vec![0; 4], vec![1], [2, 2])?;
     /// let batch = DataLoader::new(&m).epoch_as::<f64>(0).next().unwrap()?;
     /// assert_eq!(batch.images.shape(), &[1, 1, 2, 2]);
-    /// assert_eq!(batch.images.to_vec()[0], -0.1307 / 0.3081);
+    /// assert_eq!(batch.images.to_vec()[0], f64::from((-0.1307f64 / 0.3081) as f32));
     /// # Ok::<(), ferrite_nn::data::DataError>(())
     /// ```
-    pub fn epoch_as<T: Element>(&self, epoch: u64) -> Epoch<'_, D, T> {
-        let sample_shape = self.dataset.sample_shape();
-        let sample_len = checked_numel("DataLoader::epoch", &sample_shape);
-        let (sample_len, mut error) = match sample_len {
-            Ok(len) => (len, None),
-            Err(e) => (0, Some(e)),
+    pub fn epoch_as<T: Float>(&self, epoch: u64) -> Epoch<'_, D, T> {
+        let in_shape = self.dataset.sample_shape();
+        let shapes = self.sample_shapes(&in_shape);
+        let ((in_len, sample_shape, sample_len), mut error) = match shapes {
+            Ok(s) => (s, None),
+            Err(e) => ((0, Vec::new(), 0), Some(e)),
         };
         if self.batch_size == 0 {
             error = Some(DataError::invalid(
@@ -750,14 +718,111 @@ impl<D: Dataset> DataLoader<D> {
         };
         Epoch {
             dataset: &self.dataset,
+            transform: self.transform.as_deref(),
+            seed: self.seed,
+            epoch,
             order,
             pos: 0,
             end,
             batch_size: self.batch_size,
+            in_shape,
+            in_len,
             sample_shape,
             sample_len,
             error,
             element: PhantomData,
+        }
+    }
+
+    /// (values per data-set sample, shape and values per transformed sample).
+    fn sample_shapes(&self, in_shape: &[usize]) -> Result<(usize, Vec<usize>, usize), DataError> {
+        const OP: &str = "DataLoader::epoch";
+        let in_len = sample_numel(OP, in_shape)?;
+        let shape = match &self.transform {
+            Some(t) => t.output_shape(in_shape)?,
+            None => in_shape.to_vec(),
+        };
+        let len = sample_numel(OP, &shape)?;
+        Ok((in_len, shape, len))
+    }
+
+    /// The batches of epoch `epoch` (the same as [`epoch_as`](Self::epoch_as), in the same
+    /// order, bit for bit), prepared up to [`prefetch`](Self::prefetch) batches ahead on a
+    /// thread of `scope`, so that loading and augmenting overlap with training.
+    ///
+    /// The thread lives in a [`std::thread::scope`] the caller opens, which guarantees it
+    /// ends before the data set it borrows; it stops early when the iterator is dropped.
+    ///
+    /// ```
+    /// use ferrite_nn::data::{DataLoader, Mnist, Split};
+    /// let train = Mnist::embedded(Split::Train)?;
+    /// let loader = DataLoader::new(&train).with_batch_size(256).with_shuffle(true).with_prefetch(2);
+    /// let labels = std::thread::scope(|s| {
+    ///     loader.prefetch_epoch::<f32>(0, s).map(|b| b.map(|b| b.labels)).collect::<Result<Vec<_>, _>>()
+    /// })?;
+    /// let direct: Vec<_> = loader.epoch(0).map(|b| b.map(|b| b.labels)).collect::<Result<_, _>>()?;
+    /// assert_eq!(labels, direct);
+    /// # Ok::<(), ferrite_nn::data::DataError>(())
+    /// ```
+    pub fn prefetch_epoch<'scope, 'env, T: Float + Send>(
+        &'env self,
+        epoch: u64,
+        scope: &'scope Scope<'scope, 'env>,
+    ) -> Prefetched<'env, D, T>
+    where
+        D: Sync,
+    {
+        if self.prefetch == 0 {
+            return Prefetched {
+                source: Source::Inline(Box::new(self.epoch_as(epoch))),
+            };
+        }
+        let (sender, receiver) = sync_channel(self.prefetch);
+        scope.spawn(move || {
+            for batch in self.epoch_as::<T>(epoch) {
+                if sender.send(batch).is_err() {
+                    break; // the consumer is gone
+                }
+            }
+        });
+        Prefetched {
+            source: Source::Background(receiver),
+        }
+    }
+}
+
+/// The batches of one epoch, prepared ahead on a background thread
+/// ([`DataLoader::prefetch_epoch`]), or on the calling thread when the prefetch depth is 0.
+///
+/// ```
+/// use ferrite_nn::data::{DataLoader, Mnist};
+/// let m = Mnist::new(vec![0; 5], vec![1, 2, 3, 4, 5], [1, 1])?;
+/// let loader = DataLoader::new(&m).with_batch_size(2);
+/// let n = std::thread::scope(|s| loader.prefetch_epoch::<f32>(0, s).count());
+/// assert_eq!(n, 3);
+/// # Ok::<(), ferrite_nn::data::DataError>(())
+/// ```
+#[derive(Debug)]
+pub struct Prefetched<'a, D, T: Float = f32> {
+    source: Source<'a, D, T>,
+}
+
+#[derive(Debug)]
+enum Source<'a, D, T: Float> {
+    /// Batches prepared when asked for (prefetch depth 0).
+    Inline(Box<Epoch<'a, D, T>>),
+    /// Batches received from the preparing thread.
+    Background(Receiver<Result<Batch<T>, DataError>>),
+}
+
+impl<D: Dataset, T: Float> Iterator for Prefetched<'_, D, T> {
+    type Item = Result<Batch<T>, DataError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.source {
+            Source::Inline(epoch) => epoch.next(),
+            // The sender ends the epoch by hanging up.
+            Source::Background(receiver) => receiver.recv().ok(),
         }
     }
 }
@@ -774,14 +839,20 @@ impl<D: Dataset> DataLoader<D> {
 /// assert_eq!(epoch.len(), 2);
 /// # Ok::<(), ferrite_nn::data::DataError>(())
 /// ```
-#[derive(Debug)]
-pub struct Epoch<'a, D, T: Element = f32> {
+pub struct Epoch<'a, D, T: Float = f32> {
     dataset: &'a D,
+    transform: Option<&'a dyn Transform>,
+    seed: u64,
+    epoch: u64,
     /// The shuffled order, or `None` for `0..end`.
     order: Option<Vec<usize>>,
     pos: usize,
     end: usize,
     batch_size: usize,
+    /// The data set's sample shape and length, before the transform.
+    in_shape: Vec<usize>,
+    in_len: usize,
+    /// The shape and length of a sample in the batch.
     sample_shape: Vec<usize>,
     sample_len: usize,
     /// An error to yield before anything else (a bad configuration).
@@ -789,7 +860,19 @@ pub struct Epoch<'a, D, T: Element = f32> {
     element: PhantomData<T>,
 }
 
-impl<D: Dataset, T: Element> Epoch<'_, D, T> {
+impl<D, T: Float> std::fmt::Debug for Epoch<'_, D, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Epoch")
+            .field("epoch", &self.epoch)
+            .field("pos", &self.pos)
+            .field("end", &self.end)
+            .field("batch_size", &self.batch_size)
+            .field("sample_shape", &self.sample_shape)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<D: Dataset, T: Float> Epoch<'_, D, T> {
     fn next_batch(&mut self) -> Result<Batch<T>, DataError> {
         let count = self.batch_size.min(self.end - self.pos);
         let indices = match &self.order {
@@ -806,21 +889,29 @@ impl<D: Dataset, T: Element> Epoch<'_, D, T> {
                 ),
             )
         })?;
-        let mut data = vec![T::zero(); total];
+        let mut data = vec![0.0f32; total];
         let mut labels = Vec::with_capacity(count);
         if self.sample_len > 0 {
+            let mut raw = vec![
+                0.0f32;
+                if self.transform.is_some() {
+                    self.in_len
+                } else {
+                    0
+                }
+            ];
             for (&index, out) in indices.iter().zip(data.chunks_exact_mut(self.sample_len)) {
-                labels.push(T::get_into(self.dataset, index, out)?);
+                labels.push(self.fill(index, out, &mut raw)?);
             }
         } else {
             for &index in &indices {
-                labels.push(T::get_into(self.dataset, index, &mut [])?);
+                labels.push(self.dataset.get_into(index, &mut [])?);
             }
         }
         let mut shape = Vec::with_capacity(self.sample_shape.len() + 1);
         shape.push(count);
         shape.extend_from_slice(&self.sample_shape);
-        let images = Tensor::from_vec(data, &shape)
+        let images = Tensor::from_vec(convert::<T>(data), &shape)
             .map_err(|e| DataError::invalid("DataLoader", e.to_string()))?;
         Ok(Batch {
             images,
@@ -828,9 +919,33 @@ impl<D: Dataset, T: Element> Epoch<'_, D, T> {
             indices,
         })
     }
+
+    /// Writes sample `index`, transformed, into `out` (`raw` holds the untransformed
+    /// features); returns its label.
+    fn fill(&self, index: usize, out: &mut [f32], raw: &mut [f32]) -> Result<usize, DataError> {
+        let Some(transform) = self.transform else {
+            return self.dataset.get_into(index, out);
+        };
+        let label = self.dataset.get_into(index, raw)?;
+        let mut rng = sample_rng(self.seed, self.epoch, index);
+        transform.apply(raw, &self.in_shape, out, &mut rng)?;
+        Ok(label)
+    }
 }
 
-impl<D: Dataset, T: Element> Iterator for Epoch<'_, D, T> {
+/// `f32` features as `T`: the same vector for `f32`, widened for `f64`.
+fn convert<T: Float>(data: Vec<f32>) -> Vec<T> {
+    let boxed: Box<dyn Any> = Box::new(data);
+    match boxed.downcast::<Vec<T>>() {
+        Ok(same) => *same,
+        Err(boxed) => {
+            let data = boxed.downcast::<Vec<f32>>().map(|d| *d).unwrap_or_default();
+            data.into_iter().map(|x| T::of(f64::from(x))).collect()
+        }
+    }
+}
+
+impl<D: Dataset, T: Float> Iterator for Epoch<'_, D, T> {
     type Item = Result<Batch<T>, DataError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -854,9 +969,9 @@ impl<D: Dataset, T: Element> Iterator for Epoch<'_, D, T> {
     }
 }
 
-impl<D: Dataset, T: Element> ExactSizeIterator for Epoch<'_, D, T> {}
+impl<D: Dataset, T: Float> ExactSizeIterator for Epoch<'_, D, T> {}
 
-impl<D: Dataset, T: Element> FusedIterator for Epoch<'_, D, T> {}
+impl<D: Dataset, T: Float> FusedIterator for Epoch<'_, D, T> {}
 
 /// Refuses to list the order of `n` samples when the list cannot be allocated.
 fn check_order_len(n: usize) -> Result<(), DataError> {
@@ -876,7 +991,7 @@ fn check_order_len(n: usize) -> Result<(), DataError> {
 
 /// A uniform integer in `0..n` (`n > 0`) from `u64` draws only (Lemire's method with
 /// rejection: unbiased, and the same on 32- and 64-bit platforms).
-fn below(rng: &mut Rng, n: u64) -> u64 {
+pub(crate) fn below(rng: &mut Rng, n: u64) -> u64 {
     debug_assert!(n > 0);
     let mut product = u128::from(rng.next_u64()) * u128::from(n);
     if (product as u64) < n {
@@ -1131,6 +1246,34 @@ mod tests {
         let items: Vec<_> = loader.epoch(0).collect();
         assert_eq!(items.len(), 3); // [0, 1], [2, 3], then the error in [4, 5]
         assert!(items[..2].iter().all(Result::is_ok));
+        assert_eq!(
+            items[2].as_ref().unwrap_err().to_string(),
+            "Faulty: sample 5 is unreadable"
+        );
+    }
+
+    #[test]
+    fn prefetch_gives_the_same_batches_and_stops_when_dropped() {
+        let data = Numbered(50);
+        for depth in [0, 1, 3] {
+            let loader = DataLoader::new(&data)
+                .with_batch_size(7)
+                .with_shuffle(true)
+                .with_seed(4)
+                .with_prefetch(depth);
+            let direct = batches(&loader, 2);
+            let got: Vec<Batch> =
+                std::thread::scope(|s| loader.prefetch_epoch(2, s).collect::<Result<_, _>>())
+                    .unwrap();
+            assert_eq!(got, direct, "depth {depth}");
+            // Dropping the iterator after one batch ends the producer (the scope returns).
+            let first = std::thread::scope(|s| loader.prefetch_epoch::<f32>(2, s).next());
+            assert_eq!(first.unwrap().unwrap(), direct[0]);
+        }
+        // Errors come through, and end the epoch.
+        let loader = DataLoader::new(Faulty).with_batch_size(2);
+        let items: Vec<_> = std::thread::scope(|s| loader.prefetch_epoch::<f64>(0, s).collect());
+        assert_eq!(items.len(), 3);
         assert_eq!(
             items[2].as_ref().unwrap_err().to_string(),
             "Faulty: sample 5 is unreadable"

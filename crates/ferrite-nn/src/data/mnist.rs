@@ -204,7 +204,7 @@ pub struct Mnist {
     size: [usize; 2],
     normalize: Normalize,
     table32: [f32; 256],
-    table64: [f64; 256],
+    kind: MnistKind,
 }
 
 static TRAIN_IMAGES: &[u8] = include_bytes!("../../data/mnist-subset/train-images-idx3-ubyte.gz");
@@ -285,7 +285,7 @@ impl Mnist {
             size,
             normalize: Normalize::MNIST,
             table32: [0.0; 256],
-            table64: [0.0; 256],
+            kind: MnistKind::Mnist,
         };
         mnist.set_normalize(Normalize::MNIST);
         mnist
@@ -293,8 +293,7 @@ impl Mnist {
 
     fn set_normalize(&mut self, normalize: Normalize) {
         self.normalize = normalize;
-        self.table64 = normalize.table();
-        self.table32 = self.table64.map(|v| v as f32);
+        self.table32 = normalize.table().map(|v| v as f32);
     }
 
     /// A data set from the bytes of an image file and a label file in IDX format
@@ -419,6 +418,47 @@ impl Mnist {
     /// ```
     pub fn from_dir(dir: impl AsRef<Path>, split: Split) -> Result<Self, DataError> {
         let dir = dir.as_ref();
+        let (mut mnist, checks) = Self::read_dir(dir, split)?;
+        mnist.kind = if checks.iter().all(|c| c.is_original()) {
+            MnistKind::Mnist
+        } else {
+            MnistKind::from_dir_name(dir).unwrap_or(MnistKind::Mnist)
+        };
+        Ok(mnist)
+    }
+
+    /// [`Mnist::from_dir`] for a data set the caller names, which sets the class names.
+    /// For [`MnistKind::Mnist`], files of the size of the original MNIST files must also
+    /// have their checksums (see [`MnistKind`]): a corrupt download is refused.
+    ///
+    /// # Errors
+    /// Those of [`Mnist::from_dir`], and [`DataError::Format`] naming the file, the
+    /// expected and the found CRC-32 when an original MNIST file does not match.
+    ///
+    /// ```
+    /// use ferrite_nn::data::{Mnist, MnistKind, Split};
+    /// let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-subset");
+    /// let test = Mnist::from_dir_as(dir, Split::Test, MnistKind::FashionMnist)?;
+    /// assert_eq!(test.classes()[0], "T-shirt/top");
+    /// # Ok::<(), ferrite_nn::data::DataError>(())
+    /// ```
+    pub fn from_dir_as(
+        dir: impl AsRef<Path>,
+        split: Split,
+        kind: MnistKind,
+    ) -> Result<Self, DataError> {
+        let (mut mnist, checks) = Self::read_dir(dir.as_ref(), split)?;
+        if kind == MnistKind::Mnist {
+            for check in &checks {
+                check.verify()?;
+            }
+        }
+        mnist.kind = kind;
+        Ok(mnist)
+    }
+
+    /// The data set of `kind`'s classes and the files' checksums.
+    fn read_dir(dir: &Path, split: Split) -> Result<(Self, [FileCheck; 2]), DataError> {
         let find = |stem: &str, what: &'static str| {
             let names = vec![stem.to_string(), format!("{stem}.gz")];
             names
@@ -439,12 +479,53 @@ impl Mnist {
         let labels_path = find(split.labels_file(), labels_what)?;
         let images = read_idx(&images_path)?;
         let labels = read_idx(&labels_path)?;
-        Self::from_arrays(
+        let checks = [
+            FileCheck::new(&images_path, split.images_file(), &images),
+            FileCheck::new(&labels_path, split.labels_file(), &labels),
+        ];
+        let mnist = Self::from_arrays(
             images,
             &images_path.display().to_string(),
             labels,
             &labels_path.display().to_string(),
-        )
+        )?;
+        Ok((mnist, checks))
+    }
+
+    /// Which data set this is (set by [`Mnist::from_dir`] or [`Mnist::from_dir_as`];
+    /// [`MnistKind::Mnist`] otherwise): it names the classes.
+    ///
+    /// ```
+    /// use ferrite_nn::data::{Mnist, MnistKind, Split};
+    /// assert_eq!(Mnist::embedded(Split::Test)?.kind(), MnistKind::Mnist);
+    /// # Ok::<(), ferrite_nn::data::DataError>(())
+    /// ```
+    pub fn kind(&self) -> MnistKind {
+        self.kind
+    }
+
+    /// The same data, its classes named as those of `kind`.
+    ///
+    /// ```
+    /// use ferrite_nn::data::{Mnist, MnistKind};
+    /// let m = Mnist::new(vec![0], vec![9], [1, 1])?.with_kind(MnistKind::FashionMnist);
+    /// assert_eq!(m.classes()[9], "Ankle boot");
+    /// # Ok::<(), ferrite_nn::data::DataError>(())
+    /// ```
+    pub fn with_kind(mut self, kind: MnistKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// The names of the ten classes, label order ([`MnistKind::classes`]).
+    ///
+    /// ```
+    /// use ferrite_nn::data::{Mnist, Split};
+    /// assert_eq!(Mnist::embedded(Split::Test)?.classes()[7], "7");
+    /// # Ok::<(), ferrite_nn::data::DataError>(())
+    /// ```
+    pub fn classes(&self) -> &'static [&'static str; 10] {
+        self.kind.classes()
     }
 
     /// The 10,000-digit MNIST subset compiled into this crate: 8,004 training and 1,996
@@ -586,12 +667,12 @@ impl Mnist {
         Dataset::get(self, index)
     }
 
-    fn fill<T: Copy>(
+    fn fill(
         &self,
         op: &'static str,
         index: usize,
-        out: &mut [T],
-        table: &[T; 256],
+        out: &mut [f32],
+        table: &[f32; 256],
     ) -> Result<usize, DataError> {
         let len = self.len();
         let image = self.image(index).ok_or_else(|| {
@@ -644,9 +725,151 @@ impl Dataset for Mnist {
     fn get_into(&self, index: usize, out: &mut [f32]) -> Result<usize, DataError> {
         self.fill("Mnist::get_into", index, out, &self.table32)
     }
+}
 
-    fn get_into_f64(&self, index: usize, out: &mut [f64]) -> Result<usize, DataError> {
-        self.fill("Mnist::get_into_f64", index, out, &self.table64)
+/// Which data set in MNIST's format (four IDX files of the same names, 28 × 28 grayscale
+/// images, ten classes) a directory holds; it names the classes.
+///
+/// [`Mnist::from_dir`] decides it thus: files whose CRC-32 (of the uncompressed bytes, so
+/// raw and `.gz` files alike) is that of an original MNIST file are MNIST; otherwise a
+/// directory whose path contains `fashion` or `kmnist` (any case, as in torchvision's
+/// `FashionMNIST/raw` layout) holds that data set; anything else is taken for digits. To be
+/// sure, name it: [`Mnist::from_dir_as`].
+///
+/// The original MNIST files, their uncompressed sizes and CRC-32s (the MD5 of the
+/// uncompressed training images is `6bbc9ace898e44ae57da46a324031adb`, as published with
+/// them):
+///
+/// | file | bytes | CRC-32 |
+/// |---|---|---|
+/// | `train-images-idx3-ubyte` | 47,040,016 | `e9f4d8b3` |
+/// | `train-labels-idx1-ubyte` | 60,008 | `e0cb4ad2` |
+/// | `t10k-images-idx3-ubyte` | 7,840,016 | `91373bdf` |
+/// | `t10k-labels-idx1-ubyte` | 10,008 | `4ab9eff9` |
+///
+/// ```
+/// use ferrite_nn::data::MnistKind;
+/// assert_eq!(MnistKind::FashionMnist.classes()[0], "T-shirt/top");
+/// assert_eq!(MnistKind::Kmnist.classes()[1], "ki");
+/// assert_eq!(MnistKind::Mnist.name(), "MNIST");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum MnistKind {
+    /// The handwritten digits 0–9.
+    #[default]
+    Mnist,
+    /// Zalando's Fashion-MNIST: ten kinds of clothing.
+    FashionMnist,
+    /// Kuzushiji-MNIST: ten cursive Japanese (hiragana) characters.
+    Kmnist,
+}
+
+impl MnistKind {
+    /// The class names in label order (torchvision's, with digits as "0" to "9").
+    ///
+    /// ```
+    /// use ferrite_nn::data::MnistKind;
+    /// assert_eq!(MnistKind::FashionMnist.classes()[9], "Ankle boot");
+    /// ```
+    pub fn classes(self) -> &'static [&'static str; 10] {
+        match self {
+            MnistKind::Mnist => &["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+            MnistKind::FashionMnist => &[
+                "T-shirt/top",
+                "Trouser",
+                "Pullover",
+                "Dress",
+                "Coat",
+                "Sandal",
+                "Shirt",
+                "Sneaker",
+                "Bag",
+                "Ankle boot",
+            ],
+            MnistKind::Kmnist => &["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"],
+        }
+    }
+
+    /// The data set's usual name.
+    ///
+    /// ```
+    /// use ferrite_nn::data::MnistKind;
+    /// assert_eq!(MnistKind::FashionMnist.name(), "Fashion-MNIST");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            MnistKind::Mnist => "MNIST",
+            MnistKind::FashionMnist => "Fashion-MNIST",
+            MnistKind::Kmnist => "KMNIST",
+        }
+    }
+
+    /// The kind a directory's path names (`fashion` or `kmnist` in it, any case), if any.
+    fn from_dir_name(dir: &Path) -> Option<Self> {
+        let path = dir.to_string_lossy().to_lowercase();
+        if path.contains("fashion") {
+            Some(MnistKind::FashionMnist)
+        } else if path.contains("kmnist") {
+            Some(MnistKind::Kmnist)
+        } else {
+            None
+        }
+    }
+}
+
+/// The original MNIST files: (name, uncompressed bytes, CRC-32 of them).
+const MNIST_FILES: [(&str, usize, u32); 4] = [
+    ("train-images-idx3-ubyte", 47_040_016, 0xe9f4_d8b3),
+    ("train-labels-idx1-ubyte", 60_008, 0xe0cb_4ad2),
+    ("t10k-images-idx3-ubyte", 7_840_016, 0x9137_3bdf),
+    ("t10k-labels-idx1-ubyte", 10_008, 0x4ab9_eff9),
+];
+
+/// A file's uncompressed size and CRC-32, and the original MNIST file's, if one has its name.
+struct FileCheck {
+    path: String,
+    len: usize,
+    crc: u32,
+    original: Option<(usize, u32)>,
+}
+
+impl FileCheck {
+    fn new(path: &Path, stem: &str, array: &IdxArray) -> Self {
+        let mut header = array.magic().to_be_bytes().to_vec();
+        for &d in &array.dims {
+            header.extend_from_slice(&(d as u32).to_be_bytes());
+        }
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&header);
+        hasher.update(&array.data);
+        FileCheck {
+            path: path.display().to_string(),
+            len: header.len() + array.data.len(),
+            crc: hasher.finalize(),
+            original: MNIST_FILES
+                .iter()
+                .find(|(name, _, _)| *name == stem)
+                .map(|&(_, len, crc)| (len, crc)),
+        }
+    }
+
+    fn is_original(&self) -> bool {
+        self.original == Some((self.len, self.crc))
+    }
+
+    /// Refuses a file of an original's size whose checksum differs.
+    fn verify(&self) -> Result<(), DataError> {
+        match self.original {
+            Some((len, crc)) if len == self.len && crc != self.crc => Err(DataError::Format {
+                path: self.path.clone(),
+                message: format!(
+                    "expected the CRC-32 {crc:08x} of the original MNIST file \
+                     ({len} bytes uncompressed), found {:08x}: the file is corrupt",
+                    self.crc
+                ),
+            }),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -745,6 +968,52 @@ mod tests {
     }
 
     #[test]
+    fn kinds_from_checksums_and_directory_names() {
+        let dir = temp_dir("kinds").join("FashionMNIST").join("raw");
+        std::fs::create_dir_all(&dir).unwrap();
+        let n = 10_000u32;
+        let images = idx_bytes(&[n, 1, 1], &vec![0; 10_000]);
+        std::fs::write(dir.join("t10k-images-idx3-ubyte"), images).unwrap();
+        let labels = idx_bytes(&[n], &vec![3; 10_000]);
+        std::fs::write(dir.join("t10k-labels-idx1-ubyte.gz"), gzip(&labels)).unwrap();
+        let m = Mnist::from_dir(&dir, Split::Test).unwrap();
+        assert_eq!(
+            (m.kind(), m.classes()[3]),
+            (MnistKind::FashionMnist, "Dress")
+        );
+        // Named MNIST, a labels file of the original's size must have its checksum.
+        let err = Mnist::from_dir_as(&dir, Split::Test, MnistKind::Mnist)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "t10k-labels-idx1-ubyte.gz: expected the CRC-32 4ab9eff9 of the original MNIST \
+                 file (10008 bytes uncompressed), found"
+            ),
+            "{err}"
+        );
+        let k = Mnist::from_dir_as(&dir, Split::Test, MnistKind::Kmnist).unwrap();
+        assert_eq!(k.classes()[0], "o");
+        // The real files are MNIST by their checksums (skipped in a clone without them).
+        let full = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/mnist-full");
+        if full.is_dir() {
+            let test = Mnist::from_dir_as(&full, Split::Test, MnistKind::Mnist).unwrap();
+            assert_eq!((test.len(), test.kind()), (10_000, MnistKind::Mnist));
+            let fake = temp_dir("fashion-named");
+            for f in ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+                std::fs::copy(full.join(f), fake.join(f)).unwrap();
+            }
+            // The checksum wins over a "fashion" in the path.
+            assert_eq!(
+                Mnist::from_dir(&fake, Split::Test).unwrap().kind(),
+                MnistKind::Mnist
+            );
+        } else {
+            eprintln!("skipped: {} is absent", full.display());
+        }
+    }
+
+    #[test]
     fn normalisation_values() {
         let m = Mnist::new(vec![0, 255, 128], vec![0], [1, 3]).unwrap();
         let f = m.get(0).unwrap().features.to_vec();
@@ -758,9 +1027,7 @@ mod tests {
         }
         assert!((f[0] - -0.424_212_9).abs() < 1e-6, "{}", f[0]);
 
-        let mut out = [0.0f64; 3];
-        assert_eq!(m.get_into_f64(0, &mut out).unwrap(), 0);
-        assert_eq!(out, expected);
+        assert_eq!(Normalize::MNIST.apply(128), expected[2]);
 
         let m = m.with_normalize(Normalize::new(0.5, 0.5).unwrap());
         let mut out = [0.0f32; 3];

@@ -26,17 +26,26 @@
 //! on, and a header is checked against the bytes actually present before anything of the
 //! size it claims is allocated.
 
-use std::path::PathBuf;
+use crate::NnError;
 
+mod cifar;
 mod idx;
+#[cfg(feature = "image")]
+mod image_folder;
 mod loader;
 mod mnist;
+pub mod transforms;
 
+pub use cifar::Cifar10;
 pub use idx::{IdxArray, parse_idx, read_idx};
-pub use loader::{Batch, DataLoader, Dataset, Element, Epoch, Sample, Subset};
-pub use mnist::{Mnist, Normalize, Split};
+#[cfg(feature = "image")]
+pub use image_folder::ImageFolder;
+pub use loader::{Batch, DataLoader, Dataset, Epoch, Prefetched, Sample, Subset};
+pub use mnist::{Mnist, MnistKind, Normalize, Split};
 
-/// What went wrong while reading or batching data.
+/// What went wrong while reading or batching data: another name of [`NnError`], so
+/// that data sets, loaders and checkpoints share one error type (with
+/// [`NnError::Io`], [`NnError::Format`], [`NnError::Missing`] and [`NnError::Invalid`]).
 ///
 /// The message names the file (or the operation) and says what was expected and what was
 /// found, e.g.
@@ -52,63 +61,7 @@ pub use mnist::{Mnist, Normalize, Split};
 ///      number of dimensions), found 0x01020304"
 /// );
 /// ```
-#[derive(Debug, thiserror::Error)]
-pub enum DataError {
-    /// A file could not be read.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The operating system's error.
-        source: std::io::Error,
-    },
-    /// A file's contents are not what its format requires.
-    #[error("{path}: {message}")]
-    Format {
-        /// The file's path, or the name given to [`parse_idx`].
-        path: String,
-        /// What was expected and what was found.
-        message: String,
-    },
-    /// None of the file names a data set looks for exists in a directory.
-    #[error(
-        "{}: no {what} found (looked for {})",
-        dir.display(),
-        looked_for.join(" and ")
-    )]
-    Missing {
-        /// The directory searched.
-        dir: PathBuf,
-        /// What was looked for, e.g. `"MNIST train images"`.
-        what: &'static str,
-        /// The file names tried, in order.
-        looked_for: Vec<String>,
-    },
-    /// An argument is out of range or inconsistent (an index, a batch size, a shape).
-    #[error("{op}: {message}")]
-    Invalid {
-        /// The operation that refused its arguments.
-        op: &'static str,
-        /// What was expected and what was found.
-        message: String,
-    },
-}
-
-impl DataError {
-    /// An [`DataError::Invalid`] error of operation `op`.
-    ///
-    /// ```
-    /// use ferrite_nn::data::DataError;
-    /// let e = DataError::invalid("Subset::new", "index 9 is out of range");
-    /// assert_eq!(e.to_string(), "Subset::new: index 9 is out of range");
-    /// ```
-    pub fn invalid(op: &'static str, message: impl Into<String>) -> Self {
-        DataError::Invalid {
-            op,
-            message: message.into(),
-        }
-    }
-}
+pub type DataError = NnError;
 
 #[cfg(test)]
 pub(crate) mod testutil {

@@ -1,10 +1,12 @@
 //! `BatchNorm2d`: per-channel batch normalisation, PyTorch's `nn.BatchNorm2d`, and its
-//! functional form [`batch_norm2d`].
+//! functional form [`batch_norm2d`]. The numeric kernel and its backward are
+//! `ferrite_tensor`'s `Tensor::batch_norm` and `batch_norm_backward`, the op is
+//! [`Var::batch_norm`]; this file holds the configuration and the layer.
 
-use std::borrow::Cow;
 use std::sync::{Mutex, MutexGuard};
 
 use ferrite_autograd::Var;
+pub use ferrite_tensor::BatchNormOptions;
 use ferrite_tensor::{Float, Result, Tensor, TensorError};
 
 use crate::Module;
@@ -12,125 +14,10 @@ use crate::module::TrainingFlag;
 
 const OP: &str = "batch_norm2d";
 
-/// The settings of [`batch_norm2d`], with the defaults of `F.batch_norm`: evaluation mode
-/// (`training = false`), `momentum = 0.1`, `eps = 1e-5`.
-///
-/// ```
-/// use ferrite_nn::BatchNormOptions;
-/// let o = BatchNormOptions::default().with_training(true).with_momentum(0.3);
-/// assert!(o.training);
-/// assert_eq!((o.momentum, o.eps), (0.3, 1e-5));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BatchNormOptions {
-    /// Normalise with the batch's statistics and update the running ones (true), or
-    /// normalise with the running statistics (false, the default).
-    pub training: bool,
-    /// Weight of the new batch in the running averages:
-    /// `running = (1 - momentum) · running + momentum · batch` (default 0.1).
-    pub momentum: f64,
-    /// Added to the variance before the square root (default `1e-5`).
-    pub eps: f64,
-}
-
-impl Default for BatchNormOptions {
-    fn default() -> Self {
-        BatchNormOptions {
-            training: false,
-            momentum: 0.1,
-            eps: 1e-5,
-        }
-    }
-}
-
-impl BatchNormOptions {
-    /// The defaults (the same as [`Default`]).
-    ///
-    /// ```
-    /// use ferrite_nn::BatchNormOptions;
-    /// assert!(!BatchNormOptions::new().training);
-    /// ```
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// Sets training (batch statistics) or evaluation (running statistics) behaviour.
-    ///
-    /// ```
-    /// use ferrite_nn::BatchNormOptions;
-    /// assert!(BatchNormOptions::new().with_training(true).training);
-    /// ```
-    pub fn with_training(mut self, training: bool) -> Self {
-        self.training = training;
-        self
-    }
-    /// Sets the momentum of the running averages.
-    ///
-    /// ```
-    /// use ferrite_nn::BatchNormOptions;
-    /// assert_eq!(BatchNormOptions::new().with_momentum(0.3).momentum, 0.3);
-    /// ```
-    pub fn with_momentum(mut self, momentum: f64) -> Self {
-        self.momentum = momentum;
-        self
-    }
-    /// Sets the ε added to the variance.
-    ///
-    /// ```
-    /// use ferrite_nn::BatchNormOptions;
-    /// assert_eq!(BatchNormOptions::new().with_eps(1e-3).eps, 1e-3);
-    /// ```
-    pub fn with_eps(mut self, eps: f64) -> Self {
-        self.eps = eps;
-        self
-    }
-}
-
-/// The elements in row-major order, borrowed when the tensor already is row-major.
-fn row_major<T: Float>(t: &Tensor<T>) -> Cow<'_, [T]> {
-    match t.as_slice() {
-        Some(s) => Cow::Borrowed(s),
-        None => Cow::Owned(t.to_vec()),
-    }
-}
-
-/// A per-channel tensor as `f64`s, checked to have shape `[C]`.
-fn per_channel<T: Float>(
-    name: &str,
-    v: Option<&Var<T>>,
-    channels: usize,
-    input_shape: &[usize],
-) -> Result<Option<Vec<f64>>> {
-    let Some(v) = v else { return Ok(None) };
-    let value = v.value();
-    if value.shape() != [channels] {
-        return Err(TensorError::shape(
-            OP,
-            format!(
-                "{name} has shape {:?} but the input has {channels} channels (input {input_shape:?})",
-                value.shape()
-            ),
-        ));
-    }
-    Ok(Some(value.as_array().iter().map(|x| x.as_f64()).collect()))
-}
-
-fn to_tensor<T: Float>(values: &[f64]) -> Result<Tensor<T>> {
-    Tensor::from_vec(values.iter().map(|&v| T::of(v)).collect(), &[values.len()])
-}
-
 /// Batch normalisation over `(N, H, W)` for each channel of an `[N, C, H, W]` input, like
-/// `F.batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)`.
-///
-/// `y = (x - mean) / sqrt(var + eps) · weight + bias`, per channel, where:
-/// - in training mode, `mean` and `var` are the batch's mean and biased variance, and the
-///   running statistics (when given) are updated in place with
-///   `running = (1 - momentum) · running + momentum · batch`, using the *unbiased*
-///   variance (`· n / (n - 1)`, `n = N·H·W`) for `running_var`, as PyTorch does;
-/// - in evaluation mode, `mean` and `var` are the running statistics.
-///
-/// Gradients flow to `input`, `weight` and `bias` (never to the running statistics). Each
-/// mode is one fused op; training mode's backward is the closed form
-/// `dx = weight / sqrt(var + eps) · (g - mean(g) - x̂ · mean(g · x̂))`.
+/// `F.batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)`
+/// on a 4-D input: [`Var::batch_norm`] (which has the formulas) after checking that the
+/// input is 4-D, as `nn.BatchNorm2d` does.
 ///
 /// # Shapes
 /// - input: `[N, C, H, W]`
@@ -138,11 +25,8 @@ fn to_tensor<T: Float>(values: &[f64]) -> Result<Tensor<T>> {
 /// - output: `[N, C, H, W]`
 ///
 /// # Errors
-/// When `eps` is negative or not finite or `momentum` is outside `[0, 1]` (or NaN), as
-/// [`BatchNorm2d::new`] refuses them; when the input is not 4-D, a per-channel tensor is
-/// not `[C]`, only one of the running statistics is given, evaluation mode has no running
-/// statistics, training mode has a single value per channel (`N·H·W = 1`, as PyTorch
-/// refuses), or a running statistic is not a leaf (it cannot be updated).
+/// When the input is not 4-D (`batch_norm2d: ...`), and everything [`Var::batch_norm`]
+/// refuses (`batch_norm: ...`).
 ///
 /// ```
 /// use ferrite_autograd::Var;
@@ -155,11 +39,10 @@ fn to_tensor<T: Float>(values: &[f64]) -> Result<Tensor<T>> {
 /// // Channel 0 holds 1 and 10: mean 5.5, biased variance 20.25.
 /// assert_eq!(y.value().to_vec(), vec![-1.0, -1.0, 1.0, 1.0]);
 /// assert_eq!(mean.value().to_vec()[0], 0.55); // 0.9 · 0 + 0.1 · 5.5
-/// assert!((var.value().to_vec()[0] - (0.9 + 0.1 * 40.5)).abs() < 1e-12); // unbiased: 40.5
 ///
-/// let bad = opts.with_momentum(5.0);
-/// let err = batch_norm2d(&x, Some(&mean), Some(&var), None, None, &bad).unwrap_err();
-/// assert_eq!(err.to_string(), "batch_norm2d: momentum must be between 0 and 1, found 5");
+/// let flat = Var::new(Tensor::<f64>::zeros(&[2, 2]));
+/// let err = batch_norm2d(&flat, Some(&mean), Some(&var), None, None, &opts).unwrap_err();
+/// assert_eq!(err.to_string(), "batch_norm2d: expected a 4-D input [N, C, H, W], found shape [2, 2]");
 /// # Ok::<(), ferrite_tensor::TensorError>(())
 /// ```
 pub fn batch_norm2d<T: Float>(
@@ -170,200 +53,14 @@ pub fn batch_norm2d<T: Float>(
     bias: Option<&Var<T>>,
     options: &BatchNormOptions,
 ) -> Result<Var<T>> {
-    check_eps_and_momentum(OP, options.eps, options.momentum)?;
-    let x = input.value();
-    let shape = x.shape().to_vec();
-    let &[n, c, h, w] = shape.as_slice() else {
+    let shape = input.shape();
+    if shape.len() != 4 {
         return Err(TensorError::shape(
             OP,
             format!("expected a 4-D input [N, C, H, W], found shape {shape:?}"),
         ));
-    };
-    let weight_v = per_channel("weight", weight, c, &shape)?;
-    let bias_v = per_channel("bias", bias, c, &shape)?;
-    let mean_v = per_channel("running_mean", running_mean, c, &shape)?;
-    let var_v = per_channel("running_var", running_var, c, &shape)?;
-    if mean_v.is_some() != var_v.is_some() {
-        return Err(TensorError::invalid(
-            OP,
-            "running_mean and running_var must be given together (or both left out)",
-        ));
     }
-    let hw = h * w;
-    let m = n * hw;
-
-    // The op's differentiable inputs: the input, then weight and bias when present.
-    let mut inputs: Vec<&Var<T>> = vec![input];
-    inputs.extend(weight);
-    inputs.extend(bias);
-    let (has_weight, has_bias) = (weight.is_some(), bias.is_some());
-    let xs = row_major(&x);
-    let channel_of = move |i: usize| (i / hw) % c;
-
-    if !options.training {
-        let (Some(rmean), Some(rvar)) = (mean_v, var_v) else {
-            return Err(TensorError::invalid(
-                OP,
-                "evaluation mode needs running_mean and running_var",
-            ));
-        };
-        let invstd: Vec<f64> = rvar
-            .iter()
-            .map(|v| 1.0 / (v + options.eps).sqrt())
-            .collect();
-        // y = x · scale + shift, as PyTorch's CPU kernel computes it.
-        let scale: Vec<f64> = (0..c)
-            .map(|ch| invstd[ch] * weight_v.as_ref().map_or(1.0, |w| w[ch]))
-            .collect();
-        let shift: Vec<f64> = (0..c)
-            .map(|ch| bias_v.as_ref().map_or(0.0, |b| b[ch]) - rmean[ch] * scale[ch])
-            .collect();
-        let out: Vec<T> = xs
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                let ch = channel_of(i);
-                T::of(v.as_f64() * scale[ch] + shift[ch])
-            })
-            .collect();
-        let value = Tensor::from_vec(out, &shape)?;
-        let saved_x = x.clone();
-        let bias_slot = 1 + usize::from(has_weight);
-        return Var::from_op(OP, value, &inputs, move |g, grads| {
-            let gc = g.contiguous();
-            let gs = row_major(&gc);
-            grads.set(0, || {
-                let dx = gs
-                    .iter()
-                    .enumerate()
-                    .map(|(i, gv)| T::of(gv.as_f64() * scale[channel_of(i)]))
-                    .collect();
-                Tensor::from_vec(dx, &shape)
-            })?;
-            if has_weight {
-                grads.set(1, || {
-                    let xs = row_major(&saved_x);
-                    let mut dw = vec![0.0; c];
-                    for (i, (gv, xv)) in gs.iter().zip(xs.iter()).enumerate() {
-                        let ch = channel_of(i);
-                        dw[ch] += gv.as_f64() * (xv.as_f64() - rmean[ch]) * invstd[ch];
-                    }
-                    to_tensor(&dw)
-                })?;
-            }
-            if has_bias {
-                grads.set(bias_slot, || {
-                    let mut db = vec![0.0; c];
-                    for (i, gv) in gs.iter().enumerate() {
-                        db[channel_of(i)] += gv.as_f64();
-                    }
-                    to_tensor(&db)
-                })?;
-            }
-            Ok(())
-        });
-    }
-
-    if m <= 1 {
-        return Err(TensorError::invalid(
-            OP,
-            format!("expected more than 1 value per channel when training, found input {shape:?}"),
-        ));
-    }
-    // Batch statistics, two passes (mean, then squared deviations) for accuracy.
-    let mut mean = vec![0.0; c];
-    for (i, v) in xs.iter().enumerate() {
-        mean[channel_of(i)] += v.as_f64();
-    }
-    mean.iter_mut().for_each(|s| *s /= m as f64);
-    let mut var = vec![0.0; c];
-    for (i, v) in xs.iter().enumerate() {
-        let ch = channel_of(i);
-        let d = v.as_f64() - mean[ch];
-        var[ch] += d * d;
-    }
-    var.iter_mut().for_each(|s| *s /= m as f64);
-    let invstd: Vec<f64> = var.iter().map(|v| 1.0 / (v + options.eps).sqrt()).collect();
-
-    let mut xhat = Vec::with_capacity(xs.len());
-    let mut out = Vec::with_capacity(xs.len());
-    for (i, v) in xs.iter().enumerate() {
-        let ch = channel_of(i);
-        let xh = (v.as_f64() - mean[ch]) * invstd[ch];
-        let w = weight_v.as_ref().map_or(1.0, |w| w[ch]);
-        let b = bias_v.as_ref().map_or(0.0, |b| b[ch]);
-        xhat.push(xh);
-        out.push(T::of(xh * w + b));
-    }
-    let value = Tensor::from_vec(out, &shape)?;
-
-    if let (Some(rm_var), Some(rv_var), Some(rmean), Some(rvar)) =
-        (running_mean, running_var, &mean_v, &var_v)
-    {
-        let mo = options.momentum;
-        let unbias = m as f64 / (m - 1) as f64;
-        let new_mean: Vec<f64> = (0..c)
-            .map(|ch| (1.0 - mo) * rmean[ch] + mo * mean[ch])
-            .collect();
-        let new_var: Vec<f64> = (0..c)
-            .map(|ch| (1.0 - mo) * rvar[ch] + mo * var[ch] * unbias)
-            .collect();
-        rm_var.set_value(to_tensor(&new_mean)?)?;
-        rv_var.set_value(to_tensor(&new_var)?)?;
-    }
-
-    let weight_v = weight_v.unwrap_or_else(|| vec![1.0; c]);
-    let bias_slot = 1 + usize::from(has_weight);
-    Var::from_op(OP, value, &inputs, move |g, grads| {
-        let gc = g.contiguous();
-        let gs = row_major(&gc);
-        // Per channel: Σ g and Σ g · x̂, which give d(bias), d(weight) and d(input).
-        let mut sum_g = vec![0.0; c];
-        let mut sum_gx = vec![0.0; c];
-        for (i, (gv, xh)) in gs.iter().zip(&xhat).enumerate() {
-            let ch = channel_of(i);
-            sum_g[ch] += gv.as_f64();
-            sum_gx[ch] += gv.as_f64() * xh;
-        }
-        grads.set(0, || {
-            let mf = m as f64;
-            let dx = gs
-                .iter()
-                .zip(&xhat)
-                .enumerate()
-                .map(|(i, (gv, xh))| {
-                    let ch = channel_of(i);
-                    let k = weight_v[ch] * invstd[ch];
-                    T::of(k * (gv.as_f64() - sum_g[ch] / mf - xh * sum_gx[ch] / mf))
-                })
-                .collect();
-            Tensor::from_vec(dx, &shape)
-        })?;
-        if has_weight {
-            grads.set(1, || to_tensor(&sum_gx))?;
-        }
-        if has_bias {
-            grads.set(bias_slot, || to_tensor(&sum_g))?;
-        }
-        Ok(())
-    })
-}
-
-/// The checks of `eps` and `momentum` shared by [`batch_norm2d`] and [`BatchNorm2d::new`].
-fn check_eps_and_momentum(op: &'static str, eps: f64, momentum: f64) -> Result<()> {
-    if !(eps >= 0.0 && eps.is_finite()) {
-        return Err(TensorError::invalid(
-            op,
-            format!("eps must be finite and non-negative, found {eps}"),
-        ));
-    }
-    if !(0.0..=1.0).contains(&momentum) {
-        return Err(TensorError::invalid(
-            op,
-            format!("momentum must be between 0 and 1, found {momentum}"),
-        ));
-    }
-    Ok(())
+    input.batch_norm(running_mean, running_var, weight, bias, options)
 }
 
 /// The settings of a [`BatchNorm2d`], with PyTorch's argument names and defaults.
@@ -450,7 +147,7 @@ impl BatchNorm2dConfig {
 }
 
 /// Batch normalisation of each channel of an `[N, C, H, W]` input, like
-/// `torch.nn.BatchNorm2d`: see [`batch_norm2d`] for the formulas.
+/// `torch.nn.BatchNorm2d`: see [`Var::batch_norm`] for the formulas.
 ///
 /// Parameters: `weight` `[C]` (ones) and `bias` `[C]` (zeros), when `affine`.
 /// Buffers: `running_mean` `[C]` (zeros), `running_var` `[C]` (ones) and
@@ -540,7 +237,10 @@ impl<T: Float> BatchNorm2d<T> {
                 "num_features must be positive, found 0",
             ));
         }
-        check_eps_and_momentum("BatchNorm2d", config.eps, config.momentum)?;
+        BatchNormOptions::new()
+            .with_eps(config.eps)
+            .with_momentum(config.momentum)
+            .check("BatchNorm2d")?;
         let affine = config.affine;
         let track = config.track_running_stats;
         let zero = Tensor::scalar(T::zero());
@@ -648,19 +348,6 @@ impl<T: Float> BatchNorm2d<T> {
         counter.sync(buffer);
         Some(counter.count)
     }
-
-    /// True in training mode (the default), false after [`Module::eval`].
-    ///
-    /// ```
-    /// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig, Module, ModuleExt};
-    /// let mut bn = BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(2))?;
-    /// bn.eval();
-    /// assert!(!bn.is_training());
-    /// # Ok::<(), ferrite_tensor::TensorError>(())
-    /// ```
-    pub fn is_training(&self) -> bool {
-        self.training.get()
-    }
 }
 
 impl<T: Float> Module<T> for BatchNorm2d<T> {
@@ -684,6 +371,8 @@ impl<T: Float> Module<T> for BatchNorm2d<T> {
         }
         // Without running statistics there is nothing else to normalise with: the batch's
         // statistics are used in both modes, as in PyTorch.
+        // The momentum given to the op is PyTorch's `exponential_average_factor`: a
+        // cumulative average (`momentum=None`) would pass `1 / num_batches_tracked` here.
         let options = BatchNormOptions {
             training: self.training.get() || self.running_mean.is_none(),
             momentum: self.config.momentum,
@@ -770,6 +459,10 @@ impl<T: Float> Module<T> for BatchNorm2d<T> {
     fn set_training(&self, training: bool) {
         self.training.set(training);
     }
+
+    fn is_training(&self) -> bool {
+        self.training.get()
+    }
 }
 
 fn lock<U>(m: &Mutex<U>) -> MutexGuard<'_, U> {
@@ -801,51 +494,10 @@ fn python_float(v: f64) -> String {
 mod tests {
     use super::*;
     use crate::ModuleExt;
-    use ferrite_autograd::{GradcheckOptions, gradcheck};
     use ferrite_tensor::seeded_rng;
 
     fn randn(shape: &[usize], seed: u64) -> Tensor<f64> {
         Tensor::randn(shape, &mut seeded_rng(seed))
-    }
-
-    #[test]
-    fn training_mode_gradcheck_input_weight_bias() {
-        let x = randn(&[3, 2, 2, 3], 1);
-        let w = randn(&[2], 2);
-        let b = randn(&[2], 3);
-        let opts = BatchNormOptions::new().with_training(true);
-        gradcheck(
-            |v: &[Var<f64>]| batch_norm2d(&v[0], None, None, Some(&v[1]), Some(&v[2]), &opts),
-            &[x.clone(), w, b],
-            &GradcheckOptions::default().with_input_names(&["input", "weight", "bias"]),
-        )
-        .unwrap();
-        // Without affine parameters, and with running statistics to update.
-        gradcheck(
-            |v: &[Var<f64>]| {
-                let rm = Var::new(Tensor::zeros(&[2]));
-                let rv = Var::new(Tensor::ones(&[2]));
-                batch_norm2d(&v[0], Some(&rm), Some(&rv), None, None, &opts)
-            },
-            &[x],
-            &GradcheckOptions::default(),
-        )
-        .unwrap();
-    }
-
-    #[test]
-    fn eval_mode_gradcheck_input_weight_bias() {
-        let rm = Var::new(randn(&[3], 4));
-        let rv = Var::new(randn(&[3], 5).abs().add_scalar(0.5));
-        let opts = BatchNormOptions::new();
-        gradcheck(
-            |v: &[Var<f64>]| {
-                batch_norm2d(&v[0], Some(&rm), Some(&rv), Some(&v[1]), Some(&v[2]), &opts)
-            },
-            &[randn(&[2, 3, 2, 2], 6), randn(&[3], 7), randn(&[3], 8)],
-            &GradcheckOptions::default().with_input_names(&["input", "weight", "bias"]),
-        )
-        .unwrap();
     }
 
     /// Per-channel mean and biased variance of an `[N, C, H, W]` tensor, by brute force.
@@ -868,7 +520,7 @@ mod tests {
 
     #[test]
     fn layer_updates_running_stats_and_uses_them_in_eval() {
-        let mut bn = BatchNorm2d::<f64>::new(BatchNorm2dConfig::new(3).with_momentum(0.2)).unwrap();
+        let bn = BatchNorm2d::<f64>::new(BatchNorm2dConfig::new(3).with_momentum(0.2)).unwrap();
         let batches = [
             randn(&[4, 3, 2, 2], 10),
             randn(&[4, 3, 2, 2], 11).mul_scalar(3.0),
@@ -909,9 +561,8 @@ mod tests {
 
     #[test]
     fn without_running_stats_always_uses_the_batch() {
-        let mut bn =
-            BatchNorm2d::<f64>::new(BatchNorm2dConfig::new(2).with_track_running_stats(false))
-                .unwrap();
+        let bn = BatchNorm2d::<f64>::new(BatchNorm2dConfig::new(2).with_track_running_stats(false))
+            .unwrap();
         assert!(bn.named_buffers().is_empty());
         bn.eval();
         let x = randn(&[3, 2, 2, 2], 13);

@@ -1,11 +1,13 @@
-//! `Dropout`: random zeroing during training, PyTorch's `nn.Dropout`.
+//! `Dropout`: random zeroing during training, PyTorch's `nn.Dropout`. The mask is drawn by
+//! `ferrite_tensor::dropout_mask`, the op is [`Var::dropout`]; the layer owns `p`, the mode
+//! and the generator.
 
 use std::marker::PhantomData;
 use std::sync::Mutex;
 
 use ferrite_autograd::Var;
-use ferrite_tensor::{Float, Result, Rng, Tensor, TensorError, seeded_rng};
-use rand::{Rng as _, RngCore};
+use ferrite_tensor::{Float, Result, Rng, TensorError, seeded_rng};
+use rand::RngCore;
 
 use crate::Module;
 use crate::module::TrainingFlag;
@@ -114,45 +116,6 @@ impl<T: Float> Dropout<T> {
     pub fn p(&self) -> f64 {
         self.p
     }
-
-    /// True in training mode (the default), false after [`Module::eval`].
-    ///
-    /// ```
-    /// use ferrite_nn::{Dropout, Module, ModuleExt};
-    /// let mut drop = Dropout::<f32>::new(0.5, 0)?;
-    /// assert!(drop.is_training());
-    /// drop.eval();
-    /// assert!(!drop.is_training());
-    /// # Ok::<(), ferrite_tensor::TensorError>(())
-    /// ```
-    pub fn is_training(&self) -> bool {
-        self.training.get()
-    }
-
-    /// One mask value per element: `1 / (1 - p)` (kept) or 0 (dropped).
-    fn mask(&self, shape: &[usize]) -> Result<Tensor<T>> {
-        let numel = shape.iter().product();
-        let keep = 1.0 - self.p;
-        if keep == 0.0 {
-            // p = 1: everything is dropped (`x * 0`, as PyTorch, so NaN stays NaN).
-            return Ok(Tensor::zeros(shape));
-        }
-        let scale = T::of(1.0 / keep);
-        let mut rng = self
-            .rng
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let data = (0..numel)
-            .map(|_| {
-                if rng.random::<f64>() < keep {
-                    scale
-                } else {
-                    T::zero()
-                }
-            })
-            .collect();
-        Tensor::from_vec(data, shape)
-    }
 }
 
 impl<T: Float> Module<T> for Dropout<T> {
@@ -163,14 +126,14 @@ impl<T: Float> Module<T> for Dropout<T> {
     /// # Shapes
     /// Any shape; the output has the input's shape.
     fn forward(&self, input: &Var<T>) -> Result<Var<T>> {
-        if !self.training.get() || self.p == 0.0 {
+        if !self.training.get() {
             return Ok(input.clone());
         }
-        let mask = self.mask(&input.shape())?;
-        let value = input.value().mul(&mask)?;
-        Var::from_op("dropout", value, &[input], move |g, grads| {
-            grads.set(0, || g.mul(&mask))
-        })
+        let mut rng = self
+            .rng
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        input.dropout(self.p, &mut rng)
     }
 
     fn type_name(&self) -> &'static str {
@@ -184,12 +147,17 @@ impl<T: Float> Module<T> for Dropout<T> {
     fn set_training(&self, training: bool) {
         self.training.set(training);
     }
+
+    fn is_training(&self) -> bool {
+        self.training.get()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ModuleExt;
+    use ferrite_tensor::Tensor;
 
     fn run(drop: &Dropout<f64>, x: &Var<f64>) -> Vec<f64> {
         drop.forward(x).unwrap().value().to_vec()
@@ -230,7 +198,7 @@ mod tests {
     #[test]
     fn eval_mode_and_p_zero_are_the_identity() {
         let x = Var::parameter(Tensor::<f64>::from_vec(vec![1.0, -2.0, 3.0], &[3]).unwrap());
-        let mut drop = Dropout::new(0.9, 0).unwrap();
+        let drop = Dropout::new(0.9, 0).unwrap();
         drop.eval();
         assert!(!drop.is_training());
         assert_eq!(drop.forward(&x).unwrap().id(), x.id());

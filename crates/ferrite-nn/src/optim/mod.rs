@@ -12,6 +12,11 @@
 //! last bit can differ: against the reference cases in `f64` the largest difference is
 //! below 4e-16 relative.)
 //!
+//! Each optimizer is an [`UpdateRule`], its hyper-parameters with PyTorch's update of one
+//! parameter, driven by the generic [`Optim`], which owns the parameter list, the step
+//! counts and buffers, the checks and the saved state: [`Sgd`] is `Optim<SgdConfig>`,
+//! [`Adam`] is `Optim<AdamConfig>`, and AdamW is [`Adam`] with [`AdamConfig::adamw`].
+//!
 //! ```
 //! use ferrite_autograd::Var;
 //! use ferrite_nn::optim::{LrScheduler, Optimizer, Sgd, SgdConfig, StepLR};
@@ -37,6 +42,7 @@
 //! ```
 
 mod adam;
+mod base;
 mod clip;
 mod scheduler;
 mod sgd;
@@ -46,10 +52,11 @@ mod tests;
 use std::collections::BTreeMap;
 
 use ferrite_autograd::Var;
-use ferrite_tensor::{Float, Result, Tensor, TensorError};
+use ferrite_tensor::{Float, Result, Tensor};
 use serde::{Deserialize, Serialize};
 
-pub use adam::{Adam, AdamConfig, AdamW, AdamWConfig};
+pub use adam::{Adam, AdamConfig};
+pub use base::{HyperParam, Optim, UpdateRule};
 pub use clip::clip_grad_norm;
 pub use scheduler::{CosineAnnealingLR, LrScheduler, StepLR};
 pub use sgd::{Sgd, SgdConfig};
@@ -222,212 +229,4 @@ impl Buffer {
     pub fn to_tensor<T: Float>(&self) -> Result<Tensor<T>> {
         Tensor::from_vec(self.data.iter().map(|&x| T::of(x)).collect(), &self.shape)
     }
-}
-
-// ---------------------------------------------------------------------------------------
-// Helpers shared by the optimizers.
-
-/// Checks the parameter list given to an optimizer: not empty, leaves only, no duplicates.
-fn check_params<T: Float>(op: &'static str, params: &[Var<T>]) -> Result<()> {
-    if params.is_empty() {
-        return Err(TensorError::invalid(
-            op,
-            "optimizer got an empty parameter list",
-        ));
-    }
-    let mut seen = std::collections::HashSet::new();
-    for (i, p) in params.iter().enumerate() {
-        if !p.is_leaf() {
-            return Err(TensorError::invalid(
-                op,
-                format!(
-                    "can't optimize a non-leaf Var (parameter {i} is the result of '{}')",
-                    p.op()
-                ),
-            ));
-        }
-        if !seen.insert(p.id()) {
-            return Err(TensorError::invalid(
-                op,
-                format!("parameter {i} appears more than once in the parameter list"),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// `Invalid learning rate` unless `lr` is finite and non-negative.
-fn check_lr(op: &'static str, lr: f64) -> Result<()> {
-    if !(lr.is_finite() && lr >= 0.0) {
-        return Err(TensorError::invalid(
-            op,
-            format!("Invalid learning rate: {lr}"),
-        ));
-    }
-    Ok(())
-}
-
-/// An error unless `value >= 0` (NaN is refused too).
-fn check_non_negative(op: &'static str, what: &str, value: f64) -> Result<()> {
-    if value.is_nan() || value < 0.0 {
-        return Err(TensorError::invalid(
-            op,
-            format!("Invalid {what} value: {value}"),
-        ));
-    }
-    Ok(())
-}
-
-/// Refuses a step when a parameter that has a gradient (`Some` in `grads`) has a step
-/// counter (`steps(i)`) at `u64::MAX`: the count cannot go further.
-fn check_step_counters<T: Float>(
-    op: &'static str,
-    grads: &[Option<Tensor<T>>],
-    steps: impl Fn(usize) -> u64,
-) -> Result<()> {
-    for (i, grad) in grads.iter().enumerate() {
-        if grad.is_some() && steps(i) == u64::MAX {
-            return Err(TensorError::invalid(
-                op,
-                format!(
-                    "parameter {i}: the step counter is at its maximum {}, it cannot count \
-                     another step; nothing was updated",
-                    u64::MAX
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// The gradients of the parameters (`None` where there is none), after checking that every
-/// gradient has its parameter's shape.
-fn collect_grads<T: Float>(op: &'static str, params: &[Var<T>]) -> Result<Vec<Option<Tensor<T>>>> {
-    params
-        .iter()
-        .enumerate()
-        .map(|(i, p)| match p.grad() {
-            Some(g) if g.shape() != p.shape().as_slice() => Err(TensorError::shape(
-                op,
-                format!(
-                    "parameter {i} has shape {:?} but its gradient has shape {:?}",
-                    p.shape(),
-                    g.shape()
-                ),
-            )),
-            other => Ok(other),
-        })
-        .collect()
-}
-
-/// Checks the outer shape of a state before loading it: kind and number of parameters.
-fn check_state_header<T: Float>(
-    kind: &'static str,
-    params: &[Var<T>],
-    state: &OptimizerState,
-) -> Result<()> {
-    if state.kind != kind {
-        return Err(TensorError::invalid(
-            "load_state",
-            format!(
-                "the state is of a '{}' optimizer but this optimizer is '{kind}'",
-                state.kind
-            ),
-        ));
-    }
-    if state.params.len() != params.len() {
-        return Err(TensorError::invalid(
-            "load_state",
-            format!(
-                "the state has {} parameters but this optimizer has {}",
-                state.params.len(),
-                params.len()
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// A hyper-parameter from a saved state.
-fn hyper(state: &OptimizerState, name: &str) -> Result<f64> {
-    state.hyper_params.get(name).copied().ok_or_else(|| {
-        TensorError::invalid(
-            "load_state",
-            format!("the '{}' state has no hyper-parameter '{name}'", state.kind),
-        )
-    })
-}
-
-/// A boolean hyper-parameter (stored as 0 or 1) from a saved state.
-fn hyper_bool(state: &OptimizerState, name: &str) -> Result<bool> {
-    let value = hyper(state, name)?;
-    if value == 0.0 {
-        Ok(false)
-    } else if value == 1.0 {
-        Ok(true)
-    } else {
-        Err(TensorError::invalid(
-            "load_state",
-            format!("hyper-parameter '{name}' must be 0 or 1, found {value}"),
-        ))
-    }
-}
-
-/// Checks the buffer names of one parameter's saved state: every name in `allowed`, every
-/// name of `required` present.
-fn check_buffer_names(
-    index: usize,
-    state: &ParamState,
-    allowed: &[&str],
-    required: &[&str],
-) -> Result<()> {
-    if let Some(name) = state
-        .buffers
-        .keys()
-        .find(|name| !allowed.contains(&name.as_str()))
-    {
-        return Err(TensorError::invalid(
-            "load_state",
-            format!("parameter {index}: unknown buffer '{name}' (expected {allowed:?})"),
-        ));
-    }
-    if let Some(name) = required.iter().find(|&&n| !state.buffers.contains_key(n)) {
-        return Err(TensorError::invalid(
-            "load_state",
-            format!(
-                "parameter {index}: buffer '{name}' is missing (step {})",
-                state.step
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// One saved buffer as a tensor of the parameter's shape.
-fn load_buffer<T: Float>(
-    index: usize,
-    param: &Var<T>,
-    state: &ParamState,
-    name: &str,
-) -> Result<Option<Tensor<T>>> {
-    let Some(buffer) = state.buffers.get(name) else {
-        return Ok(None);
-    };
-    let expected = param.shape();
-    if buffer.shape != expected {
-        return Err(TensorError::shape(
-            "load_state",
-            format!(
-                "parameter {index}: buffer '{name}' has shape {:?} but the parameter has shape {expected:?}",
-                buffer.shape
-            ),
-        ));
-    }
-    let tensor = buffer.to_tensor::<T>().map_err(|e| {
-        TensorError::shape(
-            "load_state",
-            format!("parameter {index}: buffer '{name}': {e}"),
-        )
-    })?;
-    Ok(Some(tensor))
 }

@@ -209,9 +209,7 @@ impl LrScheduler for StepLR {
     }
 
     fn step<T: Float>(&mut self, optimizer: &mut dyn Optimizer<T>) -> Result<()> {
-        let epoch = next_epoch("StepLR", self.last_epoch)?;
-        optimizer.set_lr(self.lr_at(epoch))?;
-        self.last_epoch = epoch;
+        self.last_epoch = advance("StepLR", self.last_epoch, |e| self.lr_at(e), optimizer)?;
         Ok(())
     }
 }
@@ -355,16 +353,26 @@ impl LrScheduler for CosineAnnealingLR {
     }
 
     fn step<T: Float>(&mut self, optimizer: &mut dyn Optimizer<T>) -> Result<()> {
-        let epoch = next_epoch("CosineAnnealingLR", self.last_epoch)?;
-        optimizer.set_lr(self.lr_at(epoch))?;
-        self.last_epoch = epoch;
+        self.last_epoch = advance(
+            "CosineAnnealingLR",
+            self.last_epoch,
+            |e| self.lr_at(e),
+            optimizer,
+        )?;
         Ok(())
     }
 }
 
-/// `last_epoch + 1`, refused at `u64::MAX` rather than wrapped to 0.
-fn next_epoch(op: &'static str, last_epoch: u64) -> Result<u64> {
-    last_epoch.checked_add(1).ok_or_else(|| {
+/// What `step` does for every scheduler: moves to epoch `last_epoch + 1` (refused at
+/// `u64::MAX` rather than wrapped to 0), sets the optimizer's learning rate to `lr_at` that
+/// epoch, and returns the epoch. Nothing changes when an error is returned.
+fn advance<T: Float>(
+    op: &'static str,
+    last_epoch: u64,
+    lr_at: impl Fn(u64) -> f64,
+    optimizer: &mut dyn Optimizer<T>,
+) -> Result<u64> {
+    let epoch = last_epoch.checked_add(1).ok_or_else(|| {
         TensorError::invalid(
             op,
             format!(
@@ -372,7 +380,9 @@ fn next_epoch(op: &'static str, last_epoch: u64) -> Result<u64> {
                  (the learning rate is left unchanged)"
             ),
         )
-    })
+    })?;
+    optimizer.set_lr(lr_at(epoch))?;
+    Ok(epoch)
 }
 
 fn check_base_lr(op: &'static str, base_lr: f64) -> Result<()> {

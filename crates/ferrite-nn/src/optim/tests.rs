@@ -100,7 +100,7 @@ fn parameters_without_grad_are_skipped() {
             .unwrap(),
         ) as Box<dyn Optimizer<f64>>,
         Box::new(Adam::new(vec![a.clone(), b.clone()], AdamConfig::new(0.1)).unwrap()),
-        Box::new(AdamW::new(vec![a.clone(), b.clone()], AdamWConfig::new(0.1)).unwrap()),
+        Box::new(Adam::new(vec![a.clone(), b.clone()], AdamConfig::adamw(0.1)).unwrap()),
     ] {
         a.set_grad(Some(Tensor::ones(&[2]))).unwrap();
         opt.step().unwrap();
@@ -147,7 +147,7 @@ fn parameter_lists_are_checked() {
         "{err}"
     );
     let derived = w.exp().unwrap();
-    let err = AdamW::new(vec![derived], AdamWConfig::default()).unwrap_err();
+    let err = Adam::new(vec![derived], AdamConfig::adamw(1e-3)).unwrap_err();
     assert!(err.to_string().contains("non-leaf"), "{err}");
 }
 
@@ -172,7 +172,7 @@ fn adam_validation_follows_pytorch() {
     assert!(
         msg(AdamConfig::default().with_weight_decay(-0.1)).contains("Invalid weight_decay value")
     );
-    let err = AdamW::new(ps(), AdamWConfig::new(-1.0)).unwrap_err();
+    let err = Adam::new(ps(), AdamConfig::adamw(-1.0)).unwrap_err();
     assert_eq!(err.op(), "AdamW");
     assert!(Adam::new(ps(), AdamConfig::default().with_betas(0.0, 0.0)).is_ok());
 }
@@ -219,10 +219,10 @@ fn adam_agrees_with_the_textbook_formula_on_both_lerp_branches() {
     ] {
         let w = Var::parameter(Tensor::<f64>::full(&[1], 1.5));
         let mut opt: Box<dyn Optimizer<f64>> = if decoupled {
-            let c = AdamWConfig::new(0.05)
+            let c = AdamConfig::adamw(0.05)
                 .with_betas(b1, 0.99)
                 .with_weight_decay(wd);
-            Box::new(AdamW::new(vec![w.clone()], c).unwrap())
+            Box::new(Adam::new(vec![w.clone()], c).unwrap())
         } else {
             let c = AdamConfig::new(0.05)
                 .with_betas(b1, 0.99)
@@ -294,7 +294,7 @@ fn makers<T: Float>() -> Vec<(&'static str, MakeOpt<T>)> {
             Box::new(Adam::new(ps, c).unwrap())
         }),
         ("adamw", |ps| {
-            Box::new(AdamW::new(ps, AdamWConfig::new(0.02).with_betas(0.8, 0.95)).unwrap())
+            Box::new(Adam::new(ps, AdamConfig::adamw(0.02).with_betas(0.8, 0.95)).unwrap())
         }),
     ]
 }
@@ -467,14 +467,14 @@ fn loading_a_mismatched_state_is_an_error_and_changes_nothing() {
 #[test]
 fn f32_state_round_trips_exactly_through_f64() {
     let w = param::<f32>(&[5], 0);
-    let mut opt = AdamW::new(vec![w.clone()], AdamWConfig::new(0.1)).unwrap();
+    let mut opt = Adam::new(vec![w.clone()], AdamConfig::adamw(0.1)).unwrap();
     w.set_grad(Some(randn(&[5], 1))).unwrap();
     opt.step().unwrap();
     let state = opt.state();
-    let mut opt2 = AdamW::new(vec![w.clone()], AdamWConfig::default()).unwrap();
+    let mut opt2 = Adam::new(vec![w.clone()], AdamConfig::adamw(1e-3)).unwrap();
     opt2.load_state(state.clone()).unwrap();
     assert_eq!(opt2.state(), state);
-    assert_eq!(opt2.config(), AdamWConfig::new(0.1));
+    assert_eq!(*opt2.config(), AdamConfig::adamw(0.1));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -688,7 +688,7 @@ fn a_step_counter_at_its_maximum_refuses_the_step_and_changes_nothing() {
             Box::new(Adam::new(ps, AdamConfig::new(0.1)).unwrap())
         }),
         ("AdamW", |ps| {
-            Box::new(AdamW::new(ps, AdamWConfig::new(0.1)).unwrap())
+            Box::new(Adam::new(ps, AdamConfig::adamw(0.1)).unwrap())
         }),
     ];
     for (name, make) in makers {
