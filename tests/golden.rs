@@ -12,6 +12,9 @@ use ferrite::tensor::{Conv2dParams, PadMode, Pool2dParams};
 use serde::Deserialize;
 use serde_json::Value;
 
+#[path = "golden/pointwise.rs"]
+mod pointwise;
+
 #[derive(Debug, Deserialize)]
 struct File {
     cases: Vec<Case>,
@@ -446,6 +449,7 @@ fn run_case<T: Float>(case: &Case, tol: f64) -> Outcome {
             }
         }
         "sgd" | "adam" | "adamw" => optimizer_case::<T>(case, tol),
+        op if pointwise::OPS.contains(&op) => pointwise::run::<T>(case, tol),
         op if PENDING.contains(&op) => Err(Failure::Pending),
         op => Err(Failure::Wrong(format!("unknown op '{op}'"))),
     }

@@ -64,6 +64,122 @@ fn scalar_and_unary_ops() {
 }
 
 #[test]
+fn activations_away_from_their_kinks() {
+    use ferrite::tensor::GeluApproximate;
+    let x = away_from_zero(&[2, 3], 60).mul_scalar(1.5);
+    // Kinks at ±3 (hardswish, hardsigmoid) and at the clamp bounds: keep clear of them.
+    let off = |k: f64| {
+        x.map(move |v| {
+            if (v.abs() - k).abs() < 0.1 {
+                v + 0.3
+            } else {
+                v
+            }
+        })
+    };
+    check("leaky_relu", |v| v[0].leaky_relu(0.2), vec![x.clone()]);
+    check(
+        "leaky_relu negative slope",
+        |v| v[0].leaky_relu(-0.5),
+        vec![x.clone()],
+    );
+    check("elu", |v| v[0].elu(1.5), vec![x.clone()]);
+    for a in [GeluApproximate::None, GeluApproximate::Tanh] {
+        check(
+            "gelu",
+            |v| v[0].gelu(a),
+            vec![randn(&[2, 3], 61).mul_scalar(2.0)],
+        );
+    }
+    check(
+        "silu",
+        |v| v[0].silu(),
+        vec![randn(&[2, 3], 62).mul_scalar(3.0)],
+    );
+    check("softplus", |v| v[0].softplus(1.0, 20.0), vec![x.clone()]);
+    check(
+        "softplus threshold",
+        |v| v[0].softplus(2.0, 1.0),
+        vec![x.clone()],
+    );
+    check("hardtanh", |v| v[0].hardtanh(-1.0, 1.0), vec![off(1.0)]);
+    check("relu6", |v| v[0].relu6(), vec![off(0.0).mul_scalar(4.0)]);
+    check(
+        "hardswish",
+        |v| v[0].hardswish(),
+        vec![off(3.0).mul_scalar(2.0)],
+    );
+    check(
+        "hardsigmoid",
+        |v| v[0].hardsigmoid(),
+        vec![off(3.0).mul_scalar(2.0)],
+    );
+}
+
+#[test]
+fn pow_clamp_maximum_minimum_where() {
+    let pos = away_from_zero(&[2, 3], 70).abs();
+    let nz = away_from_zero(&[2, 3], 71);
+    for p in [2.0, 3.0, -1.0] {
+        check("pow integral", |v| v[0].pow(p), vec![nz.clone()]);
+    }
+    for p in [0.5, -2.5, 0.0] {
+        check("pow", |v| v[0].pow(p), vec![pos.clone()]);
+    }
+    let x = randn(&[3, 4], 72).map(|v| {
+        if (v.abs() - 0.5).abs() < 0.05 {
+            v + 0.2
+        } else {
+            v
+        }
+    });
+    check(
+        "clamp",
+        |v| v[0].clamp(Some(-0.5), Some(0.5)),
+        vec![x.clone()],
+    );
+    check(
+        "clamp min",
+        |v| v[0].clamp(Some(-0.5), None),
+        vec![x.clone()],
+    );
+    check(
+        "clamp max",
+        |v| v[0].clamp(None, Some(0.5)),
+        vec![x.clone()],
+    );
+    check(
+        "clamp crossed",
+        |v| v[0].clamp(Some(0.5), Some(-0.5)),
+        vec![x.clone()],
+    );
+    let shapes: [(&[usize], &[usize]); 3] = [(&[2, 3], &[2, 3]), (&[3, 1], &[4]), (&[], &[2, 3])];
+    for (i, (sa, sb)) in shapes.into_iter().enumerate() {
+        // Shift b so that no pair ties (ties split the gradient, a kink).
+        let (a, b) = (
+            randn(sa, 80 + i as u64),
+            randn(sb, 90 + i as u64).add_scalar(0.05),
+        );
+        check(
+            "maximum",
+            |v| v[0].maximum(&v[1]),
+            vec![a.clone(), b.clone()],
+        );
+        check(
+            "minimum",
+            |v| v[0].minimum(&v[1]),
+            vec![a.clone(), b.clone()],
+        );
+    }
+    let cond = ferrite::tensor::Mask::from_vec(vec![true, false, true], &[3]).unwrap();
+    check(
+        "where",
+        |v| Var::where_cond(&cond, &v[0], &v[1]),
+        vec![randn(&[2, 3], 95), randn(&[2, 1], 96)],
+    );
+}
+
+#[test]
 fn reductions() {
     let x = randn(&[2, 3, 4], 4);
     for dims in [&[][..], &[0], &[-1], &[0, 2]] {

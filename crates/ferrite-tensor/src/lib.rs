@@ -27,6 +27,7 @@ mod tensor;
 
 pub use error::{Result, TensorError};
 pub use float::Float;
+pub use ops::activation::GeluApproximate;
 pub use ops::binary::broadcast_shapes;
 pub use ops::conv::{
     Conv2dGrads, Conv2dParams, Padding, PaddingMode, conv2d_backward, conv2d_bias_grad,
@@ -37,6 +38,7 @@ pub use ops::linear::{LinearGrads, linear_backward};
 pub use ops::loss::{
     CrossEntropyOptions, Reduction, cross_entropy_backward, mse_loss_backward, nll_loss_backward,
 };
+pub use ops::mask::Mask;
 pub use ops::norm::{
     BatchNormGrads, BatchNormOptions, BatchNormOutput, BatchNormSaved, batch_norm_backward,
 };

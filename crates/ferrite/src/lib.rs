@@ -41,7 +41,12 @@ pub mod prelude {
         AvgPool2d, BatchNorm2d, BatchNorm2dConfig, Conv2d, Conv2dConfig, Dropout, Flatten,
         Identity, Linear, MaxPool2d, Module, ModuleExt, ReLU, Sequential, Sigmoid, Tanh, init,
     };
+    pub use ferrite_nn::{
+        ELU, GELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSoftmax, ReLU6, SiLU, Softmax,
+        Softplus,
+    };
     pub use ferrite_tensor::{Float, Padding, PaddingMode, Rng, Tensor, TensorError, seeded_rng};
+    pub use ferrite_tensor::{GeluApproximate, Mask};
 }
 
 // The guides in `docs/`: every ```rust block in them is compiled and run by `cargo test`

@@ -2,6 +2,7 @@
 //! whose forward calls a `ferrite-tensor` kernel and whose backward sits right beside it,
 //! attached with [`Var::from_op`](crate::Var::from_op).
 
+mod activation;
 mod arith;
 mod conv;
 mod dropout;
@@ -9,6 +10,7 @@ mod loss;
 mod matmul;
 mod norm;
 mod pad;
+mod pointwise;
 mod pool;
 mod reduce;
 mod shape;

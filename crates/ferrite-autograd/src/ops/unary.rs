@@ -67,7 +67,8 @@ impl<T: Float> Var<T> {
         })
     }
 
-    /// `x^p` for a scalar `p`. Backward: `g * p * x^(p-1)`.
+    /// `x^p` for a scalar `p`: [`pow`](Var::pow) under its older name. Backward:
+    /// `g * p * x^(p-1)` (0 for `p = 0`).
     ///
     /// # Errors
     /// Only in anomaly mode, when the result is not finite.
@@ -81,11 +82,7 @@ impl<T: Float> Var<T> {
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
     pub fn powf(&self, p: T) -> Result<Var<T>> {
-        let x = self.value();
-        Var::from_op("powf", x.powf(p), &[self], move |g, grads| {
-            let d = x.map(move |v| p * v.powf(p - T::one()));
-            grads.set(0, || g.mul(&d))
-        })
+        self.pow(p)
     }
 
     /// `|x|`. Backward: `g * sign(x)` (0 at 0, as PyTorch).

@@ -5,6 +5,7 @@ mod batchnorm;
 mod conv;
 mod dropout;
 mod linear;
+mod nonlinear;
 mod pool;
 mod sequential;
 
@@ -13,5 +14,9 @@ pub use batchnorm::{BatchNorm2d, BatchNorm2dConfig, BatchNormOptions, batch_norm
 pub use conv::{Conv2d, Conv2dConfig, Pair};
 pub use dropout::Dropout;
 pub use linear::Linear;
+pub use nonlinear::{
+    ELU, GELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSoftmax, ReLU6, SiLU, Softmax,
+    Softplus,
+};
 pub use pool::{AvgPool2d, MaxPool2d};
 pub use sequential::Sequential;

@@ -1,10 +1,14 @@
 //! Tensor operations, one module per family. Each is an inherent method of [`Tensor`](crate::Tensor).
 
+pub mod activation;
 pub mod binary;
+pub mod compare;
 pub mod conv;
 pub mod dropout;
+pub mod elementwise;
 pub mod linear;
 pub mod loss;
+pub mod mask;
 pub mod matmul;
 pub mod norm;
 pub mod pad;
