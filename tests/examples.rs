@@ -1,6 +1,6 @@
 //! The numbered tutorial examples (`examples/0*_*.rs`) run as tests: each file is compiled
 //! in here as a module and its `pub fn main` must succeed, so the README's test command
-//! keeps the tutorial working. (`04` is the `mnist` example, too long to run here.)
+//! keeps the tutorial working. (`04_train_lenet` trains for half a minute: `tests/training.rs` covers training.)
 
 #[path = "../examples/01_tensors.rs"]
 mod ex01_tensors;
