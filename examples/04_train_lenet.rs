@@ -1,12 +1,12 @@
 //! Step 4 of the tutorial: train LeNet-5 on the 10,000 MNIST digits shipped in the repo.
 //!
-//! `cargo run --release --example 04_train_lenet` trains 3 epochs (about half a minute on 2
-//! cores) and prints the test accuracy after each, ending near `test accuracy: 98.5%` (the
-//! exact figure depends on the machine's thread count only through timing, never the
-//! numbers: any run gives the same bits). The same model and loop in PyTorch:
-//! `nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), ...)`,
-//! `torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)`, and the four lines of the
-//! loop. The full command-line trainer (checkpoints, resume, plots) is `examples/mnist/`.
+//! `cargo run --release --example 04_train_lenet` trains 5 epochs (about 25 s on 2 cores)
+//! and prints the test accuracy after each; the last line is `epoch 5: test accuracy:
+//! 97.14%` on every machine and for any thread count (ferrite's results are bit-identical).
+//! The same model and loop in PyTorch: `nn.Sequential(nn.Conv2d(1, 6, 5, padding=2),
+//! nn.ReLU(), nn.MaxPool2d(2), ...)`, `torch.optim.Adam(model.parameters(), lr=1e-3)`, and
+//! the four lines of the loop. The full command-line trainer (checkpoints, resume, plots)
+//! is `examples/mnist/`.
 
 use ferrite::nn::metrics::accuracy;
 use ferrite::prelude::*;
@@ -38,9 +38,10 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let loader = DataLoader::new(&train)
         .with_batch_size(64)
-        .with_shuffle(true);
-    let mut opt = Sgd::new(model.parameters(), SgdConfig::new(0.05).with_momentum(0.9))?;
-    for epoch in 0..3 {
+        .with_shuffle(true)
+        .with_drop_last(true);
+    let mut opt = Adam::new(model.parameters(), AdamConfig::new(1e-3))?;
+    for epoch in 0..5 {
         for batch in loader.epoch(epoch) {
             let batch = batch?;
             let logits = model.forward(&Var::new(batch.images))?;
