@@ -319,7 +319,7 @@ impl<T: Float> BatchNorm2d<T> {
     /// How many training batches have updated the running statistics, when
     /// `track_running_stats`: an exact count, like PyTorch's `int64` buffer.
     ///
-    /// The `num_batches_tracked` buffer (in [`named_buffers`](Module::named_buffers) and
+    /// The `num_batches_tracked` buffer (in [`named_buffers`](crate::ModuleExt::named_buffers) and
     /// the state dict) shows this count converted to `T`, which is exact up to 2^24 for
     /// `f32` and 2^53 for `f64`; the layer itself keeps counting exactly beyond. A value
     /// assigned to the buffer (by [`load_state_dict`](crate::load_state_dict)) replaces
