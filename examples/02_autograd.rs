@@ -102,7 +102,7 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // --- A picture of the graph -------------------------------------------------------
-    // The seed's conv1 (one 3x3 filter, stride 2) on a 9x9 image, then ReLU, then a sum.
+    // conv1 (one 3x3 filter, stride 2) on a 9x9 image, then ReLU, then a sum.
     // Naming the layer "conv1" in a Sequential names its parameters "conv1.weight" and
     // "conv1.bias", and those names label the graph.
     // Same seed and order of draws as examples/conv1.rs: the same image, the same filter.

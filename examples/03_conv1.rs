@@ -1,9 +1,9 @@
-//! Step 3 of the tutorial: the seed's example, conv1 forward and backward. A 9x9 image
+//! Step 3 of the tutorial: conv1 forward and backward. A 9x9 image
 //! goes through one 3x3 filter with stride 2 (a 4x4 feature map), then ReLU and a sum;
 //! backward sends the gradient to the filter and the bias, and a gradient check confirms it.
 //! `docs/conv1.md` explains every step with numbers you can check by hand.
 //!
-//! `cargo run --release --example conv1` runs this same file under the seed's name.
+//! `cargo run --release --example conv1` runs this same file under its original name.
 //!
 //! Run with `cargo run --release --example 03_conv1`. It prints:
 //!
@@ -34,7 +34,7 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("Conv1 output shape: {:?}", conv_output.shape());
 
     // The output-size formula floor((H + 2p - d(k - 1) - 1) / s) + 1, evaluated with the
-    // layer's own numbers (with dilation 1 it is the seed's (H + 2p - k) / s + 1).
+    // layer's own numbers (with dilation 1 it is (H + 2p - k) / s + 1).
     let config = conv1.config();
     let pad = config.params.resolve_padding(config.kernel_size)?;
     let input_hw = [input_data.shape()[2], input_data.shape()[3]];

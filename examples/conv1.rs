@@ -1,4 +1,4 @@
-//! The seed's example: the first convolutional layer of a CNN ("conv1"), forward and
+//! The conv1 example: the first convolutional layer of a CNN ("conv1"), forward and
 //! backward. `cargo run --release --example conv1` prints:
 //!
 //! ```text

@@ -46,8 +46,6 @@ struct Case {
 
 /// Why a case did not pass.
 enum Failure {
-    /// The op is not implemented yet (only allowed for ops listed in `PENDING`).
-    Pending,
     /// Wrong numbers, a missing error, or an unexpected error.
     Wrong(String),
 }
@@ -71,9 +69,6 @@ impl From<TensorError> for Failure {
 }
 
 type Outcome = Result<(), Failure>;
-
-/// Ops of the training issue that may be reported as pending until they land.
-const PENDING: &[&str] = &["max_pool2d", "avg_pool2d", "sgd", "adam", "adamw"];
 
 fn tensor<T: Float>(j: &Json) -> Tensor<T> {
     Tensor::from_vec(j.data.iter().map(|&x| T::of(x)).collect(), &j.shape)
@@ -450,7 +445,6 @@ fn run_case<T: Float>(case: &Case, tol: f64) -> Outcome {
         }
         "sgd" | "adam" | "adamw" => optimizer_case::<T>(case, tol),
         op if pointwise::OPS.contains(&op) => pointwise::run::<T>(case, tol),
-        op if PENDING.contains(&op) => Err(Failure::Pending),
         op => Err(Failure::Wrong(format!("unknown op '{op}'"))),
     }
 }
@@ -580,7 +574,6 @@ fn golden_files() -> Vec<PathBuf> {
 fn golden_cases_match_pytorch() {
     let mut passed = 0;
     let mut failures = Vec::new();
-    let mut pending = BTreeMap::<String, usize>::new();
     for path in golden_files() {
         let text = std::fs::read_to_string(&path).expect("readable golden file");
         let file: File = serde_json::from_str(&text)
@@ -593,9 +586,6 @@ fn golden_cases_match_pytorch() {
             ] {
                 match outcome {
                     Ok(()) => passed += 1,
-                    Err(Failure::Pending) => {
-                        *pending.entry(format!("{fname}: {}", case.op)).or_default() += 1
-                    }
                     Err(Failure::Wrong(msg)) => failures.push(format!(
                         "{fname} {} ({}, {dtype}): {msg}",
                         case.name, case.op
@@ -605,9 +595,6 @@ fn golden_cases_match_pytorch() {
         }
     }
     println!("golden: {passed} case runs passed (f64 and f32)");
-    for (what, n) in &pending {
-        println!("golden: pending ({n} runs): {what}");
-    }
     assert!(
         failures.is_empty(),
         "{} golden failures:\n{}",

@@ -9,7 +9,7 @@
 //! use ferrite::prelude::*;
 //!
 //! // `Conv2d` and `Var` default to f32 (`Conv2d<f64>` for double precision).
-//! // The seed's conv1: a 9x9 image, one 3x3 filter, stride 2 -> a 4x4 feature map.
+//! // conv1: a 9x9 image, one 3x3 filter, stride 2 -> a 4x4 feature map.
 //! let mut rng = seeded_rng(0);
 //! let conv1: Conv2d = Conv2d::new(Conv2dConfig::new(1, 1, 3).with_stride(2), &mut rng)?;
 //! let x = Var::new(Tensor::randn(&[1, 1, 9, 9], &mut rng));

@@ -100,7 +100,7 @@ impl Conv2dConfig {
 /// use ferrite_autograd::Var;
 /// use ferrite_nn::{Conv2d, Conv2dConfig, Module, ModuleExt};
 /// use ferrite_tensor::{seeded_rng, Tensor};
-/// // The seed's example: a 9x9 image, one 3x3 filter, stride 2.
+/// // The conv1 example: a 9x9 image, one 3x3 filter, stride 2.
 /// let conv1 = Conv2d::new(Conv2dConfig::new(1, 1, 3).with_stride(2), &mut seeded_rng(0))?;
 /// let x = Var::new(Tensor::<f32>::randn(&[1, 1, 9, 9], &mut seeded_rng(1)));
 /// assert_eq!(conv1.forward(&x)?.shape(), vec![1, 1, 4, 4]);
