@@ -80,32 +80,16 @@ impl<T: Float> Var<T> {
                 "the result does not require a gradient: no parameter was involved, or it was computed under no_grad",
             ));
         }
-        let order = reachable_nodes(self);
         let mut grads: HashMap<u64, Tensor<T>> = HashMap::new();
         grads.insert(self.node.id, grad_output.clone());
-        let anomaly = mode::is_anomaly_enabled();
-
-        for (node, depth) in &order {
+        for (node, depth) in &reachable_nodes(self) {
             let Some(grad) = grads.remove(&node.id) else {
                 continue;
             };
             let grad_fn = lock(&node.grad_fn).take();
             let Some(grad_fn) = grad_fn else {
-                if node.kind == NodeKind::Leaf {
-                    let mut slot = lock(&node.grad);
-                    *slot = Some(match slot.take() {
-                        Some(acc) => acc.add(&grad)?,
-                        None => grad,
-                    });
-                    continue;
-                }
-                return Err(TensorError::invalid(
-                    "backward",
-                    format!(
-                        "the graph through '{}' was already freed by an earlier backward; compute the result again",
-                        node.op
-                    ),
-                ));
+                accumulate_into_leaf(node, grad)?;
+                continue;
             };
             let mut input_grads = Grads::new(grad_fn.inputs.iter().map(|v| v.requires_grad()));
             (grad_fn.backward)(&grad, &mut input_grads)?;
@@ -116,30 +100,7 @@ impl<T: Float> Var<T> {
                 .enumerate()
             {
                 let Some(g) = g else { continue };
-                if g.shape() != input.shape().as_slice() {
-                    return Err(TensorError::shape(
-                        "backward",
-                        format!(
-                            "the backward of '{}' returned a gradient of shape {:?} for input {i} of shape {:?}",
-                            node.op,
-                            g.shape(),
-                            input.shape()
-                        ),
-                    ));
-                }
-                if anomaly && !g.all_finite() {
-                    return Err(TensorError::invalid(
-                        "detect_anomaly",
-                        format!(
-                            "backward of '{}' (node {}, {} ops from the result) produced NaN or infinity in the gradient of input {i} (input shapes {:?}, output gradient finite: {})",
-                            node.op,
-                            node.id,
-                            depth,
-                            node.input_shapes,
-                            grad.all_finite()
-                        ),
-                    ));
-                }
+                check_input_grad(node, *depth, &grad, i, input, &g)?;
                 match grads.remove(&input.node.id) {
                     Some(acc) => grads.insert(input.node.id, acc.add(&g)?),
                     None => grads.insert(input.node.id, g),
@@ -149,6 +110,63 @@ impl<T: Float> Var<T> {
         }
         Ok(())
     }
+}
+
+/// Adds `grad` into a leaf's `.grad`; a non-leaf without its recorded op was freed by an
+/// earlier backward.
+fn accumulate_into_leaf<T: Float>(node: &Node<T>, grad: Tensor<T>) -> Result<()> {
+    if node.kind != NodeKind::Leaf {
+        return Err(TensorError::invalid(
+            "backward",
+            format!(
+                "the graph through '{}' was already freed by an earlier backward; compute the result again",
+                node.op
+            ),
+        ));
+    }
+    let mut slot = lock(&node.grad);
+    *slot = Some(match slot.take() {
+        Some(acc) => acc.add(&grad)?,
+        None => grad,
+    });
+    Ok(())
+}
+
+/// The gradient `g` an op's backward set for its input `i`: of the input's shape, and in
+/// anomaly mode finite.
+fn check_input_grad<T: Float>(
+    node: &Node<T>,
+    depth: usize,
+    grad_output: &Tensor<T>,
+    i: usize,
+    input: &Var<T>,
+    g: &Tensor<T>,
+) -> Result<()> {
+    if g.shape() != input.shape().as_slice() {
+        return Err(TensorError::shape(
+            "backward",
+            format!(
+                "the backward of '{}' returned a gradient of shape {:?} for input {i} of shape {:?}",
+                node.op,
+                g.shape(),
+                input.shape()
+            ),
+        ));
+    }
+    if mode::is_anomaly_enabled() && !g.all_finite() {
+        return Err(TensorError::invalid(
+            "detect_anomaly",
+            format!(
+                "backward of '{}' (node {}, {} ops from the result) produced NaN or infinity in the gradient of input {i} (input shapes {:?}, output gradient finite: {})",
+                node.op,
+                node.id,
+                depth,
+                node.input_shapes,
+                grad_output.all_finite()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Every node reachable from `root` through inputs that require a gradient, with its

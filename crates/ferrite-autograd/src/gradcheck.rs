@@ -205,58 +205,23 @@ pub fn gradcheck(
         )
         .into());
     }
-    let constants = || -> Vec<Var<f64>> { inputs.iter().map(|t| Var::new(t.clone())).collect() };
     let reference = f(&inputs
         .iter()
         .map(|t| Var::parameter(t.clone()))
         .collect::<Vec<_>>())?;
     let op = reference.op();
     let out_shape = reference.shape();
-    let m: usize = out_shape.iter().product();
-
-    // Analytical Jacobian, one row (output element) at a time.
-    let mut analytical: Vec<Vec<Vec<f64>>> = inputs
-        .iter()
-        .map(|t| vec![vec![0.0; m]; t.numel()])
-        .collect();
-    for j in 0..m {
-        let params: Vec<Var<f64>> = inputs.iter().map(|t| Var::parameter(t.clone())).collect();
-        let out = f(&params)?;
-        check_shape(&out.shape(), &out_shape)?;
-        if !out.requires_grad() {
-            continue;
-        }
-        let mut onehot = vec![0.0; m];
-        onehot[j] = 1.0;
-        out.backward_with(&Tensor::from_vec(onehot, &out_shape)?)?;
-        for (i, p) in params.iter().enumerate() {
-            if let Some(g) = p.grad() {
-                for (k, v) in g.to_vec().into_iter().enumerate() {
-                    analytical[i][k][j] = v;
-                }
-            }
-        }
-    }
+    let analytical = analytical_jacobian(&f, inputs, &out_shape)?;
 
     // Numerical Jacobian, one column (input element) at a time, and the comparison.
     let mut checked = 0;
     let mut max_abs_error: f64 = 0.0;
     for (i, input) in inputs.iter().enumerate() {
-        let base = input.to_vec();
-        for k in 0..base.len() {
-            let eval = |delta: f64| -> Result<Vec<f64>, GradcheckError> {
-                let mut data = base.clone();
-                data[k] += delta;
-                let mut vars = constants();
-                vars[i] = Var::new(Tensor::from_vec(data, input.shape())?);
-                let out = no_grad(|| f(&vars))?.value();
-                check_shape(out.shape(), &out_shape)?;
-                Ok(out.to_vec())
-            };
-            let plus = eval(options.eps)?;
-            let minus = eval(-options.eps)?;
-            for j in 0..m {
-                let numerical = (plus[j] - minus[j]) / (2.0 * options.eps);
+        for k in 0..input.numel() {
+            let plus = perturbed_output(&f, inputs, i, k, options.eps, &out_shape)?;
+            let minus = perturbed_output(&f, inputs, i, k, -options.eps, &out_shape)?;
+            for (j, (p, m)) in plus.iter().zip(&minus).enumerate() {
+                let numerical = (p - m) / (2.0 * options.eps);
                 let a = analytical[i][k][j];
                 let err = (a - numerical).abs();
                 max_abs_error = max_abs_error.max(err);
@@ -283,6 +248,57 @@ pub fn gradcheck(
         checked,
         max_abs_error,
     })
+}
+
+/// `d out[j] / d inputs[i][k]` by backward, one output element `j` at a time:
+/// `result[i][k][j]`.
+fn analytical_jacobian(
+    f: &impl Fn(&[Var<f64>]) -> Result<Var<f64>, TensorError>,
+    inputs: &[Tensor<f64>],
+    out_shape: &[usize],
+) -> Result<Vec<Vec<Vec<f64>>>, GradcheckError> {
+    let m: usize = out_shape.iter().product();
+    let mut analytical: Vec<Vec<Vec<f64>>> = inputs
+        .iter()
+        .map(|t| vec![vec![0.0; m]; t.numel()])
+        .collect();
+    for j in 0..m {
+        let params: Vec<Var<f64>> = inputs.iter().map(|t| Var::parameter(t.clone())).collect();
+        let out = f(&params)?;
+        check_shape(&out.shape(), out_shape)?;
+        if !out.requires_grad() {
+            continue;
+        }
+        let mut onehot = vec![0.0; m];
+        onehot[j] = 1.0;
+        out.backward_with(&Tensor::from_vec(onehot, out_shape)?)?;
+        for (i, p) in params.iter().enumerate() {
+            if let Some(g) = p.grad() {
+                for (k, v) in g.to_vec().into_iter().enumerate() {
+                    analytical[i][k][j] = v;
+                }
+            }
+        }
+    }
+    Ok(analytical)
+}
+
+/// `f`'s output (flattened, under `no_grad`) with element `k` of input `i` moved by `delta`.
+fn perturbed_output(
+    f: &impl Fn(&[Var<f64>]) -> Result<Var<f64>, TensorError>,
+    inputs: &[Tensor<f64>],
+    i: usize,
+    k: usize,
+    delta: f64,
+    out_shape: &[usize],
+) -> Result<Vec<f64>, GradcheckError> {
+    let mut data = inputs[i].to_vec();
+    data[k] += delta;
+    let mut vars: Vec<Var<f64>> = inputs.iter().map(|t| Var::new(t.clone())).collect();
+    vars[i] = Var::new(Tensor::from_vec(data, inputs[i].shape())?);
+    let out = no_grad(|| f(&vars))?.value();
+    check_shape(out.shape(), out_shape)?;
+    Ok(out.to_vec())
 }
 
 #[cfg(test)]
