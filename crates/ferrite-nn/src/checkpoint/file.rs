@@ -20,10 +20,10 @@
 //! byte through a bijection of its 64-bit state.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ferrite_tensor::{Float, Rng, Tensor};
@@ -428,120 +428,23 @@ impl<T: Float> Checkpoint<T> {
     /// ```
     pub fn from_bytes(bytes: &[u8], name: &str) -> Result<Self, NnError> {
         let fail = |message: String| NnError::format(name, message);
-        let len = bytes.len();
-        let magic_len = MAGIC.len();
+        check_magic(bytes, &fail)?;
+        // The version is checked before anything else, as another version may lay out the
+        // rest differently.
+        check_version(bytes, &fail)?;
+        let (dtype, total) = read_header(bytes, &fail)?;
+        let body = check_checksum(bytes, total, &fail)?;
+        Self::from_payload(&body[HEADER_LEN..], dtype, &fail)
+    }
 
-        // Magic.
-        if len < magic_len {
-            return Err(if bytes == &MAGIC[..len] {
-                fail(format!(
-                    "truncated: the file has {len} bytes, not even the 8-byte magic \"{}\"",
-                    escaped(&MAGIC)
-                ))
-            } else {
-                fail(format!(
-                    "not a ferrite checkpoint (expected the magic bytes \"{}\", found \"{}\")",
-                    escaped(&MAGIC),
-                    escaped(bytes)
-                ))
-            });
-        }
-        if bytes[..magic_len] != MAGIC {
-            let hint = if bytes.starts_with(b"PK\x03\x04") {
-                "; it looks like a zip archive, e.g. a PyTorch .pt file: export the state dict \
-                 with safetensors and use load_safetensors"
-            } else if len > 8 && bytes[8] == b'{' {
-                "; it looks like a safetensors file: use load_safetensors"
-            } else {
-                ""
-            };
-            return Err(fail(format!(
-                "not a ferrite checkpoint (expected the magic bytes \"{}\", found \"{}\"){hint}",
-                escaped(&MAGIC),
-                escaped(&bytes[..magic_len])
-            )));
-        }
-
-        // Version: checked before anything else, as another version may lay out the rest
-        // differently.
-        if len < 12 {
-            return Err(fail(format!(
-                "truncated: the file ends after {len} bytes, inside the 4-byte format version \
-                 that follows the magic"
-            )));
-        }
-        let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-        if version != FORMAT_VERSION {
-            let newer = if version > FORMAT_VERSION {
-                " (written by a newer ferrite)"
-            } else {
-                ""
-            };
-            return Err(fail(format!(
-                "unsupported checkpoint format version {version}{newer}: this build of ferrite \
-                 reads version {FORMAT_VERSION}"
-            )));
-        }
-
-        // Rest of the header.
-        if len < HEADER_LEN {
-            return Err(fail(format!(
-                "truncated: the file ends after {len} bytes, inside the {HEADER_LEN}-byte header \
-                 (magic, version, element type, payload length)"
-            )));
-        }
-        let dtype = match &bytes[12..16] {
-            b"f32\0" => Dtype::F32,
-            b"f64\0" => Dtype::F64,
-            other => {
-                return Err(fail(format!(
-                    "unknown element type tag \"{}\" (expected \"f32\\0\" or \"f64\\0\")",
-                    escaped(other)
-                )));
-            }
-        };
-        let mut n = [0u8; 8];
-        n.copy_from_slice(&bytes[16..24]);
-        let payload_len = u64::from_le_bytes(n);
-        let total = usize::try_from(payload_len)
-            .ok()
-            .and_then(|p| p.checked_add(HEADER_LEN + CHECKSUM_LEN));
-        let Some(total) = total else {
-            return Err(fail(format!(
-                "truncated or corrupt: the header announces a payload of {payload_len} bytes, \
-                 but the file has only {len} bytes"
-            )));
-        };
-        if len < total {
-            return Err(fail(format!(
-                "truncated: the header announces a {payload_len}-byte payload and an 8-byte \
-                 checksum ({total} bytes in all), but the file has only {len} bytes ({} missing)",
-                total - len
-            )));
-        }
-        if len > total {
-            return Err(fail(format!(
-                "{} unexpected bytes after the checksum (the header announces {total} bytes in all)",
-                len - total
-            )));
-        }
-
-        // Checksum.
-        let body = &bytes[..total - CHECKSUM_LEN];
-        let mut s = [0u8; 8];
-        s.copy_from_slice(&bytes[total - CHECKSUM_LEN..]);
-        let stored = u64::from_le_bytes(s);
-        let computed = fnv1a64(body);
-        if stored != computed {
-            return Err(fail(format!(
-                "checksum mismatch (stored {stored:016x}, computed {computed:016x}): the file is \
-                 corrupt"
-            )));
-        }
-
-        // Payload. Strings and byte arrays are borrowed from `payload`, sequences grow only
-        // as their elements are actually read, so nothing is allocated beyond what is there.
-        let payload = &body[HEADER_LEN..];
+    /// Decodes the payload and checks its tensors and metadata. Strings and byte arrays are
+    /// borrowed from `payload`, sequences grow only as their elements are actually read, so
+    /// nothing is allocated beyond what is there.
+    fn from_payload(
+        payload: &[u8],
+        dtype: Dtype,
+        fail: &dyn Fn(String) -> NnError,
+    ) -> Result<Self, NnError> {
         let (wire, used): (Wire<'_>, usize) =
             bincode::serde::borrow_decode_from_slice(payload, bincode_config())
                 .map_err(|e| fail(format!("corrupt payload: {e}")))?;
@@ -551,8 +454,8 @@ impl<T: Float> Checkpoint<T> {
                 payload.len() - used
             )));
         }
-        let params = tensors_from_wire(&wire.params, dtype, "parameter", &fail)?;
-        let extra = tensors_from_wire(&wire.extra, dtype, "extra tensor", &fail)?;
+        let params = tensors_from_wire(&wire.params, dtype, "parameter", fail)?;
+        let extra = tensors_from_wire(&wire.extra, dtype, "extra tensor", fail)?;
         let mut metadata = BTreeMap::new();
         for (k, v) in wire.metadata {
             if metadata.insert(k.to_string(), v.to_string()).is_some() {
@@ -608,6 +511,135 @@ impl<T: Float> Checkpoint<T> {
         let bytes = fs::read(path).map_err(|e| NnError::io(path, e))?;
         Self::from_bytes(&bytes, &path.display().to_string())
     }
+}
+
+/// Checks that `bytes` start with the 8-byte [`MAGIC`], with a hint for other formats.
+fn check_magic(bytes: &[u8], fail: &dyn Fn(String) -> NnError) -> Result<(), NnError> {
+    let len = bytes.len();
+    let magic_len = MAGIC.len();
+    if len < magic_len {
+        return Err(if bytes == &MAGIC[..len] {
+            fail(format!(
+                "truncated: the file has {len} bytes, not even the 8-byte magic \"{}\"",
+                escaped(&MAGIC)
+            ))
+        } else {
+            fail(format!(
+                "not a ferrite checkpoint (expected the magic bytes \"{}\", found \"{}\")",
+                escaped(&MAGIC),
+                escaped(bytes)
+            ))
+        });
+    }
+    if bytes[..magic_len] != MAGIC {
+        let hint = if bytes.starts_with(b"PK\x03\x04") {
+            "; it looks like a zip archive, e.g. a PyTorch .pt file: export the state dict \
+             with safetensors and use load_safetensors"
+        } else if len > 8 && bytes[8] == b'{' {
+            "; it looks like a safetensors file: use load_safetensors"
+        } else {
+            ""
+        };
+        return Err(fail(format!(
+            "not a ferrite checkpoint (expected the magic bytes \"{}\", found \"{}\"){hint}",
+            escaped(&MAGIC),
+            escaped(&bytes[..magic_len])
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that the 4-byte format version after the magic is [`FORMAT_VERSION`].
+fn check_version(bytes: &[u8], fail: &dyn Fn(String) -> NnError) -> Result<(), NnError> {
+    let len = bytes.len();
+    if len < 12 {
+        return Err(fail(format!(
+            "truncated: the file ends after {len} bytes, inside the 4-byte format version \
+             that follows the magic"
+        )));
+    }
+    let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    if version != FORMAT_VERSION {
+        let newer = if version > FORMAT_VERSION {
+            " (written by a newer ferrite)"
+        } else {
+            ""
+        };
+        return Err(fail(format!(
+            "unsupported checkpoint format version {version}{newer}: this build of ferrite \
+             reads version {FORMAT_VERSION}"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks the rest of the header (element type, payload length) against the file's length;
+/// returns the element type and the file's total length.
+fn read_header(bytes: &[u8], fail: &dyn Fn(String) -> NnError) -> Result<(Dtype, usize), NnError> {
+    let len = bytes.len();
+    if len < HEADER_LEN {
+        return Err(fail(format!(
+            "truncated: the file ends after {len} bytes, inside the {HEADER_LEN}-byte header \
+             (magic, version, element type, payload length)"
+        )));
+    }
+    let dtype = match &bytes[12..16] {
+        b"f32\0" => Dtype::F32,
+        b"f64\0" => Dtype::F64,
+        other => {
+            return Err(fail(format!(
+                "unknown element type tag \"{}\" (expected \"f32\\0\" or \"f64\\0\")",
+                escaped(other)
+            )));
+        }
+    };
+    let mut n = [0u8; 8];
+    n.copy_from_slice(&bytes[16..24]);
+    let payload_len = u64::from_le_bytes(n);
+    let total = usize::try_from(payload_len)
+        .ok()
+        .and_then(|p| p.checked_add(HEADER_LEN + CHECKSUM_LEN));
+    let Some(total) = total else {
+        return Err(fail(format!(
+            "truncated or corrupt: the header announces a payload of {payload_len} bytes, \
+             but the file has only {len} bytes"
+        )));
+    };
+    if len < total {
+        return Err(fail(format!(
+            "truncated: the header announces a {payload_len}-byte payload and an 8-byte \
+             checksum ({total} bytes in all), but the file has only {len} bytes ({} missing)",
+            total - len
+        )));
+    }
+    if len > total {
+        return Err(fail(format!(
+            "{} unexpected bytes after the checksum (the header announces {total} bytes in all)",
+            len - total
+        )));
+    }
+    Ok((dtype, total))
+}
+
+/// Checks the trailing checksum of the `total` bytes; returns the bytes it covers (header
+/// and payload).
+fn check_checksum<'a>(
+    bytes: &'a [u8],
+    total: usize,
+    fail: &dyn Fn(String) -> NnError,
+) -> Result<&'a [u8], NnError> {
+    let body = &bytes[..total - CHECKSUM_LEN];
+    let mut s = [0u8; 8];
+    s.copy_from_slice(&bytes[total - CHECKSUM_LEN..]);
+    let stored = u64::from_le_bytes(s);
+    let computed = fnv1a64(body);
+    if stored != computed {
+        return Err(fail(format!(
+            "checksum mismatch (stored {stored:016x}, computed {computed:016x}): the file is \
+             corrupt"
+        )));
+    }
+    Ok(body)
 }
 
 fn wire_tensors(raw: &[(String, Vec<u64>, Vec<u8>)]) -> Vec<WireTensor<'_>> {
@@ -711,7 +743,6 @@ pub fn write_atomic_with<F>(path: impl AsRef<Path>, write: F) -> Result<(), NnEr
 where
     F: FnOnce(&mut File) -> io::Result<()>,
 {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let path = path.as_ref();
     let Some(file_name) = path.file_name() else {
         return Err(NnError::io(
@@ -723,59 +754,8 @@ where
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-
-    // A fresh temporary file (create_new: never follow or clobber an existing one).
-    let mut attempt = 0;
-    let (tmp_path, mut file) = loop {
-        let mut tmp_name = OsString::from(".");
-        tmp_name.push(file_name);
-        tmp_name.push(format!(
-            ".tmp-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let tmp_path = dir.join(tmp_name);
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp_path)
-        {
-            Ok(f) => break (tmp_path, f),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
-            Err(e) => {
-                return Err(NnError::io(
-                    path,
-                    io::Error::new(
-                        e.kind(),
-                        format!(
-                            "cannot create the temporary file {}: {e}",
-                            tmp_path.display()
-                        ),
-                    ),
-                ));
-            }
-        }
-    };
-
-    let stage =
-        |what: &'static str| move |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
-    let result = (|| -> io::Result<()> {
-        write(&mut file).map_err(stage("writing failed"))?;
-        let old = fs::metadata(path).ok().filter(fs::Metadata::is_file);
-        if let Some(old) = old {
-            file.set_permissions(old.permissions())
-                .map_err(stage("cannot copy the permissions of the old file"))?;
-        }
-        file.sync_all().map_err(stage("cannot flush to disk"))?;
-        drop(file);
-        fs::rename(&tmp_path, path).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot rename {} over it: {e}", tmp_path.display()),
-            )
-        })
-    })();
-    match result {
+    let (tmp_path, file) = create_temp_file(path, dir, file_name)?;
+    match fill_and_rename(path, &tmp_path, file, write) {
         Ok(()) => {
             // Make the rename itself durable (best effort: not every platform can open or
             // sync a directory).
@@ -790,6 +770,71 @@ where
             Err(NnError::io(path, e))
         }
     }
+}
+
+/// Creates a fresh temporary file `.<file_name>.tmp-<pid>-<n>` in `dir` (create_new: never
+/// follows or clobbers an existing one); errors name `path`.
+fn create_temp_file(
+    path: &Path,
+    dir: &Path,
+    file_name: &OsStr,
+) -> Result<(PathBuf, File), NnError> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut attempt = 0;
+    loop {
+        let mut tmp_name = OsString::from(".");
+        tmp_name.push(file_name);
+        tmp_name.push(format!(
+            ".tmp-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let tmp_path = dir.join(tmp_name);
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp_path)
+        {
+            Ok(f) => return Ok((tmp_path, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
+            Err(e) => {
+                return Err(NnError::io(
+                    path,
+                    io::Error::new(
+                        e.kind(),
+                        format!(
+                            "cannot create the temporary file {}: {e}",
+                            tmp_path.display()
+                        ),
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// Runs `write` on the temporary file, gives it the old file's permissions, syncs it and
+/// renames it over `path`; each error says which stage failed.
+fn fill_and_rename<F>(path: &Path, tmp_path: &Path, mut file: File, write: F) -> io::Result<()>
+where
+    F: FnOnce(&mut File) -> io::Result<()>,
+{
+    let stage =
+        |what: &'static str| move |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
+    write(&mut file).map_err(stage("writing failed"))?;
+    let old = fs::metadata(path).ok().filter(fs::Metadata::is_file);
+    if let Some(old) = old {
+        file.set_permissions(old.permissions())
+            .map_err(stage("cannot copy the permissions of the old file"))?;
+    }
+    file.sync_all().map_err(stage("cannot flush to disk"))?;
+    drop(file);
+    fs::rename(tmp_path, path).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot rename {} over it: {e}", tmp_path.display()),
+        )
+    })
 }
 
 #[cfg(test)]

@@ -271,6 +271,34 @@ struct TensorInfo {
 /// ```
 pub fn from_safetensors_bytes<T: Float>(bytes: &[u8], name: &str) -> Result<StateDict<T>, NnError> {
     let fail = |message: String| NnError::format(name, message);
+    let (header, data) = split_header(bytes, &fail)?;
+    let mut tensors = Vec::new();
+    for (key, value) in parse_header_entries(header, &fail)? {
+        if key == METADATA_KEY {
+            check_metadata(&value, &fail)?;
+            continue;
+        }
+        tensors.push(parse_tensor_entry(key, value, data.len(), &fail)?);
+    }
+    check_tiling(&mut tensors, data.len(), &fail)?;
+    decode_entries(tensors, data, &fail)
+}
+
+/// One tensor of the header, checked against the data: `data[begin..end]` holds it.
+struct Entry {
+    key: String,
+    dtype: FileDtype,
+    shape: Vec<usize>,
+    begin: usize,
+    end: usize,
+}
+
+/// Checks the 8-byte header length against the file and the limit; returns the header
+/// and the data that follows it.
+fn split_header<'a>(
+    bytes: &'a [u8],
+    fail: &dyn Fn(String) -> NnError,
+) -> Result<(&'a [u8], &'a [u8]), NnError> {
     let len = bytes.len();
     if len < 8 {
         return Err(fail(format!(
@@ -301,8 +329,15 @@ pub fn from_safetensors_bytes<T: Float>(bytes: &[u8], name: &str) -> Result<Stat
         )));
     }
     let header_end = 8 + header_len as usize;
-    let header = &bytes[8..header_end];
-    let data = &bytes[header_end..];
+    Ok((&bytes[8..header_end], &bytes[header_end..]))
+}
+
+/// Checks that the header is a JSON object without repeated keys; returns its entries in
+/// file order.
+fn parse_header_entries(
+    header: &[u8],
+    fail: &dyn Fn(String) -> NnError,
+) -> Result<Vec<(String, serde_json::Value)>, NnError> {
     if header.first() != Some(&b'{') {
         return Err(fail(format!(
             "the header does not start with '{{' (found \"{}\"): not a safetensors file",
@@ -316,73 +351,104 @@ pub fn from_safetensors_bytes<T: Float>(bytes: &[u8], name: &str) -> Result<Stat
             ))
         })?
         .0;
+    Ok(entries)
+}
 
-    // (name, dtype, shape, begin, end) for each tensor.
-    let mut tensors: Vec<(String, FileDtype, Vec<usize>, usize, usize)> = Vec::new();
-    for (key, value) in entries {
-        if key == METADATA_KEY {
-            let ok = value
-                .as_object()
-                .is_some_and(|m| m.values().all(serde_json::Value::is_string));
-            if !ok {
-                return Err(fail(format!(
-                    "'{METADATA_KEY}' must map strings to strings, found {value}"
-                )));
-            }
-            continue;
-        }
-        let info: TensorInfo = serde_json::from_value(value)
-            .map_err(|e| fail(format!("tensor '{key}': malformed description: {e}")))?;
-        let Some(dtype) = FileDtype::parse(&info.dtype) else {
-            return Err(fail(format!(
-                "tensor '{key}' has dtype {}; ferrite reads F32 and F64 (and I64 or I32 \
-                 integers that the float type represents exactly): convert it before saving, \
-                 e.g. with `.float()` in PyTorch",
-                info.dtype
-            )));
-        };
-        let shape: Option<Vec<usize>> = info
-            .shape
-            .iter()
-            .map(|&d| usize::try_from(d).ok())
-            .collect();
-        let sizes = shape.and_then(|s| {
-            let (_, nbytes) = checked_byte_len(&s, dtype.size())?;
-            Some((s, nbytes))
-        });
-        let Some((shape, nbytes)) = sizes else {
-            return Err(fail(format!(
-                "tensor '{key}': shape {:?} is too large (more elements or bytes than a \
-                 tensor can address, isize::MAX)",
-                info.shape
-            )));
-        };
-        let [begin, end] = info.data_offsets;
-        if begin > end || end > data.len() as u64 {
-            return Err(fail(format!(
-                "tensor '{key}': data_offsets [{begin}, {end}] are not a range inside the \
-                 {} bytes of data",
-                data.len()
-            )));
-        }
-        let (begin, end) = (begin as usize, end as usize);
-        if end - begin != nbytes {
-            return Err(fail(format!(
-                "tensor '{key}': {} {:?} needs {nbytes} bytes, data_offsets [{begin}, {end}] \
-                 hold {}",
-                info.dtype,
-                shape,
-                end - begin
-            )));
-        }
-        tensors.push((key, dtype, shape, begin, end));
+/// Checks that the `__metadata__` entry maps strings to strings.
+fn check_metadata(
+    value: &serde_json::Value,
+    fail: &dyn Fn(String) -> NnError,
+) -> Result<(), NnError> {
+    let ok = value
+        .as_object()
+        .is_some_and(|m| m.values().all(serde_json::Value::is_string));
+    if !ok {
+        return Err(fail(format!(
+            "'{METADATA_KEY}' must map strings to strings, found {value}"
+        )));
     }
+    Ok(())
+}
 
-    // The ranges must tile the data exactly: no overlap, no gap, nothing left over.
-    tensors.sort_by(|a, b| (a.3, a.4, &a.0).cmp(&(b.3, b.4, &b.0)));
+/// Checks one tensor's description: a known dtype, an addressable shape, and a byte range
+/// inside the `data_len` bytes of data whose size matches the shape.
+fn parse_tensor_entry(
+    key: String,
+    value: serde_json::Value,
+    data_len: usize,
+    fail: &dyn Fn(String) -> NnError,
+) -> Result<Entry, NnError> {
+    let info: TensorInfo = serde_json::from_value(value)
+        .map_err(|e| fail(format!("tensor '{key}': malformed description: {e}")))?;
+    let Some(dtype) = FileDtype::parse(&info.dtype) else {
+        return Err(fail(format!(
+            "tensor '{key}' has dtype {}; ferrite reads F32 and F64 (and I64 or I32 \
+             integers that the float type represents exactly): convert it before saving, \
+             e.g. with `.float()` in PyTorch",
+            info.dtype
+        )));
+    };
+    let (shape, nbytes) = checked_shape(&key, &info.shape, dtype, fail)?;
+    let [begin, end] = info.data_offsets;
+    if begin > end || end > data_len as u64 {
+        return Err(fail(format!(
+            "tensor '{key}': data_offsets [{begin}, {end}] are not a range inside the \
+             {data_len} bytes of data"
+        )));
+    }
+    let (begin, end) = (begin as usize, end as usize);
+    if end - begin != nbytes {
+        return Err(fail(format!(
+            "tensor '{key}': {} {:?} needs {nbytes} bytes, data_offsets [{begin}, {end}] \
+             hold {}",
+            info.dtype,
+            shape,
+            end - begin
+        )));
+    }
+    Ok(Entry {
+        key,
+        dtype,
+        shape,
+        begin,
+        end,
+    })
+}
+
+/// Checks that a tensor's shape is addressable; returns it and its size in bytes.
+fn checked_shape(
+    key: &str,
+    shape: &[u64],
+    dtype: FileDtype,
+    fail: &dyn Fn(String) -> NnError,
+) -> Result<(Vec<usize>, usize), NnError> {
+    let dims: Option<Vec<usize>> = shape.iter().map(|&d| usize::try_from(d).ok()).collect();
+    let sizes = dims.and_then(|s| {
+        let (_, nbytes) = checked_byte_len(&s, dtype.size())?;
+        Some((s, nbytes))
+    });
+    sizes.ok_or_else(|| {
+        fail(format!(
+            "tensor '{key}': shape {shape:?} is too large (more elements or bytes than a \
+             tensor can address, isize::MAX)"
+        ))
+    })
+}
+
+/// Checks that the tensors' ranges tile the data exactly: no overlap, no gap, nothing left
+/// over. Sorts `tensors` by range.
+fn check_tiling(
+    tensors: &mut [Entry],
+    data_len: usize,
+    fail: &dyn Fn(String) -> NnError,
+) -> Result<(), NnError> {
+    tensors.sort_by(|a, b| (a.begin, a.end, &a.key).cmp(&(b.begin, b.end, &b.key)));
     let mut covered = 0usize;
     let mut previous: Option<&str> = None;
-    for (key, _, _, begin, end) in &tensors {
+    for Entry {
+        key, begin, end, ..
+    } in tensors.iter()
+    {
         if *begin < covered {
             return Err(fail(format!(
                 "the data of tensors '{}' and '{key}' overlap (bytes {begin}..{covered})",
@@ -397,15 +463,29 @@ pub fn from_safetensors_bytes<T: Float>(bytes: &[u8], name: &str) -> Result<Stat
         covered = *end;
         previous = Some(key);
     }
-    if covered != data.len() {
+    if covered != data_len {
         return Err(fail(format!(
-            "bytes {covered}..{} of the data belong to no tensor",
-            data.len()
+            "bytes {covered}..{data_len} of the data belong to no tensor"
         )));
     }
+    Ok(())
+}
 
+/// Decodes each tensor's bytes into `T`, checking that integers are exactly representable.
+fn decode_entries<T: Float>(
+    tensors: Vec<Entry>,
+    data: &[u8],
+    fail: &dyn Fn(String) -> NnError,
+) -> Result<StateDict<T>, NnError> {
     let mut state = StateDict::new();
-    for (key, dtype, shape, begin, end) in tensors {
+    for Entry {
+        key,
+        dtype,
+        shape,
+        begin,
+        end,
+    } in tensors
+    {
         let bytes = &data[begin..end];
         let values = match dtype {
             FileDtype::Float(d) => decode_le_bytes::<T>(bytes, d),
