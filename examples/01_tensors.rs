@@ -34,6 +34,16 @@ use ferrite::prelude::*;
 use ferrite::tensor::broadcast_shapes;
 
 pub fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let a = creating_tensors()?;
+    broadcasting(&a)?;
+    reductions(&a)?;
+    matrix_products(&a)?;
+    reshape_and_permute(&a)?;
+    errors_are_values(&a)
+}
+
+/// Creating tensors; returns the `[2, 3]` tensor `a` that the later sections use.
+fn creating_tensors() -> Result<Tensor<f32>, Box<dyn std::error::Error>> {
     // --- Creating tensors -------------------------------------------------------------
     // A Tensor is an n-dimensional array of f32 (the default) or f64, stored row-major:
     // the last index moves fastest. `from_vec` checks that the data fills the shape.
@@ -59,7 +69,10 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|v| (v * 1e4).round() / 1e4)
         .collect();
     println!("randn, seed 0: {rounded:?}");
+    Ok(a)
+}
 
+fn broadcasting(a: &Tensor<f32>) -> Result<(), Box<dyn std::error::Error>> {
     // --- Broadcasting -----------------------------------------------------------------
     // NumPy's rules, as in PyTorch: align shapes on the right; a dim of size 1 (or a
     // missing dim) is stretched to match the other operand.
@@ -81,7 +94,10 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The rule on its own: which shape two shapes broadcast to, if any.
     assert_eq!(broadcast_shapes(&[2, 1], &[1, 3]), Some(vec![2, 3]));
     assert_eq!(broadcast_shapes(&[2, 3], &[4]), None);
+    Ok(())
+}
 
+fn reductions(a: &Tensor<f32>) -> Result<(), Box<dyn std::error::Error>> {
     // --- Reductions -------------------------------------------------------------------
     // `dims` lists the dims to reduce (negative counts from the end, empty means all);
     // `keepdim` keeps them with size 1, handy for broadcasting the result back.
@@ -100,7 +116,10 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
         "max over dim 1: {:?}, argmax: {argmax:?}",
         a.max(&[1], false)?.to_vec()
     );
+    Ok(())
+}
 
+fn matrix_products(a: &Tensor<f32>) -> Result<(), Box<dyn std::error::Error>> {
     // --- Matrix products --------------------------------------------------------------
     // `matmul` as torch.matmul for ranks 1 to 3: [n, k] @ [k, m] -> [n, m], and batches.
     let gram = a.matmul(&a.transpose(0, 1)?)?; // [2, 3] @ [3, 2]
@@ -111,7 +130,10 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
         "batch [5, 2, 3] @ [3, 4] -> {:?}",
         batch.matmul(&w)?.shape()
     );
+    Ok(())
+}
 
+fn reshape_and_permute(a: &Tensor<f32>) -> Result<(), Box<dyn std::error::Error>> {
     // --- Reshape, transpose, permute, flatten -----------------------------------------
     // Reshape keeps the row-major order of the elements; transpose/permute reorder the dims
     // (and so the order in which the elements are read).
@@ -133,14 +155,17 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
         "flatten(1, -1) of [8, 3, 28, 28]: {:?}",
         images.flatten(1, -1)?.shape()
     );
+    Ok(())
+}
 
+fn errors_are_values(a: &Tensor<f32>) -> Result<(), Box<dyn std::error::Error>> {
     // --- Errors are values ------------------------------------------------------------
     // Every fallible op returns Result<_, TensorError>; the message names the op and both
     // shapes. (The operators `&a + &b` panic with the same message instead.)
     let wrong = Tensor::<f32>::zeros(&[4]);
     let failures = [
         a.add(&wrong).map(|_| ()),
-        a.matmul(&a).map(|_| ()),
+        a.matmul(a).map(|_| ()),
         a.reshape(&[4, 2]).map(|_| ()),
     ];
     for result in &failures {

@@ -29,6 +29,24 @@ use ferrite::autograd::to_dot_with_names;
 use ferrite::prelude::*;
 
 pub fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let g = a_small_graph()?;
+    gradients_accumulate(&g)?;
+    the_graph_is_freed(&g);
+    no_grad_and_detach(&g)?;
+    gradient_check()?;
+    a_picture_of_the_graph()
+}
+
+/// The variables of the small graph, shared by the sections that follow it.
+struct SmallGraph {
+    x: Var<f64>,
+    w: Var<f64>,
+    b: Var<f64>,
+    z: Var<f64>,
+    loss: Var<f64>,
+}
+
+fn a_small_graph() -> Result<SmallGraph, Box<dyn std::error::Error>> {
     // --- A small graph ----------------------------------------------------------------
     // loss = mean((w·x + b)²) with x = [1, 2, 3] (data: a constant) and w = 2, b = 0.5
     // (parameters: we want their gradients). f64 so that the numbers below are exact.
@@ -52,39 +70,53 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert!((grad_b - 9.0).abs() < 1e-12);
     // x is a constant: no gradient was computed for it.
     println!("x.grad() is None: {}", x.grad().is_none());
+    Ok(SmallGraph { x, w, b, z, loss })
+}
 
+fn gradients_accumulate(g: &SmallGraph) -> Result<(), Box<dyn std::error::Error>> {
     // --- Gradients accumulate ---------------------------------------------------------
     // A second backward (through a freshly built graph) adds to .grad, as in PyTorch: that
     // is why a training loop calls zero_grad() before every backward.
-    let again = x.mul(&w)?.add(&b)?;
+    let again = g.x.mul(&g.w)?.add(&g.b)?;
     again.mul(&again)?.mean(&[], false)?.backward()?;
     println!(
         "after a second backward: dloss/db = {} (accumulated)",
-        b.grad().ok_or("no gradient")?.item()?
+        g.b.grad().ok_or("no gradient")?.item()?
     );
-    b.zero_grad();
-    println!("after zero_grad: b.grad() is None: {}", b.grad().is_none());
+    g.b.zero_grad();
+    println!(
+        "after zero_grad: b.grad() is None: {}",
+        g.b.grad().is_none()
+    );
+    Ok(())
+}
 
+fn the_graph_is_freed(g: &SmallGraph) {
     // --- The graph is freed by backward -----------------------------------------------
     // Like PyTorch without retain_graph: run the forward pass again instead.
-    if let Err(e) = loss.backward() {
+    if let Err(e) = g.loss.backward() {
         println!("second backward through the same loss: {e}");
     }
+}
 
+fn no_grad_and_detach(g: &SmallGraph) -> Result<(), Box<dyn std::error::Error>> {
     // --- no_grad and detach -----------------------------------------------------------
     // Inside no_grad nothing is recorded (evaluation, optimizer updates).
-    let y = no_grad(|| x.mul(&w))?;
+    let y = no_grad(|| g.x.mul(&g.w))?;
     println!("under no_grad: requires_grad = {}", y.requires_grad());
     // detach() makes a constant with the same value: gradients stop there.
-    let stopped = z.detach().mul(&w)?.sum_all()?;
-    w.zero_grad();
+    let stopped = g.z.detach().mul(&g.w)?.sum_all()?;
+    g.w.zero_grad();
     stopped.backward()?;
     // d/dw of sum(detach(z) · w) = sum(z) = 13.5: nothing flows back through z into w.
     println!(
         "through detach: dloss/dw = {}",
-        w.grad().ok_or("no gradient")?.item()?
+        g.w.grad().ok_or("no gradient")?.item()?
     );
+    Ok(())
+}
 
+fn gradient_check() -> Result<(), Box<dyn std::error::Error>> {
     // --- Gradient check ---------------------------------------------------------------
     // gradcheck compares every entry of the Jacobian from backward() with central finite
     // differences (f(x + eps) - f(x - eps)) / 2 eps, in f64, with PyTorch's tolerances.
@@ -100,7 +132,10 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
         "gradcheck of sigmoid(a @ b): passed ({} Jacobian entries, max error {:.1e})",
         report.checked, report.max_abs_error
     );
+    Ok(())
+}
 
+fn a_picture_of_the_graph() -> Result<(), Box<dyn std::error::Error>> {
     // --- A picture of the graph -------------------------------------------------------
     // conv1 (one 3x3 filter, stride 2) on a 9x9 image, then ReLU, then a sum.
     // Naming the layer "conv1" in a Sequential names its parameters "conv1.weight" and

@@ -124,6 +124,13 @@ impl<T: Float> Module<T> for Scale<T> {
 }
 
 pub fn main() -> Result<(), Box<dyn std::error::Error>> {
+    the_op_on_a_few_numbers()?;
+    check_the_backward()?;
+    let model = custom_layers_in_a_sequential()?;
+    and_they_train(&model)
+}
+
+fn the_op_on_a_few_numbers() -> Result<(), Box<dyn std::error::Error>> {
     // --- The op on a few numbers ------------------------------------------------------
     let x = Var::parameter(Tensor::<f64>::from_vec(vec![-2.0, -0.5, 0.5, 3.0], &[4])?);
     let y = leaky_relu(&x, 0.1)?;
@@ -136,7 +143,10 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
         "its gradient: {:?}",
         x.grad().ok_or("no gradient")?.to_vec()
     );
+    Ok(())
+}
 
+fn check_the_backward() -> Result<(), Box<dyn std::error::Error>> {
     // --- Check the backward by finite differences ---------------------------------------
     // Inputs away from 0, where the derivative jumps and finite differences mean nothing.
     let inputs = [Tensor::<f64>::from_vec(
@@ -157,7 +167,10 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(e) => println!("gradcheck of the buggy version: {e}"),
         Ok(_) => return Err("gradcheck missed the bug".into()),
     }
+    Ok(())
+}
 
+fn custom_layers_in_a_sequential() -> Result<Sequential, Box<dyn std::error::Error>> {
     // --- Custom layers in a Sequential --------------------------------------------------
     let mut rng = seeded_rng(0);
     let model: Sequential = Sequential::new()
@@ -181,7 +194,10 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|(n, _)| n)
         .collect();
     println!("parameters: {names:?}");
+    Ok(model)
+}
 
+fn and_they_train(model: &Sequential) -> Result<(), Box<dyn std::error::Error>> {
     // --- And they train ---------------------------------------------------------------
     // A few steps of SGD on one batch of 32 digits: the loss must fall, and the Scale
     // factors must have moved away from 1.

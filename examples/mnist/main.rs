@@ -171,48 +171,11 @@ fn train(args: &TrainArgs) -> Fallible<()> {
             .num_threads(n)
             .build_global()?;
     }
-    let train_set = load_split(args.data_dir.as_deref(), Split::Train)?;
-    let test_set = load_split(args.data_dir.as_deref(), Split::Test)?;
+    let (train_set, test_set) = load_train_and_test(args.data_dir.as_deref())?;
     let image_size = train_set.image_size();
-    if test_set.image_size() != image_size {
-        return Err(format!(
-            "train images are {:?} but test images are {:?}",
-            image_size,
-            test_set.image_size()
-        )
-        .into());
-    }
     let [h, w] = image_size;
-    let model = small_cnn::<f32>(image_size, &mut seeded_rng(args.seed))?;
-    let lr = args.lr.unwrap_or(match args.optimizer {
-        OptimizerKind::Sgd => 0.02,
-        OptimizerKind::Adam => 0.001,
-    });
-    let mut optimizer: Box<dyn Optimizer> = match args.optimizer {
-        OptimizerKind::Sgd => Box::new(Sgd::new(
-            model.parameters(),
-            SgdConfig::new(lr).with_momentum(0.9),
-        )?),
-        OptimizerKind::Adam => Box::new(Adam::new(model.parameters(), AdamConfig::new(lr))?),
-    };
-
-    let mut history: Vec<EpochStats> = Vec::new();
-    let mut start_epoch = 0;
-    if let Some(path) = &args.resume {
-        let ckpt = Checkpoint::<f32>::load(path)?;
-        ckpt.load_into(&model, Strict::Yes)?;
-        if let Some(state) = ckpt.optimizer_state::<OptimizerState>()? {
-            optimizer.load_state(state)?;
-        }
-        start_epoch = ckpt.epoch;
-        history = parse_history(
-            ckpt.metadata
-                .get("history")
-                .map(String::as_str)
-                .unwrap_or(""),
-        )?;
-        println!("resumed from {} after epoch {start_epoch}", path.display());
-    }
+    let (model, mut optimizer, lr) = build_model_and_optimizer(args, image_size)?;
+    let (start_epoch, mut history) = resume(args, &model, optimizer.as_mut())?;
 
     println!("{}", summary(&model, &[args.batch_size, 1, h, w])?);
     println!(
@@ -232,81 +195,18 @@ fn train(args: &TrainArgs) -> Fallible<()> {
         .with_batch_size(args.batch_size)
         .with_shuffle(true)
         .with_seed(args.seed);
-    let options = CrossEntropyOptions::default();
 
     for epoch in start_epoch..args.epochs {
         let started = Instant::now();
-        let bar = progress_bar(loader.len() as u64, epoch + 1, args.epochs);
-        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-        for batch in loader.epoch(epoch) {
-            let batch = batch?;
-            let x = Var::new(batch.images);
-            let logits = model.forward(&x)?;
-            let loss = cross_entropy(&logits, &batch.labels, &options)?;
-            let loss_value = loss.item()?;
-            if !loss_value.is_finite() {
-                bar.abandon();
-                // Replay the batch in anomaly mode to name the first op that made a NaN/inf.
-                let culprit = detect_anomaly(|| {
-                    cross_entropy(&model.forward(&x)?, &batch.labels, &options)?.backward()
-                })
-                .err()
-                .map_or_else(|| "no single op".to_string(), |e| e.to_string());
-                let kept = if checkpoint_path.exists() {
-                    format!("the last good checkpoint is {}", checkpoint_path.display())
-                } else {
-                    "no checkpoint was written yet".to_string()
-                };
-                return Err(format!(
-                    "the loss became {loss_value} in epoch {} after {seen} samples: training diverged \
-                     (try a smaller --lr); {culprit}; {kept}",
-                    epoch + 1
-                )
-                .into());
-            }
-            optimizer.zero_grad();
-            loss.backward()?;
-            optimizer.step()?;
-
-            let n = batch.labels.len();
-            loss_sum += loss_value as f64 * n as f64;
-            correct += count_correct(&logits.value(), &batch.labels)?;
-            seen += n;
-            bar.inc(1);
-            let rate = seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            bar.set_message(format!(
-                "loss {:.4}  {rate:.0} samples/s",
-                loss_sum / seen as f64
-            ));
-        }
-        bar.finish_and_clear();
-        let test_accuracy = accuracy(&model, &test_set)?;
-        let stats = EpochStats {
-            epoch: epoch as usize + 1,
-            train_loss: loss_sum / seen.max(1) as f64,
-            train_accuracy: correct as f64 / seen.max(1) as f64,
-            test_accuracy,
+        let run = EpochRun {
+            epoch,
+            epochs: args.epochs,
+            checkpoint_path: &checkpoint_path,
         };
-        let secs = started.elapsed().as_secs_f64();
-        println!(
-            "epoch {:>2}/{}: train loss {:.4}, train accuracy {:.2}%, test accuracy {:.2}%, {secs:.1}s ({:.0} samples/s)",
-            stats.epoch,
-            args.epochs,
-            stats.train_loss,
-            100.0 * stats.train_accuracy,
-            100.0 * stats.test_accuracy,
-            seen as f64 / secs
-        );
+        let totals = run_epoch(&model, optimizer.as_mut(), &loader, &run)?;
+        let stats = evaluate_and_log(&model, &test_set, &run, &totals, started)?;
         history.push(stats);
-
-        let mut ckpt = Checkpoint::from_model(&model);
-        ckpt.epoch = epoch + 1;
-        ckpt.set_optimizer_state(&optimizer.state())?;
-        ckpt.metadata
-            .insert("image_size".into(), format!("{h}x{w}"));
-        ckpt.metadata
-            .insert("history".into(), format_history(&history));
-        ckpt.save(&checkpoint_path)?;
+        save_checkpoint(&model, optimizer.as_ref(), &run, image_size, &history)?;
     }
 
     save_safetensors(
@@ -320,6 +220,193 @@ fn train(args: &TrainArgs) -> Fallible<()> {
         .map(|s| s.test_accuracy)
         .unwrap_or(accuracy(&model, &test_set)?);
     println!("final test accuracy: {:.2}%", 100.0 * last);
+    Ok(())
+}
+
+/// The train and test splits, which must have images of the same size.
+fn load_train_and_test(dir: Option<&Path>) -> Fallible<(Mnist, Mnist)> {
+    let train_set = load_split(dir, Split::Train)?;
+    let test_set = load_split(dir, Split::Test)?;
+    if test_set.image_size() != train_set.image_size() {
+        return Err(format!(
+            "train images are {:?} but test images are {:?}",
+            train_set.image_size(),
+            test_set.image_size()
+        )
+        .into());
+    }
+    Ok((train_set, test_set))
+}
+
+/// SmallCnn with seeded initial weights, its optimizer, and the learning rate in use.
+fn build_model_and_optimizer(
+    args: &TrainArgs,
+    image_size: [usize; 2],
+) -> Fallible<(Sequential, Box<dyn Optimizer>, f64)> {
+    let model = small_cnn::<f32>(image_size, &mut seeded_rng(args.seed))?;
+    let lr = args.lr.unwrap_or(match args.optimizer {
+        OptimizerKind::Sgd => 0.02,
+        OptimizerKind::Adam => 0.001,
+    });
+    let optimizer: Box<dyn Optimizer> = match args.optimizer {
+        OptimizerKind::Sgd => Box::new(Sgd::new(
+            model.parameters(),
+            SgdConfig::new(lr).with_momentum(0.9),
+        )?),
+        OptimizerKind::Adam => Box::new(Adam::new(model.parameters(), AdamConfig::new(lr))?),
+    };
+    Ok((model, optimizer, lr))
+}
+
+/// With `--resume`: loads the checkpoint into the model and the optimizer and returns the
+/// epoch to start from and the history so far; otherwise epoch 0 and no history.
+fn resume(
+    args: &TrainArgs,
+    model: &Sequential,
+    optimizer: &mut dyn Optimizer,
+) -> Fallible<(u64, Vec<EpochStats>)> {
+    let Some(path) = &args.resume else {
+        return Ok((0, Vec::new()));
+    };
+    let ckpt = Checkpoint::<f32>::load(path)?;
+    ckpt.load_into(model, Strict::Yes)?;
+    if let Some(state) = ckpt.optimizer_state::<OptimizerState>()? {
+        optimizer.load_state(state)?;
+    }
+    let start_epoch = ckpt.epoch;
+    let history = parse_history(
+        ckpt.metadata
+            .get("history")
+            .map(String::as_str)
+            .unwrap_or(""),
+    )?;
+    println!("resumed from {} after epoch {start_epoch}", path.display());
+    Ok((start_epoch, history))
+}
+
+/// Which epoch is running (counted from 0), out of how many, and where its checkpoint goes.
+struct EpochRun<'a> {
+    epoch: u64,
+    epochs: u64,
+    checkpoint_path: &'a Path,
+}
+
+/// What one pass over the training set adds up.
+struct EpochTotals {
+    loss_sum: f64,
+    correct: usize,
+    seen: usize,
+}
+
+/// One pass over the training set, with a progress bar. A loss that is not finite stops
+/// training with an error naming the op that produced it.
+fn run_epoch(
+    model: &Sequential,
+    optimizer: &mut dyn Optimizer,
+    loader: &DataLoader<&Mnist>,
+    run: &EpochRun,
+) -> Fallible<EpochTotals> {
+    let started = Instant::now();
+    let options = CrossEntropyOptions::default();
+    let bar = progress_bar(loader.len() as u64, run.epoch + 1, run.epochs);
+    let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+    for batch in loader.epoch(run.epoch) {
+        let batch = batch?;
+        let x = Var::new(batch.images);
+        let logits = model.forward(&x)?;
+        let loss = cross_entropy(&logits, &batch.labels, &options)?;
+        let loss_value = loss.item()?;
+        if !loss_value.is_finite() {
+            bar.abandon();
+            // Replay the batch in anomaly mode to name the first op that made a NaN/inf.
+            let culprit = detect_anomaly(|| {
+                cross_entropy(&model.forward(&x)?, &batch.labels, &options)?.backward()
+            })
+            .err()
+            .map_or_else(|| "no single op".to_string(), |e| e.to_string());
+            let kept = if run.checkpoint_path.exists() {
+                format!(
+                    "the last good checkpoint is {}",
+                    run.checkpoint_path.display()
+                )
+            } else {
+                "no checkpoint was written yet".to_string()
+            };
+            return Err(format!(
+                "the loss became {loss_value} in epoch {} after {seen} samples: training diverged \
+                 (try a smaller --lr); {culprit}; {kept}",
+                run.epoch + 1
+            )
+            .into());
+        }
+        optimizer.zero_grad();
+        loss.backward()?;
+        optimizer.step()?;
+
+        let n = batch.labels.len();
+        loss_sum += loss_value as f64 * n as f64;
+        correct += count_correct(&logits.value(), &batch.labels)?;
+        seen += n;
+        bar.inc(1);
+        let rate = seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        bar.set_message(format!(
+            "loss {:.4}  {rate:.0} samples/s",
+            loss_sum / seen as f64
+        ));
+    }
+    bar.finish_and_clear();
+    Ok(EpochTotals {
+        loss_sum,
+        correct,
+        seen,
+    })
+}
+
+/// Test accuracy after an epoch, and the epoch's line of the log.
+fn evaluate_and_log(
+    model: &Sequential,
+    test_set: &Mnist,
+    run: &EpochRun,
+    totals: &EpochTotals,
+    started: Instant,
+) -> Fallible<EpochStats> {
+    let test_accuracy = accuracy(model, test_set)?;
+    let seen = totals.seen;
+    let stats = EpochStats {
+        epoch: run.epoch as usize + 1,
+        train_loss: totals.loss_sum / seen.max(1) as f64,
+        train_accuracy: totals.correct as f64 / seen.max(1) as f64,
+        test_accuracy,
+    };
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "epoch {:>2}/{}: train loss {:.4}, train accuracy {:.2}%, test accuracy {:.2}%, {secs:.1}s ({:.0} samples/s)",
+        stats.epoch,
+        run.epochs,
+        stats.train_loss,
+        100.0 * stats.train_accuracy,
+        100.0 * stats.test_accuracy,
+        seen as f64 / secs
+    );
+    Ok(stats)
+}
+
+/// Parameters, optimizer state, epoch and history, written after every epoch.
+fn save_checkpoint(
+    model: &Sequential,
+    optimizer: &dyn Optimizer,
+    run: &EpochRun,
+    [h, w]: [usize; 2],
+    history: &[EpochStats],
+) -> Fallible<()> {
+    let mut ckpt = Checkpoint::from_model(model);
+    ckpt.epoch = run.epoch + 1;
+    ckpt.set_optimizer_state(&optimizer.state())?;
+    ckpt.metadata
+        .insert("image_size".into(), format!("{h}x{w}"));
+    ckpt.metadata
+        .insert("history".into(), format_history(history));
+    ckpt.save(run.checkpoint_path)?;
     Ok(())
 }
 
