@@ -64,148 +64,244 @@ type Kernel<'a> = Box<dyn Fn() + 'a>;
 static ONLY: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
 static CPU: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-fn main() {
-    let mut threads = 2;
-    let mut batch = 64;
-    let mut reps = 30;
+/// Command-line settings: `--threads N --batch N --reps N --cpu --only NAME`.
+struct Args {
+    threads: usize,
+    batch: usize,
+    reps: usize,
+}
+
+fn parse_args() -> Args {
+    let mut out = Args {
+        threads: 2,
+        batch: 64,
+        reps: 30,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().and_then(|v| v.parse().ok()).expect("a number");
         match a.as_str() {
-            "--threads" => threads = value(),
-            "--batch" => batch = value(),
-            "--reps" => reps = value(),
+            "--threads" => out.threads = value(),
+            "--batch" => out.batch = value(),
+            "--reps" => out.reps = value(),
             "--cpu" => CPU.store(true, std::sync::atomic::Ordering::Relaxed),
             "--only" => *ONLY.lock().unwrap() = args.next(),
             _ => {} // cargo bench passes --bench
         }
     }
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build_global()
-        .expect("first pool");
-    let rng = &mut seeded_rng(0);
-    let model = small_cnn::<f32>([28, 28], rng).expect("model");
-    let p: Vec<Tensor> = model.parameters().iter().map(|v| v.value()).collect();
-    let (w1, b1, w2, b2, f1, c1, f2, c2) = (&p[0], &p[1], &p[2], &p[3], &p[4], &p[5], &p[6], &p[7]);
+    out
+}
+
+/// SmallCnn's parameters, one batch's forward values, and an upstream gradient for each
+/// backward kernel.
+struct Step {
+    p: Vec<Tensor>,
+    conv: Conv2dParams,
+    pool: Pool2dParams,
+    x: Tensor,
+    y1: Tensor,
+    r1: Tensor,
+    i1: Vec<usize>,
+    m1: Tensor,
+    y2: Tensor,
+    r2: Tensor,
+    i2: Vec<usize>,
+    m2: Tensor,
+    flat: Tensor,
+    h: Tensor,
+    hr: Tensor,
+    g_logits: Tensor,
+    g_hr: Tensor,
+    g_m2: Tensor,
+    g_r2: Tensor,
+    g_m1: Tensor,
+    g_r1: Tensor,
+}
+
+fn forward_values(p: Vec<Tensor>, batch: usize, rng: &mut Rng) -> Step {
     let conv = Conv2dParams::default().with_padding(Padding::Explicit([1, 1]));
     let pool = Pool2dParams::new([2, 2]);
     let x = Tensor::<f32>::rand(&[batch, 1, 28, 28], rng);
-    let labels: Vec<usize> = (0..batch).map(|i| (i * 7) % 10).collect();
-
-    // Forward values, to feed the backward kernels.
-    let y1 = x.conv2d(w1, Some(b1), &conv).unwrap();
+    let y1 = x.conv2d(&p[0], Some(&p[1]), &conv).unwrap();
     let r1 = y1.relu();
     let (m1, i1) = r1.max_pool2d_with_indices(&pool).unwrap();
-    let y2 = m1.conv2d(w2, Some(b2), &conv).unwrap();
+    let y2 = m1.conv2d(&p[2], Some(&p[3]), &conv).unwrap();
     let r2 = y2.relu();
     let (m2, i2) = r2.max_pool2d_with_indices(&pool).unwrap();
     let flat = m2.reshape(&[batch as isize, -1]).unwrap();
-    let h = flat.linear(f1, Some(c1)).unwrap();
+    let h = flat.linear(&p[4], Some(&p[5])).unwrap();
     let hr = h.relu();
-    let logits = hr.linear(f2, Some(c2)).unwrap();
-    let g_logits = Tensor::<f32>::rand(logits.shape(), rng);
-    let g_hr = Tensor::<f32>::rand(hr.shape(), rng);
-    let g_m2 = Tensor::<f32>::rand(m2.shape(), rng);
-    let g_r2 = Tensor::<f32>::rand(r2.shape(), rng);
-    let g_m1 = Tensor::<f32>::rand(m1.shape(), rng);
-    let g_r1 = Tensor::<f32>::rand(r1.shape(), rng);
-    let relu_bwd = |g: &Tensor, y: &Tensor| {
-        g.zip_with("relu_backward", y, |g, y| if y > 0.0 { g } else { 0.0 })
-            .unwrap()
-    };
+    let logits = hr.linear(&p[6], Some(&p[7])).unwrap();
+    let mut grad_like = |t: &Tensor| Tensor::<f32>::rand(t.shape(), rng);
+    Step {
+        g_logits: grad_like(&logits),
+        g_hr: grad_like(&hr),
+        g_m2: grad_like(&m2),
+        g_r2: grad_like(&r2),
+        g_m1: grad_like(&m1),
+        g_r1: grad_like(&r1),
+        p,
+        conv,
+        pool,
+        x,
+        y1,
+        r1,
+        i1,
+        m1,
+        y2,
+        r2,
+        i2,
+        m2,
+        flat,
+        h,
+        hr,
+    }
+}
 
+fn forward_kernels<'a>(s: &'a Step, batch: usize) -> Vec<(&'static str, Kernel<'a>)> {
     let bb = std::hint::black_box::<Tensor>;
-    let kernels: Vec<(&str, Kernel)> = vec![
+    let p = &s.p;
+    vec![
         (
             "conv1 fwd",
-            Box::new(|| drop(bb(x.conv2d(w1, Some(b1), &conv).unwrap()))),
+            Box::new(move || drop(bb(s.x.conv2d(&p[0], Some(&p[1]), &s.conv).unwrap()))),
         ),
-        ("relu1 fwd", Box::new(|| drop(bb(y1.relu())))),
+        ("relu1 fwd", Box::new(move || drop(bb(s.y1.relu())))),
         (
             "pool1 fwd",
-            Box::new(|| drop(bb(r1.max_pool2d_with_indices(&pool).unwrap().0))),
+            Box::new(move || drop(bb(s.r1.max_pool2d_with_indices(&s.pool).unwrap().0))),
         ),
         (
             "conv2 fwd",
-            Box::new(|| drop(bb(m1.conv2d(w2, Some(b2), &conv).unwrap()))),
+            Box::new(move || drop(bb(s.m1.conv2d(&p[2], Some(&p[3]), &s.conv).unwrap()))),
         ),
-        ("relu2 fwd", Box::new(|| drop(bb(y2.relu())))),
+        ("relu2 fwd", Box::new(move || drop(bb(s.y2.relu())))),
         (
             "pool2 fwd",
-            Box::new(|| drop(bb(r2.max_pool2d_with_indices(&pool).unwrap().0))),
+            Box::new(move || drop(bb(s.r2.max_pool2d_with_indices(&s.pool).unwrap().0))),
         ),
         (
             "flatten",
-            Box::new(|| drop(bb(m2.reshape(&[batch as isize, -1]).unwrap()))),
+            Box::new(move || drop(bb(s.m2.reshape(&[batch as isize, -1]).unwrap()))),
         ),
         (
             "fc1 fwd",
-            Box::new(|| drop(bb(flat.linear(f1, Some(c1)).unwrap()))),
+            Box::new(move || drop(bb(s.flat.linear(&p[4], Some(&p[5])).unwrap()))),
         ),
-        ("relu3 fwd", Box::new(|| drop(bb(h.relu())))),
+        ("relu3 fwd", Box::new(move || drop(bb(s.h.relu())))),
         (
             "fc2 fwd",
-            Box::new(|| drop(bb(hr.linear(f2, Some(c2)).unwrap()))),
+            Box::new(move || drop(bb(s.hr.linear(&p[6], Some(&p[7])).unwrap()))),
         ),
+    ]
+}
+
+fn relu_bwd(g: &Tensor, y: &Tensor) -> Tensor {
+    g.zip_with("relu_backward", y, |g, y| if y > 0.0 { g } else { 0.0 })
+        .unwrap()
+}
+
+fn backward_kernels(s: &Step) -> Vec<(&'static str, Kernel<'_>)> {
+    let bb = std::hint::black_box::<Tensor>;
+    let (p, c) = (&s.p, &s.conv);
+    vec![
         (
             "fc2 bwd",
-            Box::new(|| drop(linear_backward(&hr, f2, &g_logits, [true; 3]).unwrap())),
+            Box::new(move || drop(linear_backward(&s.hr, &p[6], &s.g_logits, [true; 3]).unwrap())),
         ),
-        ("relu3 bwd", Box::new(|| drop(bb(relu_bwd(&g_hr, &hr))))),
+        (
+            "relu3 bwd",
+            Box::new(move || drop(bb(relu_bwd(&s.g_hr, &s.hr)))),
+        ),
         (
             "fc1 bwd",
-            Box::new(|| drop(linear_backward(&flat, f1, &h, [true; 3]).unwrap())),
+            Box::new(move || drop(linear_backward(&s.flat, &p[4], &s.h, [true; 3]).unwrap())),
         ),
         (
             "pool2 bwd",
-            Box::new(|| drop(bb(max_pool2d_backward(&g_m2, &i2, r2.shape()).unwrap()))),
+            Box::new(move || {
+                drop(bb(
+                    max_pool2d_backward(&s.g_m2, &s.i2, s.r2.shape()).unwrap()
+                ))
+            }),
         ),
-        ("relu2 bwd", Box::new(|| drop(bb(relu_bwd(&g_r2, &r2))))),
+        (
+            "relu2 bwd",
+            Box::new(move || drop(bb(relu_bwd(&s.g_r2, &s.r2)))),
+        ),
         (
             "conv2 bwd",
-            Box::new(|| drop(conv2d_backward(&y2, &m1, w2, &conv, [true; 3]).unwrap())),
+            Box::new(move || drop(conv2d_backward(&s.y2, &s.m1, &p[2], c, [true; 3]).unwrap())),
         ),
         (
             "pool1 bwd",
-            Box::new(|| drop(bb(max_pool2d_backward(&g_m1, &i1, r1.shape()).unwrap()))),
+            Box::new(move || {
+                drop(bb(
+                    max_pool2d_backward(&s.g_m1, &s.i1, s.r1.shape()).unwrap()
+                ))
+            }),
         ),
-        ("relu1 bwd", Box::new(|| drop(bb(relu_bwd(&g_r1, &r1))))),
+        (
+            "relu1 bwd",
+            Box::new(move || drop(bb(relu_bwd(&s.g_r1, &s.r1)))),
+        ),
         (
             "conv1 bwd",
-            Box::new(|| drop(conv2d_backward(&g_r1, &x, w1, &conv, [false, true, true]).unwrap())),
+            Box::new(move || {
+                drop(conv2d_backward(&s.g_r1, &s.x, &p[0], c, [false, true, true]).unwrap())
+            }),
         ),
-    ];
+    ]
+}
+
+/// Times each kernel (or only `--only NAME`), prints the table and returns the sum.
+fn time_kernels(kernels: &[(&str, Kernel)], args: &Args) -> f64 {
     let only = ONLY.lock().unwrap().clone();
     let rows: Vec<(&str, f64)> = kernels
         .iter()
         .filter(|(name, _)| only.as_deref().is_none_or(|o| o == *name))
-        .map(|(name, f)| (*name, median_ms(reps, f)))
+        .map(|(name, f)| (*name, median_ms(args.reps, f)))
         .collect();
     let total: f64 = rows.iter().map(|r| r.1).sum();
     let how = if CPU.load(std::sync::atomic::Ordering::Relaxed) {
         "mean CPU time".to_string()
     } else {
-        format!("median of {reps}")
+        format!("median of {}", args.reps)
     };
-    println!("# threads {threads}, batch {batch}, {how}");
+    println!("# threads {}, batch {}, {how}", args.threads, args.batch);
     for (name, ms) in &rows {
         println!("{name:<10} {ms:>8.3} ms {:>5.1}%", 100.0 * ms / total);
     }
     println!("{:<10} {total:>8.3} ms", "sum");
+    total
+}
 
-    if only.is_some() {
+fn main() {
+    let args = parse_args();
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads)
+        .build_global()
+        .expect("first pool");
+    let rng = &mut seeded_rng(0);
+    let model = small_cnn::<f32>([28, 28], rng).expect("model");
+    let p: Vec<Tensor> = model.parameters().iter().map(|v| v.value()).collect();
+    let s = forward_values(p, args.batch, rng);
+    let mut kernels = forward_kernels(&s, args.batch);
+    kernels.extend(backward_kernels(&s));
+    let total = time_kernels(&kernels, &args);
+    if ONLY.lock().unwrap().is_some() {
         return;
     }
+    let labels: Vec<usize> = (0..args.batch).map(|i| (i * 7) % 10).collect();
     let mut opt = Sgd::new(model.parameters(), SgdConfig::new(0.01).with_momentum(0.9)).unwrap();
-    let step = median_ms(reps, || {
+    let step = median_ms(args.reps, || {
         opt.zero_grad();
-        let out = model.forward(&Var::new(x.clone())).unwrap();
+        let out = model.forward(&Var::new(s.x.clone())).unwrap();
         let loss = cross_entropy(&out, &labels, &CrossEntropyOptions::default()).unwrap();
         loss.backward().unwrap();
         opt.step().unwrap();
     });
-    let sgd = median_ms(reps, || opt.step().unwrap());
+    let sgd = median_ms(args.reps, || opt.step().unwrap());
     println!("{:<10} {sgd:>8.3} ms", "sgd step");
     println!(
         "{:<10} {step:>8.3} ms (graph overhead {:.3} ms)",
