@@ -36,6 +36,16 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     Some(out)
 }
 
+/// [`broadcast_shapes`], or the error every broadcasting op gives (named `op`).
+pub(crate) fn checked_broadcast(op: &'static str, a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
+    broadcast_shapes(a, b).ok_or_else(|| {
+        TensorError::shape(
+            op,
+            format!("shapes {a:?} and {b:?} cannot be broadcast together"),
+        )
+    })
+}
+
 impl<T: Float> Tensor<T> {
     /// Applies `f` elementwise to `self` and `other` after broadcasting them together.
     ///
@@ -62,16 +72,7 @@ impl<T: Float> Tensor<T> {
             let data = crate::parallel::zip(a, b, f);
             return Tensor::from_vec(data, self.shape());
         }
-        let out_shape = broadcast_shapes(self.shape(), other.shape()).ok_or_else(|| {
-            TensorError::shape(
-                op,
-                format!(
-                    "shapes {:?} and {:?} cannot be broadcast together",
-                    self.shape(),
-                    other.shape()
-                ),
-            )
-        })?;
+        let out_shape = checked_broadcast(op, self.shape(), other.shape())?;
         let a = self
             .arc()
             .broadcast(IxDyn(&out_shape))

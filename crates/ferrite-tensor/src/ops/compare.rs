@@ -4,21 +4,13 @@
 
 use ndarray::{IxDyn, Zip};
 
-use crate::{Float, Mask, Result, Tensor, TensorError, broadcast_shapes};
+use crate::ops::binary::checked_broadcast;
+use crate::{Float, Mask, Result, Tensor};
 
 impl<T: Float> Tensor<T> {
     /// `f(a, b)` over the broadcast of `self` and `other`, errors named `op`.
     fn compare(&self, op: &'static str, other: &Tensor<T>, f: fn(T, T) -> bool) -> Result<Mask> {
-        let shape = broadcast_shapes(self.shape(), other.shape()).ok_or_else(|| {
-            TensorError::shape(
-                op,
-                format!(
-                    "shapes {:?} and {:?} cannot be broadcast together",
-                    self.shape(),
-                    other.shape()
-                ),
-            )
-        })?;
+        let shape = checked_broadcast(op, self.shape(), other.shape())?;
         let a = self
             .arc()
             .broadcast(IxDyn(&shape))

@@ -3,6 +3,7 @@
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn, Zip};
 
+use crate::ops::binary::checked_broadcast;
 use crate::{Float, Result, Tensor, TensorError, broadcast_shapes, checked_numel};
 
 /// An n-dimensional array of booleans, like a `torch.bool` tensor: the result of the
@@ -227,16 +228,7 @@ impl Mask {
 
     /// `f(a, b)` over the broadcast of two masks, errors named `op`.
     fn zip(&self, op: &'static str, other: &Mask, f: impl Fn(bool, bool) -> bool) -> Result<Mask> {
-        let shape = broadcast_shapes(self.shape(), other.shape()).ok_or_else(|| {
-            TensorError::shape(
-                op,
-                format!(
-                    "shapes {:?} and {:?} cannot be broadcast together",
-                    self.shape(),
-                    other.shape()
-                ),
-            )
-        })?;
+        let shape = checked_broadcast(op, self.shape(), other.shape())?;
         let a = self
             .data
             .broadcast(IxDyn(&shape))
