@@ -111,7 +111,7 @@ fn reductions(a: &Tensor<f32>) -> Result<(), Box<dyn std::error::Error>> {
         s1.shape()
     );
     println!("mean over dim 1: {:?}", a.mean(&[-1], false)?.to_vec());
-    let argmax: Vec<usize> = a.argmax(1, false)?.iter().copied().collect();
+    let argmax = a.argmax(1, false)?.to_vec();
     println!(
         "max over dim 1: {:?}, argmax: {argmax:?}",
         a.max(&[1], false)?.to_vec()

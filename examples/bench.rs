@@ -244,9 +244,10 @@ fn w5(a: &Args) {
         let logits = no_grad(|| model.forward(&Var::new(batch.images))).expect("forward");
         let pred = logits.value().argmax(1, false).expect("argmax");
         correct += pred
+            .as_array()
             .iter()
             .zip(&batch.labels)
-            .filter(|(p, l)| p == l)
+            .filter(|&(&p, &l)| p as usize == l)
             .count();
     }
     let eval_ms = t1.elapsed().as_secs_f64() * 1e3;

@@ -425,7 +425,12 @@ fn progress_bar(batches: u64, epoch: u64, epochs: u64) -> ProgressBar {
 /// How many rows of `logits` have their largest value at the label.
 fn count_correct(logits: &Tensor, labels: &[usize]) -> Fallible<usize> {
     let predicted = logits.argmax(1, false)?;
-    Ok(predicted.iter().zip(labels).filter(|(p, l)| p == l).count())
+    Ok(predicted
+        .as_array()
+        .iter()
+        .zip(labels)
+        .filter(|&(&p, &l)| p as usize == l)
+        .count())
 }
 
 /// Predicted class of every sample of `data`, in order.
@@ -434,7 +439,14 @@ fn predictions(model: &dyn Module, data: &Mnist) -> Fallible<Vec<usize>> {
     for batch in DataLoader::new(data).with_batch_size(500).epoch(0) {
         let batch = batch?;
         let logits = no_grad(|| model.forward(&Var::new(batch.images)))?;
-        out.extend(logits.value().argmax(1, false)?.iter().copied());
+        out.extend(
+            logits
+                .value()
+                .argmax(1, false)?
+                .as_array()
+                .iter()
+                .map(|&p| p as usize),
+        );
     }
     Ok(out)
 }

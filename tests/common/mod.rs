@@ -25,9 +25,10 @@ pub fn count_correct<D: Dataset>(model: &dyn Module, data: D) -> usize {
         let logits = no_grad(|| model.forward(&Var::new(batch.images))).unwrap();
         let predicted = logits.value().argmax(1, false).unwrap();
         correct += predicted
+            .as_array()
             .iter()
             .zip(&batch.labels)
-            .filter(|(p, l)| p == l)
+            .filter(|&(&p, &l)| p as usize == l)
             .count();
     }
     correct

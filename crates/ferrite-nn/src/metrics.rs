@@ -36,7 +36,12 @@ fn predicted<T: Float>(
             format!("expected logits of shape [{n}, classes] for {n} labels, found {shape:?}"),
         ));
     }
-    Ok(logits.argmax(1, false)?.iter().copied().collect())
+    Ok(logits
+        .argmax(1, false)?
+        .as_array()
+        .iter()
+        .map(|&p| p as usize)
+        .collect())
 }
 
 /// The fraction of rows of `[N, C]` logits whose largest value is at the label, like

@@ -34,6 +34,7 @@ pub use ops::conv::{
     conv2d_input_grad, conv2d_weight_grad,
 };
 pub use ops::dropout::dropout_mask;
+pub use ops::indices::Indices;
 pub use ops::linear::{LinearGrads, linear_backward};
 pub use ops::loss::{
     CrossEntropyOptions, Reduction, cross_entropy_backward, mse_loss_backward, nll_loss_backward,

@@ -2,7 +2,7 @@
 
 use ndarray::{ArrayD, Axis, IxDyn};
 
-use crate::{Float, Result, Tensor, TensorError, normalize_dim};
+use crate::{Float, Indices, Result, Tensor, TensorError, normalize_dim};
 
 /// Resolves a list of (possibly negative) dims; an empty list means every dim.
 /// Returns the dims sorted ascending, refusing duplicates.
@@ -154,13 +154,13 @@ impl<T: Float> Tensor<T> {
     /// ```
     /// use ferrite_tensor::Tensor;
     /// let t = Tensor::<f32>::from_vec(vec![1.0, 5.0, 3.0, 4.0, 0.0, 4.0], &[2, 3])?;
-    /// assert_eq!(t.argmax(1, false)?.into_raw_vec_and_offset().0, vec![1, 0]);
+    /// assert_eq!(t.argmax(1, false)?.to_vec(), vec![1, 0]);
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
-    pub fn argmax(&self, dim: isize, keepdim: bool) -> Result<ArrayD<usize>> {
+    pub fn argmax(&self, dim: isize, keepdim: bool) -> Result<Indices> {
         let d = normalize_dim("argmax", dim, self.ndim())?;
         if self.ndim() == 0 {
-            return Ok(ArrayD::zeros(IxDyn(&[])));
+            return Ok(Indices::scalar(0));
         }
         if self.shape()[d] == 0 {
             return Err(TensorError::invalid(
@@ -177,11 +177,12 @@ impl<T: Float> Tensor<T> {
                     best_v = v;
                 }
             }
-            best
+            best as i64
         });
         let shape = reduced_shape(self.shape(), &[d], keepdim);
-        Ok(out
-            .into_shape_with_order(IxDyn(&shape))
-            .expect("same number of elements"))
+        Ok(Indices::from_array(
+            out.into_shape_with_order(IxDyn(&shape))
+                .expect("same number of elements"),
+        ))
     }
 }
