@@ -93,6 +93,9 @@ pub enum GradcheckError {
         analytical: f64,
         /// The same from central differences.
         numerical: f64,
+        /// 1 for [`gradcheck`], 2 for [`gradgradcheck`](crate::gradgradcheck) (the backward
+        /// of the backward is wrong).
+        order: u8,
     },
     /// The function itself failed.
     Op(TensorError),
@@ -108,9 +111,11 @@ impl fmt::Display for GradcheckError {
                 output_index,
                 analytical,
                 numerical,
+                order,
             } => write!(
                 f,
-                "gradcheck: backward of '{op}' is wrong for {input} at index {input_index:?} (output element {output_index}): analytical {analytical:e}, numerical {numerical:e}"
+                "gradcheck: {}backward of '{op}' is wrong for {input} at index {input_index:?} (output element {output_index}): analytical {analytical:e}, numerical {numerical:e}",
+                if *order == 2 { "double " } else { "" }
             ),
             // Errors of gradcheck itself already start with "gradcheck: ".
             GradcheckError::Op(e) if e.op() == "gradcheck" => write!(f, "{e}"),
@@ -238,6 +243,7 @@ pub fn gradcheck(
                         output_index: j,
                         analytical: a,
                         numerical,
+                        order: 1,
                     });
                 }
             }

@@ -1,6 +1,10 @@
-//! [`Grads`]: the gradients an op's backward hands back, one slot per input.
+//! [`Grads`] and [`VarGrads`]: the gradients an op's backward hands back, one slot per
+//! input, as tensors (first-order backward) or as `Var`s (a double backward, which records
+//! its own graph so the gradient can be differentiated again).
 
 use ferrite_tensor::{Float, Result, Tensor};
+
+use crate::Var;
 
 /// The gradients of one op's inputs, filled by the op's backward closure (see
 /// [`Var::from_op`](crate::Var::from_op)).
@@ -36,22 +40,45 @@ use ferrite_tensor::{Float, Result, Tensor};
 /// # Ok::<(), ferrite_tensor::TensorError>(())
 /// ```
 pub struct Grads<T: Float> {
-    slots: Vec<Slot<T>>,
+    slots: Slots<Tensor<T>>,
 }
 
-struct Slot<T: Float> {
-    needed: bool,
-    grad: Option<Tensor<T>>,
+/// One slot per input: whether it wants a gradient, and the gradient once set.
+struct Slots<G>(Vec<(bool, Option<G>)>);
+
+impl<G> Slots<G> {
+    fn new(needs: impl IntoIterator<Item = bool>) -> Self {
+        Slots(needs.into_iter().map(|needed| (needed, None)).collect())
+    }
+
+    fn needs(&self, i: usize) -> bool {
+        self.0.get(i).is_some_and(|s| s.0)
+    }
+
+    fn set(&mut self, i: usize, f: impl FnOnce() -> Result<G>) -> Result<()> {
+        if let Some(slot) = self.0.get_mut(i).filter(|s| s.0) {
+            slot.1 = Some(f()?);
+        }
+        Ok(())
+    }
+
+    fn put(&mut self, i: usize, grad: Option<G>) {
+        if let Some(slot) = self.0.get_mut(i).filter(|s| s.0) {
+            slot.1 = grad;
+        }
+    }
+
+    fn into_vec(self) -> Vec<Option<G>> {
+        self.0.into_iter().map(|s| s.1).collect()
+    }
 }
 
 impl<T: Float> Grads<T> {
     /// Empty slots for inputs of which `needs[i]` tell which want a gradient.
     pub(crate) fn new(needs: impl IntoIterator<Item = bool>) -> Self {
-        let slots = needs
-            .into_iter()
-            .map(|needed| Slot { needed, grad: None })
-            .collect();
-        Grads { slots }
+        Grads {
+            slots: Slots::new(needs),
+        }
     }
 
     /// Whether input `i` needs a gradient (false for an index past the inputs).
@@ -69,7 +96,7 @@ impl<T: Float> Grads<T> {
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
     pub fn needs(&self, i: usize) -> bool {
-        self.slots.get(i).is_some_and(|s| s.needed)
+        self.slots.needs(i)
     }
 
     /// Computes input `i`'s gradient with `f` if it needs one; otherwise `f` is not called.
@@ -89,10 +116,7 @@ impl<T: Float> Grads<T> {
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
     pub fn set(&mut self, i: usize, f: impl FnOnce() -> Result<Tensor<T>>) -> Result<()> {
-        if let Some(slot) = self.slots.get_mut(i).filter(|s| s.needed) {
-            slot.grad = Some(f()?);
-        }
-        Ok(())
+        self.slots.set(i, f)
     }
 
     /// Stores gradients that a fused kernel computed together (asked for with
@@ -114,13 +138,92 @@ impl<T: Float> Grads<T> {
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
     pub fn put(&mut self, i: usize, grad: Option<Tensor<T>>) {
-        if let Some(slot) = self.slots.get_mut(i).filter(|s| s.needed) {
-            slot.grad = grad;
-        }
+        self.slots.put(i, grad)
     }
 
     /// The computed gradients, one per input (`None` where not needed or not set).
     pub(crate) fn into_vec(self) -> Vec<Option<Tensor<T>>> {
-        self.slots.into_iter().map(|s| s.grad).collect()
+        self.slots.into_vec()
+    }
+}
+
+/// The gradients of one op's inputs as [`Var`]s, filled by the op's double backward (see
+/// [`Var::with_double_backward`]): the same slots as [`Grads`], but each gradient is computed
+/// with `Var` ops, so it is itself on a graph and can be differentiated again.
+///
+/// ```
+/// use ferrite_autograd::{grad, GradOptions, Var};
+/// use ferrite_tensor::Tensor;
+/// // cube(x) = x³ with a double backward: d/dx = 3x² written in Var ops.
+/// fn cube(x: &Var<f64>) -> ferrite_tensor::Result<Var<f64>> {
+///     let xv = x.value();
+///     let y = Var::from_op("cube", xv.powf(3.0), &[x], move |g, grads| {
+///         grads.set(0, || g.mul(&xv.powf(2.0).mul_scalar(3.0)))
+///     })?;
+///     Ok(y.with_double_backward(|g, inputs, grads| {
+///         grads.set(0, || g.mul(&inputs[0].pow(2.0)?.mul_scalar(3.0)?))
+///     }))
+/// }
+/// let x = Var::parameter(Tensor::from_vec(vec![2.0], &[1])?);
+/// let y = cube(&x)?.sum_all()?;
+/// let options = GradOptions::default().with_create_graph(true);
+/// let dy = grad(&[y], &[x.clone()], None, &options)?.remove(0).unwrap(); // 3x² = 12
+/// let d2y = grad(&[dy.sum_all()?], &[x], None, &GradOptions::default())?.remove(0).unwrap();
+/// assert_eq!(d2y.value().to_vec(), vec![12.0]); // 6x
+/// # Ok::<(), ferrite_tensor::TensorError>(())
+/// ```
+pub struct VarGrads<T: Float> {
+    slots: Slots<Var<T>>,
+}
+
+impl<T: Float> VarGrads<T> {
+    pub(crate) fn new(needs: impl IntoIterator<Item = bool>) -> Self {
+        VarGrads {
+            slots: Slots::new(needs),
+        }
+    }
+
+    /// Whether input `i` needs a gradient (false for an index past the inputs).
+    ///
+    /// ```
+    /// use ferrite_autograd::VarGrads;
+    /// fn first_only(grads: &VarGrads<f64>) -> bool {
+    ///     grads.needs(0) && !grads.needs(7)
+    /// }
+    /// ```
+    pub fn needs(&self, i: usize) -> bool {
+        self.slots.needs(i)
+    }
+
+    /// Computes input `i`'s gradient with `f` if it needs one; otherwise `f` is not called.
+    ///
+    /// # Errors
+    /// What `f` returns.
+    ///
+    /// ```
+    /// use ferrite_autograd::{Var, VarGrads};
+    /// fn double(g: &Var<f64>, grads: &mut VarGrads<f64>) -> ferrite_tensor::Result<()> {
+    ///     grads.set(0, || g.mul_scalar(2.0))
+    /// }
+    /// ```
+    pub fn set(&mut self, i: usize, f: impl FnOnce() -> Result<Var<T>>) -> Result<()> {
+        self.slots.set(i, f)
+    }
+
+    /// Stores a gradient computed together with others: it goes to slot `i` if input `i`
+    /// needs one, and is dropped otherwise.
+    ///
+    /// ```
+    /// use ferrite_autograd::{Var, VarGrads};
+    /// fn pass(g: &Var<f64>, grads: &mut VarGrads<f64>) {
+    ///     grads.put(0, Some(g.clone()));
+    /// }
+    /// ```
+    pub fn put(&mut self, i: usize, grad: Option<Var<T>>) {
+        self.slots.put(i, grad)
+    }
+
+    pub(crate) fn into_vec(self) -> Vec<Option<Var<T>>> {
+        self.slots.into_vec()
     }
 }

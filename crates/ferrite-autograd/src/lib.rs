@@ -29,14 +29,22 @@
 
 mod backward;
 mod dot;
+mod grad;
 mod gradcheck;
+mod gradgradcheck;
 mod grads;
+mod hooks;
 mod mode;
 mod ops;
 mod var;
 
 pub use dot::{to_dot, to_dot_with_names};
+pub use grad::{GradOptions, grad};
 pub use gradcheck::{GradcheckError, GradcheckOptions, GradcheckReport, gradcheck};
-pub use grads::Grads;
-pub use mode::{NoGradGuard, detect_anomaly, is_anomaly_enabled, is_grad_enabled, no_grad};
-pub use var::{BackwardFn, Var, live_nodes};
+pub use gradgradcheck::gradgradcheck;
+pub use grads::{Grads, VarGrads};
+pub use hooks::HookHandle;
+pub use mode::{
+    NoGradGuard, detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad,
+};
+pub use var::{BackwardFn, DoubleBackwardFn, Var, live_nodes};

@@ -34,6 +34,40 @@ pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Runs `f` with gradient recording on, even inside [`no_grad`] (`torch.enable_grad()`).
+///
+/// ```
+/// use ferrite_autograd::{enable_grad, no_grad, Var};
+/// use ferrite_tensor::Tensor;
+/// let w = Var::parameter(Tensor::<f32>::ones(&[2]));
+/// let y = no_grad(|| enable_grad(|| w.exp()))?;
+/// assert!(y.requires_grad());
+/// # Ok::<(), ferrite_tensor::TensorError>(())
+/// ```
+pub fn enable_grad<R>(f: impl FnOnce() -> R) -> R {
+    let _recording = GradModeGuard::enable();
+    f()
+}
+
+/// Turns gradient recording on until dropped, then restores the previous state.
+pub(crate) struct GradModeGuard {
+    previous: bool,
+}
+
+impl GradModeGuard {
+    pub(crate) fn enable() -> Self {
+        GradModeGuard {
+            previous: GRAD_ENABLED.with(|g| g.replace(true)),
+        }
+    }
+}
+
+impl Drop for GradModeGuard {
+    fn drop(&mut self) {
+        GRAD_ENABLED.with(|g| g.set(self.previous));
+    }
+}
+
 /// Disables gradient recording on this thread until dropped (the guard form of [`no_grad`]).
 ///
 /// ```

@@ -5,11 +5,18 @@ use std::sync::{Arc, Mutex, RwLock, RwLockWriteGuard};
 
 use ferrite_tensor::{Float, Result, Tensor, TensorError};
 
-use crate::{Grads, mode};
+use crate::hooks::Hook;
+use crate::{Grads, VarGrads, mode};
 
 /// The backward function of one op: given the gradient of the op's output, fills the
 /// [`Grads`] slots of the inputs that need a gradient.
-pub type BackwardFn<T> = Box<dyn Fn(&Tensor<T>, &mut Grads<T>) -> Result<()> + Send + Sync>;
+pub type BackwardFn<T> = Arc<dyn Fn(&Tensor<T>, &mut Grads<T>) -> Result<()> + Send + Sync>;
+
+/// The double backward of one op (see [`Var::with_double_backward`]): given the gradient of
+/// the op's output as a `Var` and the op's inputs, fills the [`VarGrads`] slots using `Var`
+/// ops, so the gradients are themselves differentiable.
+pub type DoubleBackwardFn<T> =
+    Arc<dyn Fn(&Var<T>, &[Var<T>], &mut VarGrads<T>) -> Result<()> + Send + Sync>;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 static LIVE_NODES: AtomicUsize = AtomicUsize::new(0);
@@ -28,11 +35,14 @@ pub fn live_nodes() -> usize {
     LIVE_NODES.load(Ordering::Relaxed)
 }
 
-/// The recorded op that produced a non-leaf [`Var`]: its inputs and its backward function.
-/// Taken out of the node (and so freed) when `backward` runs through it.
+/// The recorded op that produced a non-leaf [`Var`]: its inputs and its backward functions.
+/// Taken out of the node (and so freed) when `backward` runs through it, unless the graph is
+/// retained.
+#[derive(Clone)]
 pub(crate) struct GradFn<T: Float> {
     pub(crate) inputs: Vec<Var<T>>,
     pub(crate) backward: BackwardFn<T>,
+    pub(crate) double_backward: Option<DoubleBackwardFn<T>>,
 }
 
 /// What made a node: a leaf (a constant or a parameter, made by the user) or a recorded op.
@@ -55,6 +65,10 @@ pub(crate) struct Node<T: Float> {
     pub(crate) grad_fn: Mutex<Option<GradFn<T>>>,
     /// Shapes of the op's inputs, kept after the graph is freed (for messages and `to_dot`).
     pub(crate) input_shapes: Vec<Vec<usize>>,
+    /// Gradient hooks ([`Var::register_hook`]), in registration order, with their handles' ids.
+    pub(crate) hooks: Mutex<Vec<(u64, Hook<T>)>>,
+    /// Whether a non-leaf keeps its gradient in `grad` ([`Var::retain_grad`]).
+    pub(crate) retains_grad: std::sync::atomic::AtomicBool,
 }
 
 impl<T: Float> Drop for Node<T> {
@@ -147,6 +161,8 @@ impl<T: Float> Var<T> {
                 grad: Mutex::new(None),
                 grad_fn: Mutex::new(grad_fn),
                 input_shapes,
+                hooks: Mutex::new(Vec::new()),
+                retains_grad: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -232,7 +248,8 @@ impl<T: Float> Var<T> {
         }
         let grad_fn = GradFn {
             inputs: inputs.iter().map(|&v| v.clone()).collect(),
-            backward: Box::new(backward),
+            backward: Arc::new(backward),
+            double_backward: None,
         };
         Ok(Self::make(
             NodeKind::Op,
@@ -242,6 +259,38 @@ impl<T: Float> Var<T> {
             Some(grad_fn),
             input_shapes,
         ))
+    }
+
+    /// Gives the op that just made `self` a double backward: its gradient written in `Var`
+    /// ops, used when gradients are computed with `create_graph` (see [`grad`](crate::grad))
+    /// so that they can be differentiated again. `f` gets the output's gradient, the op's
+    /// inputs and the slots to fill. Without one, an op's gradient can still be computed with
+    /// `create_graph`, but differentiating through it is an error naming the op. Does nothing
+    /// when `self` records no op (no input needed a gradient).
+    ///
+    /// ```
+    /// use ferrite_autograd::{grad, GradOptions, Var};
+    /// use ferrite_tensor::Tensor;
+    /// let x = Var::parameter(Tensor::<f64>::from_vec(vec![3.0], &[1])?);
+    /// let xv = x.value();
+    /// let square = Var::from_op("square", xv.mul(&xv)?, &[&x], move |g, grads| {
+    ///     grads.set(0, || g.mul(&xv.mul_scalar(2.0)))
+    /// })?
+    /// .with_double_backward(|g, inputs, grads| grads.set(0, || g.mul(&inputs[0].mul_scalar(2.0)?)));
+    /// let options = GradOptions::default().with_create_graph(true);
+    /// let dx = grad(&[square.sum_all()?], &[x.clone()], None, &options)?.remove(0).unwrap();
+    /// let ddx = grad(&[dx.sum_all()?], &[x], None, &GradOptions::default())?.remove(0).unwrap();
+    /// assert_eq!(ddx.value().to_vec(), vec![2.0]);
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn with_double_backward(
+        self,
+        f: impl Fn(&Var<T>, &[Var<T>], &mut VarGrads<T>) -> Result<()> + Send + Sync + 'static,
+    ) -> Var<T> {
+        if let Some(grad_fn) = lock(&self.node.grad_fn).as_mut() {
+            grad_fn.double_backward = Some(Arc::new(f));
+        }
+        self
     }
 
     /// The current value (a cheap, shared copy).

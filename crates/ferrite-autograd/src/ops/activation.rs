@@ -5,6 +5,7 @@
 use ferrite_tensor::{Float, GeluApproximate, Result, Tensor};
 
 use crate::Var;
+use crate::ops::double::{curved, piecewise_linear, times_derivative};
 
 /// `g · d(x)` elementwise, named `op` (the gradient and the input share their shape).
 fn scale_grad<T: Float>(
@@ -51,6 +52,15 @@ impl<T: Float> Var<T> {
                 })
             },
         )
+        .map(|y| {
+            y.with_double_backward(piecewise_linear("leaky_relu_backward", move |x: T| {
+                if x > T::zero() {
+                    T::one()
+                } else {
+                    negative_slope
+                }
+            }))
+        })
     }
 
     /// `x` where `x > 0`, else `alpha·(eˣ − 1)`, like `F.elu` (default alpha 1).
@@ -80,6 +90,25 @@ impl<T: Float> Var<T> {
                 })
             })
         })
+        .map(|y| {
+            y.with_double_backward(curved(
+                "elu_backward",
+                move |x: T| {
+                    if x > T::zero() {
+                        T::one()
+                    } else {
+                        alpha * x.exp()
+                    }
+                },
+                move |x: T| {
+                    if x > T::zero() {
+                        T::zero()
+                    } else {
+                        alpha * x.exp()
+                    }
+                },
+            ))
+        })
     }
 
     /// Gaussian error linear unit, like `F.gelu(x, approximate=...)`: `x·Φ(x)`, or the
@@ -100,6 +129,16 @@ impl<T: Float> Var<T> {
         let x = self.value();
         Var::from_op("gelu", x.gelu(approximate), &[self], move |g, grads| {
             grads.set(0, || g.gelu_backward(&x, approximate))
+        })
+        .map(|y| {
+            y.with_double_backward(move |g, inputs, grads| {
+                let (x, xv) = (&inputs[0], inputs[0].value());
+                grads.set(0, || {
+                    let d = Tensor::ones(xv.shape()).gelu_backward(&xv, approximate)?;
+                    let d2 = xv.gelu_second_derivative(approximate);
+                    times_derivative("gelu_backward", g, x, d, Some(d2))
+                })
+            })
         })
     }
 
@@ -126,6 +165,12 @@ impl<T: Float> Var<T> {
                 })?;
                 g.mul(&d)
             })
+        })
+        .map(|y| {
+            y.with_double_backward(curved("silu_backward", silu_d, |x: T| {
+                let s = sigmoid(x);
+                s * (T::one() - s) * (T::of(2.0) + x * (T::one() - T::of(2.0) * s))
+            }))
         })
     }
 
@@ -163,6 +208,25 @@ impl<T: Float> Var<T> {
                 })
             },
         )
+        .map(|y| {
+            y.with_double_backward(curved(
+                "softplus_backward",
+                move |x: T| {
+                    if x * beta > threshold {
+                        T::one()
+                    } else {
+                        sigmoid(x * beta)
+                    }
+                },
+                move |x: T| {
+                    if x * beta > threshold {
+                        T::zero()
+                    } else {
+                        beta * sigmoid(x * beta) * (T::one() - sigmoid(x * beta))
+                    }
+                },
+            ))
+        })
     }
 
     /// `x` clamped to `[min_val, max_val]`, like `F.hardtanh` (defaults −1 and 1).
@@ -217,6 +281,15 @@ impl<T: Float> Var<T> {
                 })
             })
         })
+        .map(|y| {
+            y.with_double_backward(piecewise_linear("hardtanh_backward", move |x: T| {
+                if x > min_val && x < max_val {
+                    T::one()
+                } else {
+                    T::zero()
+                }
+            }))
+        })
     }
 
     /// `x·min(max(x + 3, 0), 6)/6`, like `F.hardswish`. Backward: 0 for `x ≤ −3`,
@@ -248,6 +321,15 @@ impl<T: Float> Var<T> {
                     }
                 })
             })
+        })
+        .map(|y| {
+            y.with_double_backward(curved("hardswish_backward", hardswish_d, |x: T| {
+                if x > T::of(-3.0) && x < T::of(3.0) {
+                    T::one() / T::of(3.0)
+                } else {
+                    T::zero()
+                }
+            }))
         })
     }
 
@@ -281,5 +363,36 @@ impl<T: Float> Var<T> {
                 })
             })
         })
+        .map(|y| {
+            y.with_double_backward(piecewise_linear("hardsigmoid_backward", |x: T| {
+                if x > T::of(-3.0) && x < T::of(3.0) {
+                    T::of((1.0f32 / 6.0) as f64)
+                } else {
+                    T::zero()
+                }
+            }))
+        })
+    }
+}
+
+fn sigmoid<T: Float>(x: T) -> T {
+    T::one() / (T::one() + (-x).exp())
+}
+
+/// `silu'(x) = σ(x)·(1 + x·(1 − σ(x)))`.
+fn silu_d<T: Float>(x: T) -> T {
+    let s = sigmoid(x);
+    s * (T::one() + x * (T::one() - s))
+}
+
+/// hardswish's derivative, with PyTorch's choice at the kinks (0 at −3, 1 at 3).
+fn hardswish_d<T: Float>(x: T) -> T {
+    let three = T::of(3.0);
+    if x <= -three {
+        T::zero()
+    } else if x < three {
+        x / three + T::of(0.5)
+    } else {
+        T::one()
     }
 }

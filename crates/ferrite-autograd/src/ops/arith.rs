@@ -22,10 +22,15 @@ impl<T: Float> Var<T> {
     pub fn add(&self, other: &Var<T>) -> Result<Var<T>> {
         let (sa, sb) = (self.shape(), other.shape());
         let value = self.value().add(&other.value())?;
-        Var::from_op("add", value, &[self, other], move |g, grads| {
+        let (da, db) = (sa.clone(), sb.clone());
+        let y = Var::from_op("add", value, &[self, other], move |g, grads| {
             grads.set(0, || g.sum_to(&sa))?;
             grads.set(1, || g.sum_to(&sb))
-        })
+        })?;
+        Ok(y.with_double_backward(move |g, _, grads| {
+            grads.set(0, || g.sum_to(&da))?;
+            grads.set(1, || g.sum_to(&db))
+        }))
     }
 
     /// `self - other` with NumPy broadcasting.
@@ -45,10 +50,15 @@ impl<T: Float> Var<T> {
     pub fn sub(&self, other: &Var<T>) -> Result<Var<T>> {
         let (sa, sb) = (self.shape(), other.shape());
         let value = self.value().sub(&other.value())?;
-        Var::from_op("sub", value, &[self, other], move |g, grads| {
+        let (da, db) = (sa.clone(), sb.clone());
+        let y = Var::from_op("sub", value, &[self, other], move |g, grads| {
             grads.set(0, || g.sum_to(&sa))?;
             grads.set(1, || g.neg().sum_to(&sb))
-        })
+        })?;
+        Ok(y.with_double_backward(move |g, _, grads| {
+            grads.set(0, || g.sum_to(&da))?;
+            grads.set(1, || g.neg()?.sum_to(&db))
+        }))
     }
 
     /// `self * other` (elementwise) with NumPy broadcasting.
@@ -68,10 +78,14 @@ impl<T: Float> Var<T> {
     pub fn mul(&self, other: &Var<T>) -> Result<Var<T>> {
         let (a, b) = (self.value(), other.value());
         let value = a.mul(&b)?;
-        Var::from_op("mul", value, &[self, other], move |g, grads| {
+        let y = Var::from_op("mul", value, &[self, other], move |g, grads| {
             grads.set(0, || g.mul(&b)?.sum_to(a.shape()))?;
             grads.set(1, || g.mul(&a)?.sum_to(b.shape()))
-        })
+        })?;
+        Ok(y.with_double_backward(|g, x, grads| {
+            grads.set(0, || g.mul(&x[1])?.sum_to(&x[0].shape()))?;
+            grads.set(1, || g.mul(&x[0])?.sum_to(&x[1].shape()))
+        }))
     }
 
     /// `self / other` (elementwise) with NumPy broadcasting.
@@ -91,11 +105,16 @@ impl<T: Float> Var<T> {
     pub fn div(&self, other: &Var<T>) -> Result<Var<T>> {
         let (a, b) = (self.value(), other.value());
         let value = a.div(&b)?;
-        Var::from_op("div", value, &[self, other], move |g, grads| {
+        let y = Var::from_op("div", value, &[self, other], move |g, grads| {
             grads.set(0, || g.div(&b)?.sum_to(a.shape()))?;
             // d(a/b)/db = -a / b^2
             grads.set(1, || g.mul(&a)?.div(&b.mul(&b)?)?.neg().sum_to(b.shape()))
-        })
+        })?;
+        Ok(y.with_double_backward(|g, x, grads| {
+            let (a, b) = (&x[0], &x[1]);
+            grads.set(0, || g.div(b)?.sum_to(&a.shape()))?;
+            grads.set(1, || g.mul(a)?.div(&b.mul(b)?)?.neg()?.sum_to(&b.shape()))
+        }))
     }
 
     /// Adds a scalar to every element.
@@ -117,6 +136,7 @@ impl<T: Float> Var<T> {
             &[self],
             |g, grads| grads.set(0, || Ok(g.clone())),
         )
+        .map(|y| y.with_double_backward(|g, _, grads| grads.set(0, || Ok(g.clone()))))
     }
 
     /// Subtracts a scalar from every element.
@@ -138,6 +158,7 @@ impl<T: Float> Var<T> {
             &[self],
             |g, grads| grads.set(0, || Ok(g.clone())),
         )
+        .map(|y| y.with_double_backward(|g, _, grads| grads.set(0, || Ok(g.clone()))))
     }
 
     /// Multiplies every element by a scalar.
@@ -160,6 +181,7 @@ impl<T: Float> Var<T> {
             &[self],
             move |g, grads| grads.set(0, || Ok(g.mul_scalar(s))),
         )
+        .map(|y| y.with_double_backward(move |g, _, grads| grads.set(0, || g.mul_scalar(s))))
     }
 
     /// Divides every element by a scalar.
@@ -182,6 +204,7 @@ impl<T: Float> Var<T> {
             &[self],
             move |g, grads| grads.set(0, || Ok(g.div_scalar(s))),
         )
+        .map(|y| y.with_double_backward(move |g, _, grads| grads.set(0, || g.div_scalar(s))))
     }
 
     /// `-self` elementwise.
@@ -201,6 +224,7 @@ impl<T: Float> Var<T> {
         Var::from_op("neg", self.value().neg(), &[self], |g, grads| {
             grads.set(0, || Ok(g.neg()))
         })
+        .map(|y| y.with_double_backward(|g, _, grads| grads.set(0, || g.neg())))
     }
 }
 

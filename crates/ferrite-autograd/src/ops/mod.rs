@@ -4,7 +4,9 @@
 
 mod activation;
 mod arith;
+mod broadcast;
 mod conv;
+mod double;
 mod dropout;
 mod loss;
 mod matmul;

@@ -3,6 +3,8 @@
 use ferrite_tensor::{Float, Mask, Result, Tensor};
 
 use crate::Var;
+use crate::VarGrads;
+use crate::ops::double::{curved, piecewise_linear};
 
 impl<T: Float> Var<T> {
     /// `x^exponent` for a scalar exponent, like `torch.pow(x, exponent)` (integral
@@ -32,6 +34,13 @@ impl<T: Float> Var<T> {
                 let p1 = exponent - T::one();
                 g.zip_with("pow_backward", &x, move |g, x| g * exponent * x.powf(p1))
             })
+        })
+        .map(|y| {
+            y.with_double_backward(curved(
+                "pow_backward",
+                move |x: T| pow_d(x, exponent),
+                move |x: T| pow_d2(x, exponent),
+            ))
         })
     }
 
@@ -63,6 +72,15 @@ impl<T: Float> Var<T> {
                 })
             })
         })
+        .map(|y| {
+            y.with_double_backward(piecewise_linear("clamp_backward", move |x: T| {
+                if min.is_none_or(|lo| x > lo) && max.is_none_or(|hi| x < hi) {
+                    T::one()
+                } else {
+                    T::zero()
+                }
+            }))
+        })
     }
 
     /// The larger of `self` and `other` elementwise, with broadcasting, like
@@ -88,6 +106,11 @@ impl<T: Float> Var<T> {
         Var::from_op("maximum", y, &[self, other], move |g, grads| {
             split_grad("maximum_backward", g, &a, &b, |x, y| x > y, grads)
         })
+        .map(|y| {
+            y.with_double_backward(|g, x, grads| {
+                split_grad_var("maximum_backward", g, x, |x, y| x > y, grads)
+            })
+        })
     }
 
     /// The smaller of `self` and `other` elementwise, with broadcasting, like
@@ -110,6 +133,11 @@ impl<T: Float> Var<T> {
         let y = a.minimum(&b)?;
         Var::from_op("minimum", y, &[self, other], move |g, grads| {
             split_grad("minimum_backward", g, &a, &b, |x, y| x < y, grads)
+        })
+        .map(|y| {
+            y.with_double_backward(|g, x, grads| {
+                split_grad_var("minimum_backward", g, x, |x, y| x < y, grads)
+            })
         })
     }
 
@@ -141,6 +169,18 @@ impl<T: Float> Var<T> {
             let zero = Tensor::scalar(T::zero());
             grads.set(0, || Tensor::where_cond(&cond, g, &zero)?.sum_to(&sa))?;
             grads.set(1, || Tensor::where_cond(&cond, &zero, g)?.sum_to(&sb))
+        })
+        .map(|y| {
+            let condition = condition.clone();
+            y.with_double_backward(move |g, x, grads| {
+                let zero = Var::new(Tensor::scalar(T::zero()));
+                grads.set(0, || {
+                    Var::where_cond(&condition, g, &zero)?.sum_to(&x[0].shape())
+                })?;
+                grads.set(1, || {
+                    Var::where_cond(&condition, &zero, g)?.sum_to(&x[1].shape())
+                })
+            })
         })
     }
 }
@@ -175,4 +215,42 @@ fn split_grad<T: Float>(
         let share = b.zip_with(op, a, |y, x| tie_share(wins(y, x), y, x))?;
         g.mul(&share)?.sum_to(b.shape())
     })
+}
+
+/// `split_grad` with the gradient on a graph: the shares are constants (zero second
+/// derivative), so only `g` carries on.
+fn split_grad_var<T: Float>(
+    op: &'static str,
+    g: &Var<T>,
+    x: &[Var<T>],
+    wins: fn(T, T) -> bool,
+    grads: &mut VarGrads<T>,
+) -> Result<()> {
+    let (a, b) = (x[0].value(), x[1].value());
+    grads.set(0, || {
+        let share = a.zip_with(op, &b, |x, y| tie_share(wins(x, y), x, y))?;
+        g.mul(&Var::new(share))?.sum_to(a.shape())
+    })?;
+    grads.set(1, || {
+        let share = b.zip_with(op, &a, |y, x| tie_share(wins(y, x), y, x))?;
+        g.mul(&Var::new(share))?.sum_to(b.shape())
+    })
+}
+
+/// `d/dx xᵖ`, 0 everywhere for p = 0 (also at x = 0), as PyTorch.
+fn pow_d<T: Float>(x: T, p: T) -> T {
+    if p == T::zero() {
+        T::zero()
+    } else {
+        p * x.powf(p - T::one())
+    }
+}
+
+/// `d²/dx² xᵖ`, 0 everywhere for p = 0 and p = 1.
+fn pow_d2<T: Float>(x: T, p: T) -> T {
+    if p == T::zero() || p == T::one() {
+        T::zero()
+    } else {
+        p * (p - T::one()) * x.powf(p - T::of(2.0))
+    }
 }

@@ -50,8 +50,14 @@ impl<T: Float> Var<T> {
         let value = x.sum(dims, keepdim)?;
         let shape = x.shape().to_vec();
         let kept = keepdim_shape(&shape, &reduced_dims("sum", dims, shape.len())?);
+        let (kept2, shape2) = (kept.clone(), shape.clone());
         Var::from_op("sum", value, &[self], move |g, grads| {
             grads.set(0, || g.reshape(&kept)?.broadcast_to(&shape))
+        })
+        .map(|y| {
+            y.with_double_backward(move |g, _, grads| {
+                grads.set(0, || g.reshape(&kept2)?.broadcast_to(&shape2))
+            })
         })
     }
 
@@ -91,11 +97,21 @@ impl<T: Float> Var<T> {
         let reduced = reduced_dims("mean", dims, shape.len())?;
         let count: usize = reduced.iter().map(|&d| shape[d]).product();
         let kept = keepdim_shape(&shape, &reduced);
+        let (kept2, shape2) = (kept.clone(), shape.clone());
         Var::from_op("mean", value, &[self], move |g, grads| {
             grads.set(0, || {
                 Ok(g.reshape(&kept)?
                     .broadcast_to(&shape)?
                     .div_scalar(T::of(count as f64)))
+            })
+        })
+        .map(|y| {
+            y.with_double_backward(move |g, _, grads| {
+                grads.set(0, || {
+                    g.reshape(&kept2)?
+                        .broadcast_to(&shape2)?
+                        .div_scalar(T::of(count as f64))
+                })
             })
         })
     }

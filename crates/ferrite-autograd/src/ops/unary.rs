@@ -3,6 +3,7 @@
 use ferrite_tensor::{Float, Result};
 
 use crate::Var;
+use crate::ops::double::{curved, piecewise_linear};
 
 impl<T: Float> Var<T> {
     /// `e^x`. Backward: `g * e^x`.
@@ -24,6 +25,7 @@ impl<T: Float> Var<T> {
         Var::from_op("exp", y, &[self], move |g, grads| {
             grads.set(0, || g.mul(&saved))
         })
+        .map(|y| y.with_double_backward(curved("exp_backward", |x: T| x.exp(), |x: T| x.exp())))
     }
 
     /// Natural logarithm. Backward: `g / x`.
@@ -43,6 +45,13 @@ impl<T: Float> Var<T> {
         let x = self.value();
         Var::from_op("log", x.log(), &[self], move |g, grads| {
             grads.set(0, || g.div(&x))
+        })
+        .map(|y| {
+            y.with_double_backward(curved(
+                "log_backward",
+                |x: T| T::one() / x,
+                |x: T| -T::one() / (x * x),
+            ))
         })
     }
 
@@ -64,6 +73,13 @@ impl<T: Float> Var<T> {
         let saved = y.clone();
         Var::from_op("sqrt", y, &[self], move |g, grads| {
             grads.set(0, || g.div(&saved.mul_scalar(T::of(2.0))))
+        })
+        .map(|y| {
+            y.with_double_backward(curved(
+                "sqrt_backward",
+                |x: T| T::of(0.5) / x.sqrt(),
+                |x: T| T::of(-0.25) / (x * x.sqrt()),
+            ))
         })
     }
 
@@ -112,6 +128,7 @@ impl<T: Float> Var<T> {
             });
             grads.set(0, || g.mul(&sign))
         })
+        .map(|y| y.with_double_backward(piecewise_linear("abs_backward", sign)))
     }
 
     /// `max(x, 0)`. Backward: `g` where `x > 0`, else 0 (0 at exactly 0, as PyTorch).
@@ -137,6 +154,11 @@ impl<T: Float> Var<T> {
                 })
             })
         })
+        .map(|y| {
+            y.with_double_backward(piecewise_linear("relu_backward", |x: T| {
+                if x > T::zero() { T::one() } else { T::zero() }
+            }))
+        })
     }
 
     /// `1 / (1 + e^-x)`. Backward: `g * y * (1 - y)`.
@@ -159,6 +181,11 @@ impl<T: Float> Var<T> {
             grads.set(0, || {
                 g.zip_with("sigmoid_backward", &saved, |g, y| g * y * (T::one() - y))
             })
+        })
+        .map(|y| {
+            y.with_double_backward(curved("sigmoid_backward", sigmoid_d, |x: T| {
+                sigmoid_d(x) * (T::one() - T::of(2.0) * sigmoid(x))
+            }))
         })
     }
 
@@ -183,5 +210,33 @@ impl<T: Float> Var<T> {
                 g.zip_with("tanh_backward", &saved, |g, y| g * (T::one() - y * y))
             })
         })
+        .map(|y| {
+            y.with_double_backward(curved(
+                "tanh_backward",
+                |x: T| T::one() - x.tanh() * x.tanh(),
+                |x: T| T::of(-2.0) * x.tanh() * (T::one() - x.tanh() * x.tanh()),
+            ))
+        })
     }
+}
+
+/// The sign of `x` (0 at 0): `abs`'s derivative.
+fn sign<T: Float>(x: T) -> T {
+    if x > T::zero() {
+        T::one()
+    } else if x < T::zero() {
+        -T::one()
+    } else {
+        T::zero()
+    }
+}
+
+fn sigmoid<T: Float>(x: T) -> T {
+    T::one() / (T::one() + (-x).exp())
+}
+
+/// `σ'(x) = σ(x)·(1 − σ(x))`.
+fn sigmoid_d<T: Float>(x: T) -> T {
+    let s = sigmoid(x);
+    s * (T::one() - s)
 }

@@ -177,6 +177,35 @@ impl<T: Float> Tensor<T> {
         }
     }
 
+    /// The second derivative of [`gelu`](Tensor::gelu) at each element: `φ(x)·(2 − x²)` for
+    /// the exact form, the derivative of PyTorch's tanh-form gradient otherwise (what its
+    /// double backward uses).
+    ///
+    /// ```
+    /// use ferrite_tensor::{GeluApproximate, Tensor};
+    /// let x = Tensor::<f64>::zeros(&[1]);
+    /// let d2 = x.gelu_second_derivative(GeluApproximate::None).to_vec()[0];
+    /// assert!((d2 - 2.0 / (2.0 * std::f64::consts::PI).sqrt()).abs() < 1e-15);
+    /// ```
+    pub fn gelu_second_derivative(&self, approximate: GeluApproximate) -> Tensor<T> {
+        let half = T::of(0.5);
+        match approximate {
+            GeluApproximate::None => {
+                let c = T::of(INV_SQRT_2PI);
+                self.map(move |x| (-half * x * x).exp() * c * (T::of(2.0) - x * x))
+            }
+            GeluApproximate::Tanh => {
+                let (beta, kappa) = (T::of(SQRT_2_OVER_PI), T::of(GELU_KAPPA));
+                self.map(move |x| {
+                    let t = (beta * (x + kappa * x * x * x)).tanh();
+                    let u1 = beta * (T::one() + T::of(3.0) * kappa * x * x);
+                    let u2 = T::of(6.0) * beta * kappa * x;
+                    (T::one() - t * t) * (u1 + half * x * (u2 - T::of(2.0) * t * u1 * u1))
+                })
+            }
+        }
+    }
+
     /// `x·σ(x)` (swish), like `F.silu`.
     ///
     /// ```
