@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use ferrite::autograd::{GradOptions, grad};
 use ferrite::prelude::*;
 use ferrite::tensor::{Conv2dParams, PadMode, Pool2dParams};
 use serde::Deserialize;
@@ -42,6 +43,10 @@ struct Case {
     expect_error: bool,
     #[serde(default)]
     extra: BTreeMap<String, Json>,
+    #[serde(default)]
+    grads_direction: BTreeMap<String, Json>,
+    #[serde(default)]
+    grad_grads: BTreeMap<String, Json>,
 }
 
 /// Why a case did not pass.
@@ -303,6 +308,90 @@ fn differentiable<T: Float>(
             .ok_or_else(|| format!("grad for null input {name}"))?;
         let got = var.grad().unwrap_or_else(|| Tensor::zeros(&var.shape()));
         compare(&format!("grad {name}"), &got, want, tol)?;
+    }
+    if case.grad_grads.is_empty() {
+        return Ok(());
+    }
+    second_order(case, names, tol, &f)
+}
+
+/// The case's parameters: every non-null input of `names` as a `Var` requiring a gradient.
+fn parameters<T: Float>(case: &Case, names: &[&str]) -> Vec<Option<Var<T>>> {
+    (names.iter())
+        .map(|n| {
+            let j = case.inputs.get(*n).cloned().flatten();
+            j.map(|j| Var::parameter(tensor::<T>(&j)))
+        })
+        .collect()
+}
+
+/// Checks `grad_grads` (FORMAT.md, "Second-order fields"): with the gradients `g_k` computed
+/// with `create_graph` and the directions `v_k`, the gradient of `s = Σ_k sum(g_k · v_k)`
+/// with respect to every input and to `grad_output`.
+fn second_order<T: Float>(
+    case: &Case,
+    names: &[&str],
+    tol: f64,
+    f: &impl Fn(&[Option<Var<T>>]) -> Result<Var<T>, TensorError>,
+) -> Outcome {
+    let vars = parameters::<T>(case, names);
+    let out = f(&vars)?;
+    let grad_output = Var::parameter(tensor::<T>(
+        case.grad_output.as_ref().ok_or("no grad_output")?,
+    ));
+    let position = |name: &str| {
+        let i = names.iter().position(|n| *n == name);
+        i.and_then(|i| vars[i].clone())
+            .ok_or_else(|| format!("no input {name}"))
+    };
+    let keys: Vec<&String> = case.grads.keys().collect();
+    let wrt = keys
+        .iter()
+        .map(|k| position(k))
+        .collect::<Result<Vec<_>, _>>()?;
+    let create = GradOptions::default()
+        .with_create_graph(true)
+        .with_allow_unused(true);
+    let first = grad(
+        &[out],
+        &wrt,
+        Some(std::slice::from_ref(&grad_output)),
+        &create,
+    )?;
+    let mut s: Option<Var<T>> = None;
+    for (k, g) in keys.iter().zip(first) {
+        let v = tensor::<T>(
+            case.grads_direction
+                .get(*k)
+                .ok_or_else(|| format!("no grads_direction {k}"))?,
+        );
+        let Some(g) = g else { continue };
+        let term = g.mul(&Var::new(v))?.sum_all()?;
+        s = Some(match s {
+            Some(acc) => acc.add(&term)?,
+            None => term,
+        });
+    }
+    let s = s.ok_or("no gradient depends on the inputs")?;
+    let mut targets = Vec::new();
+    for name in case.grad_grads.keys() {
+        targets.push(match name.as_str() {
+            "grad_output" => grad_output.clone(),
+            other => position(other)?,
+        });
+    }
+    let unused = GradOptions::default().with_allow_unused(true);
+    let got = if s.requires_grad() {
+        grad(&[s], &targets, None, &unused)?
+    } else {
+        vec![None; targets.len()]
+    };
+    for ((name, want), (g, var)) in case.grad_grads.iter().zip(got.iter().zip(&targets)) {
+        let g = g
+            .as_ref()
+            .map(|g| g.value())
+            .unwrap_or_else(|| Tensor::zeros(&var.shape()));
+        compare(&format!("grad_grads {name}"), &g, want, tol)?;
     }
     Ok(())
 }

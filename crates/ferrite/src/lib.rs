@@ -32,7 +32,8 @@ pub use ferrite_tensor as tensor;
 /// the data loader and the MNIST digits.
 pub mod prelude {
     pub use ferrite_autograd::{
-        GradcheckOptions, NoGradGuard, Var, detect_anomaly, gradcheck, no_grad,
+        GradOptions, GradcheckOptions, NoGradGuard, Var, detect_anomaly, gradcheck, gradgradcheck,
+        no_grad,
     };
     pub use ferrite_nn::data::{DataLoader, Mnist, Split};
     pub use ferrite_nn::loss::{CrossEntropyOptions, Reduction, cross_entropy, mse_loss, nll_loss};
@@ -46,7 +47,7 @@ pub mod prelude {
         Softplus,
     };
     pub use ferrite_tensor::{Float, Padding, PaddingMode, Rng, Tensor, TensorError, seeded_rng};
-    pub use ferrite_tensor::{GeluApproximate, Mask};
+    pub use ferrite_tensor::{GeluApproximate, Indices, Mask};
 }
 
 // The guides in `docs/`: every ```rust block in them is compiled and run by `cargo test`
