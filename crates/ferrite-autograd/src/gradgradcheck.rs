@@ -85,6 +85,7 @@ pub fn gradgradcheck(
             output_index,
             analytical,
             numerical,
+            projection,
             ..
         }) => Err(GradcheckError::Mismatch {
             op,
@@ -94,6 +95,7 @@ pub fn gradgradcheck(
             analytical,
             numerical,
             order: 2,
+            projection,
         }),
         Err(e) => Err(e),
     }

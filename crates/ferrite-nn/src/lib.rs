@@ -23,6 +23,7 @@
 pub mod checkpoint;
 pub mod data;
 mod error;
+mod gradcheck;
 pub mod init;
 mod layers;
 pub mod loss;
@@ -34,6 +35,7 @@ mod summary;
 
 pub use checkpoint::{Checkpoint, LoadReport, StateDict, Strict, load_state_dict, state_dict};
 pub use error::NnError;
+pub use gradcheck::gradcheck_module;
 pub use layers::*;
 pub use module::{AsDynModule, Module, ModuleExt, visit_modules};
 pub use optim::{
