@@ -24,6 +24,7 @@ pub mod checkpoint;
 pub mod data;
 mod error;
 mod gradcheck;
+mod hooks;
 pub mod init;
 mod layers;
 pub mod loss;
@@ -36,6 +37,7 @@ mod summary;
 pub use checkpoint::{Checkpoint, LoadReport, StateDict, Strict, load_state_dict, state_dict};
 pub use error::NnError;
 pub use gradcheck::gradcheck_module;
+pub use hooks::ForwardHookHandle;
 pub use layers::*;
 pub use module::{AsDynModule, Module, ModuleExt, visit_modules};
 pub use optim::{

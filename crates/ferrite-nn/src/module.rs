@@ -2,7 +2,9 @@
 //! module gets from it.
 
 use ferrite_autograd::Var;
-use ferrite_tensor::{Float, Result};
+use ferrite_tensor::{Float, Result, TensorError};
+
+use crate::hooks::{self, ForwardHookHandle};
 
 /// A layer or a model: a function of one input with named parameters, like `torch.nn.Module`.
 ///
@@ -72,6 +74,14 @@ pub trait Module<T: Float = f32>: Send + Sync {
     /// behave the same in both modes keep no flag and always answer `true`.
     fn is_training(&self) -> bool {
         true
+    }
+
+    /// Where this module lives, which its forward hooks are keyed by; `None` for a
+    /// zero-sized module (no address of its own). Containers such as `Box` forward it to the
+    /// module they hold. Not meant to be overridden.
+    #[doc(hidden)]
+    fn identity(&self) -> Option<usize> {
+        (std::mem::size_of_val(self) != 0).then_some(self as *const Self as *const () as usize)
     }
 
     /// The layer's kind, e.g. `"Conv2d"` (used by `summary`). Defaults to the type's name
@@ -170,6 +180,51 @@ pub trait ModuleExt<T: Float>: Module<T> {
     fn train(&self);
     /// Evaluation mode: dropout is the identity, batch norm uses running statistics.
     fn eval(&self);
+    /// Runs the module: [`forward`](Module::forward), then its forward hooks (PyTorch's
+    /// `module(x)`, where `forward` is what a module implements). Containers call their
+    /// children this way; call your own submodules with `call` too if hooks on them should
+    /// fire.
+    ///
+    /// ```
+    /// use ferrite_autograd::Var;
+    /// use ferrite_nn::{ModuleExt, ReLU};
+    /// use ferrite_tensor::Tensor;
+    /// let y = ReLU.call(&Var::new(Tensor::<f32>::from_vec(vec![-1.0, 2.0], &[2])?))?;
+    /// assert_eq!(y.value().to_vec(), vec![0.0, 2.0]);
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    fn call(&self, input: &Var<T>) -> Result<Var<T>>;
+    /// Registers `hook(input, output)` to run after every [`call`](ModuleExt::call) of this
+    /// module (`register_forward_hook`); `Ok(Some(y))` replaces the output. Hooks belong to
+    /// the module while it lives at its address; remove them with the handle before
+    /// dropping the module.
+    ///
+    /// # Errors
+    /// When the module is zero-sized (`ReLU`, `Tanh`, ...): such values have no address of
+    /// their own to tell them apart; hook the module that contains it instead.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use ferrite_autograd::Var;
+    /// use ferrite_nn::{Flatten, Module, ModuleExt, ReLU, Sequential, Tanh};
+    /// use ferrite_tensor::Tensor;
+    /// let model = Sequential::<f32>::new().append(Tanh).append(Flatten::new(1, -1)).append(ReLU);
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = Arc::clone(&seen);
+    /// let handle = model.children()[1].1.register_forward_hook(move |_, y| {
+    ///     log.lock().unwrap().push(y.shape()); // e.g. keep a feature map
+    ///     Ok(None)
+    /// })?;
+    /// model.forward(&Var::new(Tensor::zeros(&[2, 3, 4])))?;
+    /// assert_eq!(*seen.lock().unwrap(), vec![vec![2, 12]]);
+    /// handle.remove();
+    /// assert!(ReLU.register_forward_hook(|_, _: &Var<f32>| Ok(None)).is_err());
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    fn register_forward_hook(
+        &self,
+        hook: impl Fn(&Var<T>, &Var<T>) -> Result<Option<Var<T>>> + Send + Sync + 'static,
+    ) -> Result<ForwardHookHandle>;
 }
 
 impl<T: Float, M: Module<T> + AsDynModule<T> + ?Sized> ModuleExt<T> for M {
@@ -207,6 +262,30 @@ impl<T: Float, M: Module<T> + AsDynModule<T> + ?Sized> ModuleExt<T> for M {
 
     fn eval(&self) {
         visit_modules(self.as_dyn(), &mut |_, m| m.set_training(false));
+    }
+
+    fn call(&self, input: &Var<T>) -> Result<Var<T>> {
+        let output = self.forward(input)?;
+        match self.identity() {
+            Some(address) => hooks::run(address, input, output),
+            None => Ok(output),
+        }
+    }
+
+    fn register_forward_hook(
+        &self,
+        hook: impl Fn(&Var<T>, &Var<T>) -> Result<Option<Var<T>>> + Send + Sync + 'static,
+    ) -> Result<ForwardHookHandle> {
+        let Some(address) = self.identity() else {
+            return Err(TensorError::invalid(
+                "register_forward_hook",
+                format!(
+                    "{} is zero-sized, so it has no address to tell it from another {0}; hook the module that contains it",
+                    self.type_name()
+                ),
+            ));
+        };
+        Ok(hooks::register(address, hook))
     }
 }
 
@@ -267,6 +346,9 @@ impl<T: Float, M: Module<T> + ?Sized> Module<T> for Box<M> {
     }
     fn multiply_adds(&self, output_shape: &[usize]) -> u64 {
         (**self).multiply_adds(output_shape)
+    }
+    fn identity(&self) -> Option<usize> {
+        (**self).identity()
     }
 }
 

@@ -4,6 +4,7 @@ use ferrite_autograd::Var;
 use ferrite_tensor::{Float, Result};
 
 use crate::Module;
+use crate::ModuleExt;
 
 /// Layers applied in order, each named (`"0"`, `"1"`, ... by default, or a name of your
 /// choice, as with PyTorch's `Sequential(OrderedDict(...))`). Parameter names are
@@ -123,7 +124,7 @@ impl<T: Float> Module<T> for Sequential<T> {
     fn forward(&self, input: &Var<T>) -> Result<Var<T>> {
         let mut x = input.clone();
         for (_, layer) in &self.layers {
-            x = layer.forward(&x)?;
+            x = layer.call(&x)?;
         }
         Ok(x)
     }

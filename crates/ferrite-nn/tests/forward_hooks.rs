@@ -1,0 +1,76 @@
+//! Module forward hooks: they fire on `call` (and so inside containers), see input and
+//! output, can replace the output, and go away with their handle.
+
+use std::sync::{Arc, Mutex};
+
+use ferrite_autograd::Var;
+use ferrite_nn::{Flatten, Module, ModuleExt, ReLU, Sequential, Tanh};
+use ferrite_tensor::Tensor;
+
+#[test]
+fn hooks_fire_for_their_own_module_only_and_can_replace_outputs() {
+    let inner = Sequential::<f64>::new()
+        .append(Flatten::new(1, -1))
+        .append(Tanh);
+    let model = Sequential::<f64>::new()
+        .append(Flatten::new(2, -1))
+        .append(inner)
+        .append(ReLU);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&log);
+    let children = model.children();
+    let first = children[0]
+        .1
+        .register_forward_hook(move |x, y| {
+            seen.lock().unwrap().push((x.shape(), y.shape()));
+            Ok(None)
+        })
+        .unwrap();
+    // A hook deep inside a nested container, replacing the output with its negation.
+    let nested = children[1].1.children()[0]
+        .1
+        .register_forward_hook(|_, y| Ok(Some(y.neg()?)))
+        .unwrap();
+    let x = Var::new(Tensor::<f64>::ones(&[2, 3, 2, 2]));
+    let y = model.forward(&x).unwrap();
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![(vec![2, 3, 2, 2], vec![2, 3, 4])]
+    );
+    assert!(y.value().to_vec().iter().all(|&v| v == 0.0)); // relu(tanh(-1)) = 0
+    nested.remove();
+    first.remove();
+    let y = model.forward(&x).unwrap();
+    assert!(y.value().to_vec().iter().all(|&v| v > 0.7)); // tanh(1)
+    assert_eq!(log.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn zero_sized_modules_refuse_hooks_with_a_reason() {
+    let e = Tanh
+        .register_forward_hook(|_, _: &Var<f32>| Ok(None))
+        .unwrap_err();
+    assert!(e.to_string().contains("Tanh is zero-sized"), "{e}");
+}
+
+#[test]
+fn a_failing_hook_fails_the_forward() {
+    let flatten = Flatten::new(0, -1);
+    let handle = flatten
+        .register_forward_hook(|_, _: &Var<f32>| {
+            Err(ferrite_tensor::TensorError::invalid("my_hook", "refused"))
+        })
+        .unwrap();
+    let e = flatten
+        .call(&Var::new(Tensor::<f32>::ones(&[2])))
+        .unwrap_err();
+    assert!(e.to_string().contains("my_hook"));
+    // `forward` itself never runs hooks.
+    assert!(
+        flatten
+            .forward(&Var::new(Tensor::<f32>::ones(&[2])))
+            .is_ok()
+    );
+    handle.remove();
+    assert!(flatten.call(&Var::new(Tensor::<f32>::ones(&[2]))).is_ok());
+}
