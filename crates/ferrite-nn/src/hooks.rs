@@ -45,7 +45,7 @@ fn registry() -> MutexGuard<'static, Option<Registry>> {
 /// let flatten = Flatten::new(0, -1);
 /// let handle = flatten.register_forward_hook(|_, y: &Var<f32>| Ok(Some(y.mul_scalar(2.0)?)))?;
 /// handle.remove();
-/// let y = flatten.call(&Var::new(Tensor::ones(&[1])))?;
+/// let y = flatten.call(&Var::new(Tensor::<f32>::ones(&[1])))?;
 /// assert_eq!(y.value().to_vec(), vec![1.0]);
 /// # Ok::<(), ferrite_tensor::TensorError>(())
 /// ```
