@@ -373,3 +373,22 @@ fn gradient_penalty_trains_through_the_input_gradient() {
         );
     }
 }
+
+#[test]
+fn conv2d_passes_gradgradcheck_with_stride_padding_dilation_and_groups() {
+    use ferrite_tensor::Conv2dParams;
+    let x = Tensor::<f64>::randn(&[2, 4, 5, 6], &mut seeded_rng(11));
+    let w = Tensor::<f64>::randn(&[6, 2, 3, 2], &mut seeded_rng(12));
+    let b = Tensor::<f64>::randn(&[6], &mut seeded_rng(13));
+    let params = Conv2dParams::default()
+        .with_stride([2, 1])
+        .with_padding([1, 0])
+        .with_dilation([1, 2])
+        .with_groups(2);
+    let r = gradgradcheck(
+        |v: &[Var<f64>]| v[0].conv2d(&v[1], Some(&v[2]), &params),
+        &[x, w, b],
+        &GradcheckOptions::default().with_fast_mode(true),
+    );
+    assert!(r.is_ok(), "{}", r.unwrap_err());
+}

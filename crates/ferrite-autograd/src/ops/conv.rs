@@ -4,6 +4,7 @@
 use ferrite_tensor::{Conv2dParams, Float, Result, Tensor, conv2d_backward};
 
 use crate::Var;
+use crate::ops::conv_grad::conv2d_double_backward;
 
 impl<T: Float> Var<T> {
     /// 2-D convolution like `torch.nn.functional.conv2d` (zero padding; the `Conv2d` layer
@@ -52,5 +53,6 @@ impl<T: Float> Var<T> {
             grads.put(2, all.bias);
             Ok(())
         })
+        .map(|y| y.with_double_backward(conv2d_double_backward(params)))
     }
 }

@@ -6,6 +6,7 @@ mod activation;
 mod arith;
 mod broadcast;
 mod conv;
+mod conv_grad;
 mod double;
 mod dropout;
 mod loss;
