@@ -6,6 +6,7 @@ mod activation;
 mod arith;
 mod conv;
 mod dropout;
+mod index;
 mod loss;
 mod matmul;
 mod norm;
