@@ -46,7 +46,7 @@ pub mod prelude {
         Softplus,
     };
     pub use ferrite_tensor::{Float, Padding, PaddingMode, Rng, Tensor, TensorError, seeded_rng};
-    pub use ferrite_tensor::{GeluApproximate, Mask};
+    pub use ferrite_tensor::{GeluApproximate, Indices, Mask};
 }
 
 // The guides in `docs/`: every ```rust block in them is compiled and run by `cargo test`
