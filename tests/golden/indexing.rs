@@ -29,11 +29,12 @@ fn index(case: &Case) -> Result<Indices, String> {
     Indices::from_vec(values, &j.shape).map_err(|e| e.to_string())
 }
 
+/// A one-input op on `Var`.
+type Op<'a, T> = dyn Fn(&Var<T>) -> Result<Var<T>, TensorError> + 'a;
+
 /// Runs one case of an op in [`OPS`].
 pub fn run<T: Float>(case: &Case, tol: f64) -> Outcome {
-    let unary = |f: &dyn Fn(&Var<T>) -> Result<Var<T>, TensorError>| {
-        differentiable::<T>(case, &["input"], tol, |v| f(some(&v[0])))
-    };
+    let unary = |f: &Op<T>| differentiable::<T>(case, &["input"], tol, |v| f(some(&v[0])));
     match case.op.as_str() {
         "gather" | "index_select" => {
             let (dim, index) = (int(case, "dim")? as isize, index(case)?);

@@ -181,7 +181,10 @@ fn batched<T: Float>(
             gemm(a.matrix(ia), b.matrix(ib), ci, accumulate);
         }
     };
-    if !accumulate && count >= rayon::current_num_threads() && count > 1 {
+    // Below this many multiply-adds a thread's start-up costs more than the products.
+    const PARALLEL_WORK: usize = 1 << 15;
+    let work = count * len * a.dim().1;
+    if !accumulate && count > 1 && count >= rayon::current_num_threads() && work >= PARALLEL_WORK {
         // Without accumulation the i-th product writes the i-th matrix of `c`.
         c.par_chunks_mut(len).enumerate().for_each(|(i, ci)| {
             debug_assert_eq!(pick(i)[2], i);
