@@ -1,5 +1,5 @@
 //! Matrix products with `torch.matmul`'s semantics (1-D operands, batch dims broadcast),
-//! and their backward. Every product is a call of [`gemm`]: a batch whose right operand is
+//! and their backward. Every product is a call of [`gemm()`]: a batch whose right operand is
 //! a plain matrix is folded into one large product, other batches are one product per
 //! matrix (spread over threads when there are many).
 
