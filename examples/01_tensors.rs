@@ -114,7 +114,7 @@ fn reductions(a: &Tensor<f32>) -> Result<(), Box<dyn std::error::Error>> {
     let argmax = a.argmax(1, false)?.to_vec();
     println!(
         "max over dim 1: {:?}, argmax: {argmax:?}",
-        a.max(&[1], false)?.to_vec()
+        a.amax(&[1], false)?.to_vec()
     );
     Ok(())
 }

@@ -13,6 +13,8 @@ use ferrite::tensor::{Conv2dParams, PadMode, Pool2dParams};
 use serde::Deserialize;
 use serde_json::Value;
 
+#[path = "golden/indexing.rs"]
+mod indexing;
 #[path = "golden/pointwise.rs"]
 mod pointwise;
 
@@ -534,6 +536,7 @@ fn run_case<T: Float>(case: &Case, tol: f64) -> Outcome {
         }
         "sgd" | "adam" | "adamw" => optimizer_case::<T>(case, tol),
         op if pointwise::OPS.contains(&op) => pointwise::run::<T>(case, tol),
+        op if indexing::OPS.contains(&op) => indexing::run::<T>(case, tol),
         op => Err(Failure::Wrong(format!("unknown op '{op}'"))),
     }
 }

@@ -186,9 +186,92 @@ fn reductions() {
         for keepdim in [false, true] {
             check("sum", |v| v[0].sum(dims, keepdim), vec![x.clone()]);
             check("mean", |v| v[0].mean(dims, keepdim), vec![x.clone()]);
-            check("max", |v| v[0].max(dims, keepdim), vec![x.clone()]);
+            check("amax", |v| v[0].amax(dims, keepdim), vec![x.clone()]);
+            check("amin", |v| v[0].amin(dims, keepdim), vec![x.clone()]);
+            check(
+                "logsumexp",
+                |v| v[0].logsumexp(dims, keepdim),
+                vec![x.clone()],
+            );
+            for correction in [0.0, 1.0, 0.5, -1.5] {
+                check(
+                    "var",
+                    |v| v[0].var(dims, correction, keepdim),
+                    vec![x.clone()],
+                );
+                check(
+                    "std",
+                    |v| v[0].std(dims, correction, keepdim),
+                    vec![x.clone()],
+                );
+            }
         }
     }
+    for dim in [0, 1, -1] {
+        for keepdim in [false, true] {
+            check(
+                "max(dim)",
+                |v| Ok(v[0].max(dim, keepdim)?.0),
+                vec![x.clone()],
+            );
+            check(
+                "min(dim)",
+                |v| Ok(v[0].min(dim, keepdim)?.0),
+                vec![x.clone()],
+            );
+        }
+    }
+    // Large inputs: the stable form's gradient is still the softmax.
+    let big = x.mul_scalar(300.0);
+    check(
+        "logsumexp large",
+        |v| v[0].logsumexp(&[1], false),
+        vec![big],
+    );
+    let scalar = randn(&[], 5);
+    check("amax 0-d", |v| v[0].amax(&[], false), vec![scalar.clone()]);
+    check(
+        "max(dim) 0-d",
+        |v| Ok(v[0].max(-1, true)?.0),
+        vec![scalar.clone()],
+    );
+    check("var 0-d", |v| v[0].var(&[0], 0.0, false), vec![scalar]);
+}
+
+#[test]
+fn gather_and_index_select() {
+    let x = randn(&[3, 4], 40);
+    let repeated = Indices::from_vec(vec![2, 2, 0, 1, 2, 0, 0, 0], &[2, 4]).unwrap();
+    check(
+        "gather dim 0",
+        |v| v[0].gather(0, &repeated),
+        vec![x.clone()],
+    );
+    let longer = Indices::from_vec(vec![3, 0, 3, 3, 1, 2, 1, 1, 0, 0], &[2, 5]).unwrap();
+    check(
+        "gather dim -1",
+        |v| v[0].gather(-1, &longer),
+        vec![x.clone()],
+    );
+    let x3 = randn(&[2, 3, 4], 41);
+    let middle = Indices::from_vec(vec![2, 0, 1, 1, 0, 2], &[1, 3, 2]).unwrap();
+    check("gather 3-D", |v| v[0].gather(1, &middle), vec![x3.clone()]);
+    for (dim, index) in [
+        (0, Indices::from_classes(&[2, 0, 2, 1])),
+        (1, Indices::from_classes(&[3, 3])),
+        (-1, Indices::scalar(1)),
+    ] {
+        check(
+            "index_select",
+            |v| v[0].index_select(dim, &index),
+            vec![x.clone()],
+        );
+    }
+    check(
+        "index_select 3-D",
+        |v| v[0].index_select(1, &Indices::from_classes(&[1, 1, 0])),
+        vec![x3],
+    );
 }
 
 #[test]
@@ -221,13 +304,19 @@ fn shape_ops() {
 
 #[test]
 fn matmul_and_linear() {
-    let cases: [(&[usize], &[usize]); 6] = [
+    let cases: [(&[usize], &[usize]); 12] = [
         (&[2, 3], &[3, 4]),
         (&[5, 2, 3], &[5, 3, 4]),
         (&[5, 2, 3], &[3, 4]),
         (&[2, 3], &[5, 3, 4]),
         (&[3], &[3, 4]),
         (&[2, 3], &[3]),
+        (&[3], &[3]),
+        (&[3], &[2, 3, 4]),
+        (&[2, 3, 4], &[4]),
+        (&[2, 1, 3, 4], &[5, 4, 2]),
+        (&[1, 3, 4], &[2, 4, 5]),
+        (&[2, 1, 2, 3], &[1, 4, 3, 2]),
     ];
     for (i, (sa, sb)) in cases.into_iter().enumerate() {
         check(
@@ -252,6 +341,11 @@ fn matmul_and_linear() {
         |v| v[0].linear(&v[1], None),
         vec![randn(&[2, 2, 3], 33), randn(&[2, 3], 34)],
     );
+    check(
+        "linear on 1-d input",
+        |v| v[0].linear(&v[1], Some(&v[2])),
+        vec![randn(&[3], 35), randn(&[2, 3], 36), randn(&[2], 37)],
+    );
 }
 
 #[test]
@@ -260,6 +354,14 @@ fn softmax_and_losses() {
     for dim in [0, 1, -1] {
         check("softmax", |v| v[0].softmax(dim), vec![x.clone()]);
         check("log_softmax", |v| v[0].log_softmax(dim), vec![x.clone()]);
+    }
+    for dim in [0, -1] {
+        check("softmax 0-d", |v| v[0].softmax(dim), vec![randn(&[], 41)]);
+        check(
+            "log_softmax 0-d",
+            |v| v[0].log_softmax(dim),
+            vec![randn(&[], 41)],
+        );
     }
     let target = [1usize, 0, 3];
     for reduction in [Reduction::Mean, Reduction::Sum, Reduction::None] {

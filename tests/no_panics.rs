@@ -44,6 +44,7 @@ use ferrite::tensor::{
     PadMode, avg_pool2d_backward, conv2d_backward, linear_backward, max_pool2d_backward,
     normalize_dim, pad_backward,
 };
+use ferrite::tensor::{gather_backward, index_select_backward, matmul_backward};
 
 // ---------------------------------------------------------------------------------------
 // The harness.
@@ -676,13 +677,83 @@ fn tensor_reductions_and_products_refuse_bad_dims() {
     a.refuses("mean over [0, -2]", &["mean", "[0, -2]"], || {
         x.mean(&[0, -2], true)
     });
-    a.refuses("max over dim 2", &["max", "2"], || x.max(&[2], false));
-    a.refuses("max over an empty dim", &["max", "[0, 3]"], || {
-        z(&[0, 3]).max(&[0], false)
+    a.refuses("amax over dim 2", &["amax", "2"], || x.amax(&[2], false));
+    a.refuses("amax over an empty dim", &["amax", "[0, 3]"], || {
+        z(&[0, 3]).amax(&[0], false)
     });
-    a.refuses("max of an empty tensor", &["max", "[0]"], || {
-        z(&[0]).max(&[], false)
+    a.refuses("amin of an empty tensor", &["amin", "[0]"], || {
+        z(&[0]).amin(&[], false)
     });
+    a.refuses("amax over [0, -2]", &["amax", "[0, -2]"], || {
+        x.amax(&[0, -2], false)
+    });
+    a.refuses("max(dim) over dim 2", &["max", "2"], || x.max(2, false));
+    a.refuses("min(dim) over an empty dim", &["min", "[3, 0]"], || {
+        z(&[3, 0]).min(1, true)
+    });
+    a.refuses("argmin over an empty dim", &["argmin", "[3, 0]"], || {
+        z(&[3, 0]).argmin(-1, false)
+    });
+    a.refuses("logsumexp over dim 2", &["logsumexp", "2"], || {
+        x.logsumexp(&[2], false)
+    });
+    a.refuses("var over dim -3", &["var", "-3"], || {
+        x.var(&[-3], 1.0, false)
+    });
+    a.refuses("std over [1, 1]", &["std", "[1, 1]"], || {
+        x.std(&[1, 1], 1.0, false)
+    });
+    a.holds("logsumexp over an empty dim is -inf", || {
+        let y = z(&[2, 0])
+            .logsumexp(&[1], false)
+            .map_err(|e| e.to_string())?;
+        ensure(y.to_vec() == [f32::NEG_INFINITY; 2], || {
+            format!("got {y:?}")
+        })
+    });
+    let index = |v: &[i64], shape: &[usize]| Indices::from_vec(v.to_vec(), shape).unwrap();
+    a.refuses("gather: index 3 of 3", &["gather", "3"], || {
+        x.gather(1, &index(&[3, 0], &[2, 1]))
+    });
+    a.refuses("gather: index -1", &["gather", "-1"], || {
+        x.gather(1, &index(&[-1, 0], &[2, 1]))
+    });
+    a.refuses(
+        "gather: 1-D index of a 2-D input",
+        &["gather", "[2]"],
+        || x.gather(1, &index(&[0, 0], &[2])),
+    );
+    a.refuses(
+        "gather: index larger in another dim",
+        &["gather", "[3, 1]", "dimension 0"],
+        || x.gather(1, &index(&[0, 0, 0], &[3, 1])),
+    );
+    a.refuses("gather: dim 2", &["gather", "2"], || {
+        x.gather(2, &index(&[0], &[1, 1]))
+    });
+    a.refuses(
+        "index_select: 2-D index",
+        &["index_select", "[1, 2]"],
+        || x.index_select(0, &index(&[0, 1], &[1, 2])),
+    );
+    a.refuses("index_select: index 2 of 2", &["index_select", "2"], || {
+        x.index_select(0, &Indices::from_classes(&[2]))
+    });
+    a.refuses(
+        "index_select: two indices of a 0-d input",
+        &["index_select", "0-d"],
+        || Tensor::<f32>::scalar(1.0).index_select(0, &Indices::from_classes(&[0, 0])),
+    );
+    a.refuses(
+        "gather_backward: grad_output of another shape",
+        &["gather_backward", "[2, 1]", "[3]"],
+        || gather_backward(&z(&[3]), &index(&[0, 1], &[2, 1]), 1, &[2, 3]),
+    );
+    a.refuses(
+        "index_select_backward: grad_output of another shape",
+        &["index_select_backward", "[1, 3]", "[3]"],
+        || index_select_backward(&z(&[3]), &Indices::from_classes(&[1]), 0, &[2, 3]),
+    );
     a.refuses("argmax over dim 2", &["argmax", "2"], || x.argmax(2, false));
     a.refuses("argmax over an empty dim", &["argmax", "[3, 0]"], || {
         z(&[3, 0]).argmax(1, false)
@@ -699,9 +770,25 @@ fn tensor_reductions_and_products_refuse_bad_dims() {
     a.refuses("matmul 0-D", &["matmul", "[]"], || {
         x.matmul(&Tensor::scalar(1.0))
     });
-    a.refuses("matmul 4-D", &["matmul", "[1, 1, 2, 3]"], || {
-        z(&[1, 1, 2, 3]).matmul(&z(&[3, 2]))
+    a.refuses("matmul [3] x [4]", &["matmul", "[3]", "[4]"], || {
+        z(&[3]).matmul(&z(&[4]))
     });
+    a.refuses(
+        "matmul batch [2] x batch [3] in 4-D",
+        &["matmul", "[1, 2, 2, 3]", "[3, 3, 4]"],
+        || z(&[1, 2, 2, 3]).matmul(&z(&[3, 3, 4])),
+    );
+    a.holds("matmul 4-D x 3-D broadcasts the batch", || {
+        let y = z(&[2, 1, 2, 3])
+            .matmul(&z(&[5, 3, 4]))
+            .map_err(|e| e.to_string())?;
+        ensure(y.shape() == [2, 5, 2, 4], || format!("got {:?}", y.shape()))
+    });
+    a.refuses(
+        "matmul_backward: grad_output of another shape",
+        &["matmul_backward", "[2, 4]", "[2, 5]"],
+        || matmul_backward(&x, &z(&[3, 4]), &z(&[2, 5]), [true, true]),
+    );
     a.refuses(
         "matmul batch 2 x batch 3",
         &["matmul", "[2, 2, 3]", "[3, 3, 4]"],
@@ -1137,16 +1224,31 @@ fn var_ops_refuse_bad_dims() {
     a.refuses("Var::mean over dim -3", &["mean", "-3"], || {
         x.mean(&[-3], false)
     });
-    a.refuses("Var::max over dim 3", &["max", "3"], || x.max(&[3], false));
+    a.refuses("Var::amax over dim 3", &["amax", "3"], || {
+        x.amax(&[3], false)
+    });
+    a.refuses("Var::max(dim) over dim 2", &["max", "2"], || {
+        x.max(2, false)
+    });
+    a.refuses("Var::var over dim 2", &["var", "2"], || {
+        x.var(&[2], 1.0, true)
+    });
+    a.refuses("Var::gather: index 3 of 3", &["gather", "3"], || {
+        x.gather(1, &Indices::from_vec(vec![3, 0], &[2, 1]).unwrap())
+    });
+    a.refuses("Var::index_select: dim 2", &["index_select", "2"], || {
+        x.index_select(2, &Indices::from_classes(&[0]))
+    });
     a.refuses("Var::log_softmax(2)", &["log_softmax", "2"], || {
         x.log_softmax(2)
     });
     a.refuses("Var::softmax(-3)", &["softmax", "-3"], || x.softmax(-3));
-    a.refuses(
-        "Var::log_softmax over an empty dim names log_softmax",
-        &["log_softmax", "[2, 0]"],
-        || Var::new(z(&[2, 0])).log_softmax(1),
-    );
+    a.holds("Var::log_softmax over an empty dim is empty", || {
+        let y = Var::new(z(&[2, 0]))
+            .log_softmax(1)
+            .map_err(|e| e.to_string())?;
+        ensure(y.shape() == [2, 0], || format!("got {:?}", y.shape()))
+    });
     a.refuses(
         "Var::conv2d: channel mismatch",
         &["conv2d", "3 channels", "expects 1"],
@@ -2911,10 +3013,10 @@ fn zero_sizes_are_answered() {
             &[0, 2],
         )
     });
-    a.holds("max over dim 1 of [0, 3]", || {
+    a.holds("amax over dim 1 of [0, 3]", || {
         shape_is(
             z(&[0, 3])
-                .max(&[1], false)
+                .amax(&[1], false)
                 .map_err(|e| e.to_string())?
                 .shape()
                 .to_vec(),

@@ -155,7 +155,8 @@ proptest! {
         let _ = x.avg_pool2d(&Pool2dParams::new([k, k]).with_stride([s, s]).with_padding([pad, pad]));
         let _ = x.reshape(&target);
         let _ = x.sum(&[dim], true);
-        let _ = x.max(&[dim], false);
+        let _ = x.amax(&[dim], false);
+        let _ = x.max(dim, false);
         let _ = x.argmax(dim, false);
         let _ = x.narrow(dim, k, s);
         let _ = x.unsqueeze(dim);

@@ -34,12 +34,14 @@ pub use ops::conv::{
     conv2d_input_grad, conv2d_weight_grad,
 };
 pub use ops::dropout::dropout_mask;
+pub use ops::index::{gather_backward, index_select_backward};
 pub use ops::indices::Indices;
 pub use ops::linear::{LinearGrads, linear_backward};
 pub use ops::loss::{
     CrossEntropyOptions, Reduction, cross_entropy_backward, mse_loss_backward, nll_loss_backward,
 };
 pub use ops::mask::Mask;
+pub use ops::matmul::{MatmulGrads, matmul_backward};
 pub use ops::norm::{
     BatchNormGrads, BatchNormOptions, BatchNormOutput, BatchNormSaved, batch_norm_backward,
 };

@@ -717,18 +717,20 @@ pub fn checked_numel(op: &'static str, shape: &[usize]) -> Result<usize> {
     Ok(numel)
 }
 
-/// Turns a possibly negative dimension into an index in `0..ndim`.
+/// Turns a possibly negative dimension into an index in `0..ndim`. A 0-d tensor accepts
+/// `0` and `-1` (both give 0), as PyTorch wraps dims as if it had one dimension.
 ///
 /// ```
 /// use ferrite_tensor::normalize_dim;
 /// assert_eq!(normalize_dim("sum", -1, 3)?, 2);
 /// assert!(normalize_dim("sum", 3, 3).is_err());
+/// assert_eq!(normalize_dim("sum", -1, 0)?, 0);
 /// # Ok::<(), ferrite_tensor::TensorError>(())
 /// ```
 pub fn normalize_dim(op: &'static str, dim: isize, ndim: usize) -> Result<usize> {
     let n = ndim as isize;
-    let d = if dim < 0 { dim + n } else { dim };
-    if d < 0 || d >= n.max(1) || (ndim == 0 && d != 0) {
+    let d = if dim < 0 { dim + n.max(1) } else { dim };
+    if d < 0 || d >= n.max(1) {
         return Err(TensorError::invalid(
             op,
             format!(

@@ -1,20 +1,18 @@
 //! `matmul` and `linear`, with their backward products.
 
-use ferrite_tensor::{Float, Result, Tensor, linear_backward};
+use ferrite_tensor::{Float, Result, Tensor, linear_backward, matmul_backward};
 
 use crate::Var;
 
-fn as_isize(shape: &[usize]) -> Vec<isize> {
-    shape.iter().map(|&d| d as isize).collect()
-}
-
 impl<T: Float> Var<T> {
-    /// Matrix product like `torch.matmul` for ranks 1 to 3 (batched, with broadcasting of a
-    /// batch of 1 or a 2-D operand). Backward: `g @ b^T` and `a^T @ g`, summed over any
-    /// broadcast batch.
+    /// Matrix product like `torch.matmul`: `[k]·[k]` is a 0-d dot product, a 1-D left
+    /// operand is a row and a 1-D right operand a column (that dim is removed from the
+    /// result), and the batch dims of larger operands broadcast (`[2, 1, 3, 4] @ [5, 4, 2]`
+    /// is `[2, 5, 3, 2]`). Backward: `g @ bᵀ` and `aᵀ @ g`, summed over the batch dims an
+    /// operand was broadcast along.
     ///
     /// # Errors
-    /// When the inner dims differ, the batches cannot be broadcast, or a rank is 0 or above 3.
+    /// When an operand is 0-d, the inner sizes differ, or the batch dims do not broadcast.
     ///
     /// ```
     /// use ferrite_autograd::Var;
@@ -25,41 +23,26 @@ impl<T: Float> Var<T> {
     /// assert_eq!(c.shape(), vec![2, 4]);
     /// c.sum_all()?.backward()?;
     /// assert_eq!(a.grad().unwrap().to_vec(), vec![4.0; 6]);
+    /// let v = Var::parameter(Tensor::<f64>::ones(&[3]));
+    /// assert_eq!(v.matmul(&v)?.shape(), Vec::<usize>::new()); // the dot product
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
     pub fn matmul(&self, other: &Var<T>) -> Result<Var<T>> {
         let (a, b) = (self.value(), other.value());
         let value = a.matmul(&b)?;
-        // Work with matrices: a 1-D left operand is a row, a 1-D right operand a column.
-        let a2 = if a.ndim() == 1 {
-            a.unsqueeze(0)?
-        } else {
-            a.clone()
-        };
-        let b2 = if b.ndim() == 1 {
-            b.unsqueeze(1)?
-        } else {
-            b.clone()
-        };
-        let full = a2.matmul(&b2)?.shape().to_vec();
-        let (sa, sb) = (as_isize(a.shape()), as_isize(b.shape()));
         Var::from_op("matmul", value, &[self, other], move |g, grads| {
-            let g2 = g.reshape(&as_isize(&full))?;
-            grads.set(0, || {
-                let ga = g2.matmul(&b2.transpose(-1, -2)?)?;
-                ga.sum_to(a2.shape())?.reshape(&sa)
-            })?;
-            grads.set(1, || {
-                let gb = a2.transpose(-1, -2)?.matmul(&g2)?;
-                gb.sum_to(b2.shape())?.reshape(&sb)
-            })
+            let fused = matmul_backward(&a, &b, g, [grads.needs(0), grads.needs(1)])?;
+            grads.put(0, fused.a);
+            grads.put(1, fused.b);
+            Ok(())
         })
     }
 
     /// `y = x W^T + b` over the last dim, like `torch.nn.functional.linear`.
     ///
     /// # Shapes
-    /// - `self`: `[..., in]`; `weight`: `[out, in]`; `bias`: `[out]`; result `[..., out]`
+    /// - `self`: `[..., in]` or `[in]`; `weight`: `[out, in]`; `bias`: `[out]`; result
+    ///   `[..., out]` (`[out]` for a 1-D input)
     ///
     /// # Errors
     /// When the input's last dim differs from `in`, or the bias is not `[out]`.
@@ -74,6 +57,8 @@ impl<T: Float> Var<T> {
     /// assert_eq!(y.shape(), vec![5, 2]);
     /// y.sum_all()?.backward()?;
     /// assert_eq!(b.grad().unwrap().to_vec(), vec![5.0, 5.0]);
+    /// let one = Var::new(Tensor::<f64>::ones(&[3])); // a single sample, no batch dim
+    /// assert_eq!(one.linear(&w, Some(&b))?.shape(), vec![2]);
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
     pub fn linear(&self, weight: &Var<T>, bias: Option<&Var<T>>) -> Result<Var<T>> {

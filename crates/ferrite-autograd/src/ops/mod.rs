@@ -9,6 +9,7 @@ mod conv;
 mod conv_grad;
 mod double;
 mod dropout;
+mod index;
 mod loss;
 mod matmul;
 mod norm;

@@ -1,12 +1,18 @@
 //! `softmax` and `log_softmax` along a dim, numerically stable, with fused backward.
 
-use ferrite_tensor::{Float, Result, Tensor, TensorError, normalize_dim};
+use ferrite_tensor::{Float, Result, Tensor, normalize_dim};
 
 use crate::Var;
 
-/// `log_softmax` of a tensor along `dim`: `x - max - log(sum(exp(x - max)))`.
+/// `log_softmax` of a tensor along `dim`: `x - max - log(sum(exp(x - max)))`. A 0-d
+/// input is one distribution of one element (log-probability 0); an empty input gives an
+/// empty result, as PyTorch.
 fn log_softmax_tensor<T: Float>(x: &Tensor<T>, dim: isize) -> Result<Tensor<T>> {
-    let max = x.max(&[dim], true)?;
+    normalize_dim("log_softmax", dim, x.ndim())?;
+    if x.numel() == 0 {
+        return Ok(x.clone());
+    }
+    let max = x.amax(&[dim], true)?;
     // A row of -inf has max -inf; shift by 0 there so the result is -inf/NaN like PyTorch.
     let max = max.map(|m| if m.is_finite() { m } else { T::zero() });
     let shifted = x.sub(&max)?;
@@ -14,27 +20,13 @@ fn log_softmax_tensor<T: Float>(x: &Tensor<T>, dim: isize) -> Result<Tensor<T>> 
     shifted.sub(&lse)
 }
 
-/// Refuses a `dim` out of range, or of size 0 (no distribution to normalise), naming `op`.
-fn check_dim<T: Float>(op: &'static str, x: &Tensor<T>, dim: isize) -> Result<()> {
-    let d = normalize_dim(op, dim, x.ndim())?;
-    if x.ndim() > 0 && x.shape()[d] == 0 {
-        return Err(TensorError::invalid(
-            op,
-            format!(
-                "expected a non-empty dimension {dim}, found size 0 (shape {:?})",
-                x.shape()
-            ),
-        ));
-    }
-    Ok(())
-}
-
 impl<T: Float> Var<T> {
     /// `log(softmax(x))` along `dim`, computed stably, like `F.log_softmax(x, dim)`.
     /// Backward: `g - softmax(x) * sum(g, dim)`.
     ///
     /// # Errors
-    /// When `dim` is out of range, or has size 0.
+    /// When `dim` is out of range (a 0-d input accepts 0 and -1; an empty one gives an
+    /// empty result).
     ///
     /// ```
     /// use ferrite_autograd::Var;
@@ -46,7 +38,7 @@ impl<T: Float> Var<T> {
     /// ```
     pub fn log_softmax(&self, dim: isize) -> Result<Var<T>> {
         let x = self.value();
-        check_dim("log_softmax", &x, dim)?;
+        normalize_dim("log_softmax", dim, x.ndim())?;
         let y = log_softmax_tensor(&x, dim)?;
         let saved = y.clone();
         Var::from_op("log_softmax", y, &[self], move |g, grads| {
@@ -59,7 +51,8 @@ impl<T: Float> Var<T> {
     /// Backward: `y * (g - sum(g * y, dim))`.
     ///
     /// # Errors
-    /// When `dim` is out of range, or has size 0.
+    /// When `dim` is out of range (a 0-d input accepts 0 and -1; an empty one gives an
+    /// empty result).
     ///
     /// ```
     /// use ferrite_autograd::Var;
@@ -70,7 +63,7 @@ impl<T: Float> Var<T> {
     /// ```
     pub fn softmax(&self, dim: isize) -> Result<Var<T>> {
         let x = self.value();
-        check_dim("softmax", &x, dim)?;
+        normalize_dim("softmax", dim, x.ndim())?;
         let y = log_softmax_tensor(&x, dim)?.exp();
         let saved = y.clone();
         Var::from_op("softmax", y, &[self], move |g, grads| {

@@ -91,8 +91,8 @@ impl<T: Float> Linear<T> {
 
 impl<T: Float> Module<T> for Linear<T> {
     /// # Shapes
-    /// - input: `[..., in_features]`
-    /// - output: `[..., out_features]`
+    /// - input: `[..., in_features]`, or `[in_features]` (one unbatched sample)
+    /// - output: `[..., out_features]` (`[out_features]` for a 1-D input)
     fn forward(&self, input: &Var<T>) -> Result<Var<T>> {
         input.linear(&self.weight, self.bias.as_ref())
     }

@@ -6,6 +6,7 @@ pub mod compare;
 pub mod conv;
 pub mod dropout;
 pub mod elementwise;
+pub mod index;
 pub mod indices;
 pub mod linear;
 pub mod loss;
