@@ -143,10 +143,8 @@ fn a_picture_of_the_graph() -> Result<(), Box<dyn std::error::Error>> {
     // Same seed and order of draws as examples/conv1.rs: the same image, the same filter.
     let mut rng = seeded_rng(0);
     let image = Var::new(Tensor::randn(&[1, 1, 9, 9], &mut rng));
-    let model: Sequential = Sequential::new().add_module(
-        "conv1",
-        Conv2d::new(Conv2dConfig::new(1, 1, 3).with_stride(2), &mut rng)?,
-    );
+    let model: Sequential =
+        Sequential::new().add_module("conv1", Conv2d::new(1, 1, 3).with_stride(2));
     let total = model.forward(&image)?.relu()?.sum_all()?;
     println!("conv1 -> ReLU -> sum = {:.6}", total.item()?);
 

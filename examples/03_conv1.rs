@@ -26,7 +26,7 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
     // PyTorch: input_data = torch.randn(1, 1, 9, 9)
     let input_data: Var = Var::new(Tensor::randn(&[1, 1, 9, 9], &mut rng));
     // PyTorch: conv1 = nn.Conv2d(1, 1, 3, stride=2)
-    let conv1: Conv2d = Conv2d::new(Conv2dConfig::new(1, 1, 3).with_stride(2), &mut rng)?;
+    let conv1: Conv2d = Conv2d::new(1, 1, 3).with_stride(2);
     // PyTorch: conv_output = conv1(input_data)
     let conv_output = conv1.forward(&input_data)?;
 
