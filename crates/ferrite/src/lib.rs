@@ -48,6 +48,7 @@ pub mod prelude {
     };
     pub use ferrite_tensor::{
         Float, Padding, PaddingMode, Rng, Tensor, TensorError, manual_seed, seeded_rng,
+        with_default_rng,
     };
     pub use ferrite_tensor::{GeluApproximate, Mask};
 }
