@@ -178,13 +178,20 @@ impl<T: Float> Conv2d<T> {
     ///
     /// ```
     /// use ferrite_autograd::Var;
-    /// use ferrite_nn::{Conv2d, Module, ModuleExt};
-    /// use ferrite_tensor::{manual_seed, Tensor};
+    /// use ferrite_nn::{Conv2d, Conv2dConfig, Module, ModuleExt};
+    /// use ferrite_tensor::{manual_seed, seeded_rng, Tensor};
     /// manual_seed(0);
     /// let conv = Conv2d::<f32>::new(1, 16, 3).with_padding(1);
     /// assert_eq!(conv.weight().shape(), vec![16, 1, 3, 3]);
     /// let x = Var::new(Tensor::zeros(&[2, 1, 28, 28]));
     /// assert_eq!(conv.forward(&x)?.shape(), vec![2, 16, 28, 28]);
+    ///
+    /// // The same numbers as an explicit generator with the same seed.
+    /// manual_seed(3);
+    /// let a = Conv2d::<f64>::new(2, 4, 3).with_stride(2);
+    /// let b = Conv2d::<f64>::from_config(Conv2dConfig::new(2, 4, 3).with_stride(2), &mut seeded_rng(3))?;
+    /// assert_eq!(a.weight().value(), b.weight().value());
+    /// assert_eq!(a.bias().unwrap().value(), b.bias().unwrap().value());
     ///
     /// let bad = Conv2d::<f32>::new(2, 4, 3).with_groups(3);
     /// assert_eq!(
