@@ -282,8 +282,9 @@ fn main() {
         .num_threads(args.threads)
         .build_global()
         .expect("first pool");
+    manual_seed(0);
+    let model = small_cnn::<f32>([28, 28]).expect("model");
     let rng = &mut seeded_rng(0);
-    let model = small_cnn::<f32>([28, 28], rng).expect("model");
     let p: Vec<Tensor> = model.parameters().iter().map(|v| v.value()).collect();
     let s = forward_values(p, args.batch, rng);
     let mut kernels = forward_kernels(&s, args.batch);

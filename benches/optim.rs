@@ -16,8 +16,9 @@ use ferrite::prelude::*;
 
 /// SmallCnn's parameters, each with a random gradient.
 fn params_with_grads() -> Vec<Var> {
+    manual_seed(0);
+    let model = small_cnn::<f32>([28, 28]).unwrap();
     let rng = &mut seeded_rng(0);
-    let model = small_cnn::<f32>([28, 28], rng).unwrap();
     let params = model.parameters();
     for p in &params {
         p.set_grad(Some(Tensor::randn(&p.shape(), rng))).unwrap();

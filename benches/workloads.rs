@@ -40,7 +40,7 @@ fn conv(
 ) {
     let rng = &mut seeded_rng(0);
     let x = rand_pm1(&[n, ci, hw, hw], rng);
-    let layer: Conv2d = Conv2d::new(Conv2dConfig::new(ci, co, 3).with_padding(1), rng).unwrap();
+    let layer: Conv2d = Conv2d::new(ci, co, 3).with_padding(1);
     let g = Var::new(rand_pm1(&[n, co, hw, hw], rng));
     let flop = 2 * (n * co * ci * 9 * hw * hw) as u64;
     let mut group = c.benchmark_group(name);
@@ -87,8 +87,9 @@ fn w3(c: &mut Criterion) {
 fn w4(c: &mut Criterion) {
     let mut group = c.benchmark_group("W4");
     for batch in [16, 64, 256] {
+        manual_seed(0);
+        let model = small_cnn::<f32>([28, 28]).unwrap();
         let rng = &mut seeded_rng(0);
-        let model = small_cnn::<f32>([28, 28], rng).unwrap();
         let mut opt =
             Sgd::new(model.parameters(), SgdConfig::new(0.05).with_momentum(0.9)).unwrap();
         let x = Tensor::<f32>::rand(&[batch, 1, 28, 28], rng).map(|p| (p - 0.1307) / 0.3081);

@@ -141,12 +141,10 @@ fn a_picture_of_the_graph() -> Result<(), Box<dyn std::error::Error>> {
     // Naming the layer "conv1" in a Sequential names its parameters "conv1.weight" and
     // "conv1.bias", and those names label the graph.
     // Same seed and order of draws as examples/conv1.rs: the same image, the same filter.
-    let mut rng = seeded_rng(0);
-    let image = Var::new(Tensor::randn(&[1, 1, 9, 9], &mut rng));
-    let model: Sequential = Sequential::new().add_module(
-        "conv1",
-        Conv2d::new(Conv2dConfig::new(1, 1, 3).with_stride(2), &mut rng)?,
-    );
+    manual_seed(0);
+    let image = Var::new(with_default_rng(|rng| Tensor::randn(&[1, 1, 9, 9], rng)));
+    let model: Sequential =
+        Sequential::new().add_module("conv1", Conv2d::new(1, 1, 3).with_stride(2));
     let total = model.forward(&image)?.relu()?.sum_all()?;
     println!("conv1 -> ReLU -> sum = {:.6}", total.item()?);
 

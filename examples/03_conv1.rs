@@ -21,12 +21,12 @@
 use ferrite::prelude::*;
 
 pub fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut rng = seeded_rng(0);
-
-    // PyTorch: input_data = torch.randn(1, 1, 9, 9)
-    let input_data: Var = Var::new(Tensor::randn(&[1, 1, 9, 9], &mut rng));
+    // PyTorch: torch.manual_seed(0); input_data = torch.randn(1, 1, 9, 9), drawn from the
+    // default generator, as the layer's weights are next.
+    manual_seed(0);
+    let input_data: Var = Var::new(with_default_rng(|rng| Tensor::randn(&[1, 1, 9, 9], rng)));
     // PyTorch: conv1 = nn.Conv2d(1, 1, 3, stride=2)
-    let conv1: Conv2d = Conv2d::new(Conv2dConfig::new(1, 1, 3).with_stride(2), &mut rng)?;
+    let conv1: Conv2d = Conv2d::new(1, 1, 3).with_stride(2);
     // PyTorch: conv_output = conv1(input_data)
     let conv_output = conv1.forward(&input_data)?;
 
@@ -77,7 +77,7 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // Check conv1's backward against finite differences, in f64.
-    let x = Tensor::<f64>::randn(&[1, 1, 9, 9], &mut rng);
+    let x = with_default_rng(|rng| Tensor::<f64>::randn(&[1, 1, 9, 9], rng));
     let w = conv1.weight().value().cast::<f64>();
     let b = conv1
         .bias()

@@ -3,35 +3,62 @@
 //! `cargo run --release --example 04_train_lenet` trains 5 epochs (about 25 s on 2 cores)
 //! and prints the test accuracy after each; the last line is `epoch 5: test accuracy:
 //! 97.14%` on every machine and for any thread count (ferrite's results are bit-identical).
-//! The same model and loop in PyTorch: `nn.Sequential(nn.Conv2d(1, 6, 5, padding=2),
-//! nn.ReLU(), nn.MaxPool2d(2), ...)`, `torch.optim.Adam(model.parameters(), lr=1e-3)`, and
+//! The same model and loop in PyTorch: `class LeNet(nn.Module)` with `__init__` and
+//! `forward`, `torch.manual_seed(0)`, `torch.optim.Adam(model.parameters(), lr=1e-3)`, and
 //! the four lines of the loop. The full command-line trainer (checkpoints, resume, plots)
 //! is `examples/mnist/`.
 
 use ferrite::nn::metrics::accuracy;
 use ferrite::prelude::*;
 
-fn lenet5(rng: &mut Rng) -> Result<Sequential, TensorError> {
-    Ok(Sequential::new()
-        .append(Conv2d::new(
-            Conv2dConfig::new(1, 6, 5).with_padding(2),
-            rng,
-        )?)
-        .append(ReLU)
-        .append(MaxPool2d::new(2))
-        .append(Conv2d::new(Conv2dConfig::new(6, 16, 5), rng)?)
-        .append(ReLU)
-        .append(MaxPool2d::new(2))
-        .append(Flatten::default())
-        .append(Linear::new(16 * 5 * 5, 120, rng))
-        .append(ReLU)
-        .append(Linear::new(120, 84, rng))
-        .append(ReLU)
-        .append(Linear::new(84, 10, rng)))
+/// LeNet-5 for 28x28 digits, as PyTorch's tutorial writes it: the layers, `new`,
+/// `forward`, and `children` naming the layers (parameters, `state_dict`, `zero_grad`,
+/// `train`/`eval` follow from it).
+struct LeNet {
+    conv1: Conv2d,
+    conv2: Conv2d,
+    pool: MaxPool2d,
+    fc1: Linear,
+    fc2: Linear,
+    fc3: Linear,
+}
+
+impl LeNet {
+    fn new() -> Self {
+        LeNet {
+            conv1: Conv2d::new(1, 6, 5).with_padding(2),
+            conv2: Conv2d::new(6, 16, 5),
+            pool: MaxPool2d::new(2),
+            fc1: Linear::new(16 * 5 * 5, 120),
+            fc2: Linear::new(120, 84),
+            fc3: Linear::new(84, 10),
+        }
+    }
+}
+
+impl Module for LeNet {
+    fn forward(&self, x: &Var) -> Result<Var, TensorError> {
+        let x = self.pool.forward(&self.conv1.forward(x)?.relu()?)?;
+        let x = self.pool.forward(&self.conv2.forward(&x)?.relu()?)?;
+        let x = self.fc1.forward(&x.flatten(1, -1)?)?.relu()?;
+        self.fc3.forward(&self.fc2.forward(&x)?.relu()?)
+    }
+
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        let layers: [(&str, &dyn Module); 5] = [
+            ("conv1", &self.conv1),
+            ("conv2", &self.conv2),
+            ("fc1", &self.fc1),
+            ("fc2", &self.fc2),
+            ("fc3", &self.fc3),
+        ];
+        layers.map(|(name, layer)| (name.to_string(), layer)).into()
+    }
 }
 
 pub fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let model = lenet5(&mut seeded_rng(0))?;
+    manual_seed(0);
+    let model = LeNet::new();
     let (train, test) = (
         Mnist::embedded(Split::Train)?,
         Mnist::embedded(Split::Test)?,

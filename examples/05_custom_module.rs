@@ -172,12 +172,9 @@ fn check_the_backward() -> Result<(), Box<dyn std::error::Error>> {
 
 fn custom_layers_in_a_sequential() -> Result<Sequential, Box<dyn std::error::Error>> {
     // --- Custom layers in a Sequential --------------------------------------------------
-    let mut rng = seeded_rng(0);
+    manual_seed(0);
     let model: Sequential = Sequential::new()
-        .add_module(
-            "conv1",
-            Conv2d::new(Conv2dConfig::new(1, 4, 3).with_stride(2), &mut rng)?,
-        )
+        .add_module("conv1", Conv2d::new(1, 4, 3).with_stride(2))
         .add_module("scale1", Scale::new(4))
         .add_module(
             "act1",
@@ -185,8 +182,8 @@ fn custom_layers_in_a_sequential() -> Result<Sequential, Box<dyn std::error::Err
                 negative_slope: 0.1,
             },
         )
-        .add_module("flatten", Flatten::default())
-        .add_module("fc", Linear::new(4 * 13 * 13, 10, &mut rng));
+        .add_module("flatten", Flatten::new())
+        .add_module("fc", Linear::new(4 * 13 * 13, 10));
     println!("{}", summary(&model, &[1, 1, 28, 28])?);
     let names: Vec<String> = model
         .named_parameters()

@@ -145,8 +145,7 @@ fn conv_case(
     rng: &mut Rng,
 ) {
     let x = rand_pm1(&[n, ci, hw, hw], rng);
-    let conv: Conv2d =
-        Conv2d::new(Conv2dConfig::new(ci, co, 3).with_padding(1), rng).expect("valid conv");
+    let conv: Conv2d = Conv2d::new(ci, co, 3).with_padding(1);
     let (w, b) = (conv.weight().value(), conv.bias().expect("bias").value());
     let g = rand_pm1(&[n, co, hw, hw], rng);
     let params = conv.config().params;
@@ -191,7 +190,7 @@ fn train_step(model: &dyn Module, opt: &mut Sgd, x: &Tensor, y: &[usize]) -> f32
 }
 
 fn w4(a: &Args, rng: &mut Rng) {
-    let model = small_cnn::<f32>([28, 28], rng).expect("model");
+    let model = small_cnn::<f32>([28, 28]).expect("model");
     let mut opt =
         Sgd::new(model.parameters(), SgdConfig::new(0.05).with_momentum(0.9)).expect("sgd");
     let n = a.batch;
@@ -218,7 +217,8 @@ fn w5(a: &Args) {
     let started = Instant::now();
     let train = Mnist::embedded(Split::Train).expect("embedded data");
     let test = Mnist::embedded(Split::Test).expect("embedded data");
-    let model = small_cnn::<f32>([28, 28], &mut seeded_rng(a.seed)).expect("model");
+    manual_seed(a.seed);
+    let model = small_cnn::<f32>([28, 28]).expect("model");
     let mut opt =
         Sgd::new(model.parameters(), SgdConfig::new(a.lr).with_momentum(0.9)).expect("sgd");
     let loader = DataLoader::new(&train)

@@ -20,7 +20,8 @@ fn train_with_threads(threads: usize) -> (Vec<f32>, Vec<Vec<f32>>) {
             .with_batch_size(64)
             .with_shuffle(true)
             .with_seed(11);
-        let model = small_cnn::<f32>([28, 28], &mut seeded_rng(11)).unwrap();
+        manual_seed(11);
+        let model = small_cnn::<f32>([28, 28]).unwrap();
         let mut sgd =
             Sgd::new(model.parameters(), SgdConfig::new(0.05).with_momentum(0.9)).unwrap();
         let mut losses = Vec::new();

@@ -484,7 +484,7 @@ fn run_case<T: Float>(case: &Case, tol: f64) -> Outcome {
             })
         }
         "dropout_eval" => {
-            let layer = ferrite::nn::Dropout::<T>::new(float(case, "p")?, 0)?;
+            let layer = ferrite::nn::Dropout::<T>::new(float(case, "p")?);
             layer.eval();
             differentiable::<T>(case, &["input"], tol, |v| layer.forward(some(&v[0])))
         }

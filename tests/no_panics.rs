@@ -1,8 +1,8 @@
 //! ferrite's promise about user mistakes: wrong shapes, bad parameters, corrupt or foreign
 //! files and misuse of the graph give a `Result::Err` whose message names the operation and
 //! says what was expected and what was found. Library code never panics on user input and
-//! never returns a silently wrong answer (the panicking conveniences, the arithmetic
-//! operators and `Linear::new`, document it in `# Panics`).
+//! never returns a silently wrong answer (the panicking conveniences, such as the arithmetic
+//! operators, document it in `# Panics`).
 //!
 //! Each test below drives one area of the public API with bad input. Every case runs under
 //! `catch_unwind`, so a panic in one case does not hide the others, and each test ends with
@@ -35,8 +35,8 @@ use ferrite::nn::optim::{
     SgdConfig, StepLR, clip_grad_norm,
 };
 use ferrite::nn::{
-    AvgPool2d, BatchNorm2d, BatchNorm2dConfig, BatchNormOptions, Dropout, MaxPool2d, StateDict,
-    Strict, batch_norm2d, load_state_dict, state_dict, summary,
+    AvgPool2d, BatchNorm2d, BatchNorm2dConfig, BatchNormOptions, Dropout, Dropout2d, LinearConfig,
+    MaxPool2d, StateDict, Strict, batch_norm2d, load_state_dict, state_dict, summary,
 };
 use ferrite::prelude::*;
 use ferrite::tensor::{Conv2dParams, Pool2dParams};
@@ -1481,22 +1481,33 @@ fn gradcheck_refuses_misuse() {
 fn layers_refuse_bad_configs_and_inputs() {
     let mut a = Audit::new("layers");
     let mut rng = seeded_rng(0);
+    let x4 = Var::new(z(&[1, 2, 4, 4]));
     a.refuses(
-        "Linear::try_new(0, 4)",
+        "Linear::from_config(0, 4)",
         &["Linear", "in_features 0"],
-        || Linear::<f32>::try_new(0, 4, true, &mut rng),
+        || Linear::<f32>::from_config(LinearConfig::new(0, 4), &mut rng),
     );
     a.refuses(
-        "Linear::try_new(4, 0)",
+        "Linear::from_config(4, 0)",
         &["Linear", "out_features 0"],
-        || Linear::<f32>::try_new(4, 0, false, &mut rng),
+        || Linear::<f32>::from_config(LinearConfig::new(4, 0).with_bias(false), &mut rng),
     );
     a.refuses(
-        "Linear::try_new(2^62, 4): 2^64 weights",
+        "Linear::from_config(2^62, 4): 2^64 weights",
         &["Linear", "4611686018427387904"],
-        || Linear::<f32>::try_new(1 << 62, 4, true, &mut rng),
+        || Linear::<f32>::from_config(LinearConfig::new(1 << 62, 4), &mut rng),
     );
-    let fc = Linear::<f32>::new(3, 2, &mut rng);
+    a.refuses(
+        "Linear::new(0, 3) forward",
+        &["Linear", "in_features 0", "out_features 3"],
+        || Linear::<f32>::new(0, 3).forward(&Var::new(z(&[2, 0]))),
+    );
+    a.refuses(
+        "Linear::new(2^62, 4).with_bias(false) forward",
+        &["Linear", "4611686018427387904"],
+        || Linear::<f32>::new(1 << 62, 4).with_bias(false).forward(&x4),
+    );
+    let fc = Linear::<f32>::new(3, 2);
     a.refuses(
         "Linear forward: 4 features into Linear(3, 2)",
         &["linear", "4 features", "expects 3", "[5, 4]", "[2, 3]"],
@@ -1507,29 +1518,63 @@ fn layers_refuse_bad_configs_and_inputs() {
     });
 
     a.refuses(
-        "Conv2d::new: 0 in_channels",
+        "Conv2d::from_config: 0 in_channels",
         &["Conv2d", "in_channels 0"],
-        || Conv2d::<f32>::new(Conv2dConfig::new(0, 4, 3), &mut rng),
+        || Conv2d::<f32>::from_config(Conv2dConfig::new(0, 4, 3), &mut rng),
     );
     a.refuses(
-        "Conv2d::new: kernel 0",
+        "Conv2d::from_config: kernel 0",
         &["Conv2d", "kernel_size [0, 0]"],
-        || Conv2d::<f32>::new(Conv2dConfig::new(1, 4, 0), &mut rng),
+        || Conv2d::<f32>::from_config(Conv2dConfig::new(1, 4, 0), &mut rng),
     );
-    a.refuses("Conv2d::new: groups 0", &["Conv2d", "groups 0"], || {
-        Conv2d::<f32>::new(Conv2dConfig::new(2, 4, 3).with_groups(0), &mut rng)
-    });
     a.refuses(
-        "Conv2d::new: groups 3 for 2 -> 4",
+        "Conv2d::from_config: groups 0",
+        &["Conv2d", "groups 0"],
+        || Conv2d::<f32>::from_config(Conv2dConfig::new(2, 4, 3).with_groups(0), &mut rng),
+    );
+    a.refuses(
+        "Conv2d::from_config: groups 3 for 2 -> 4",
         &["Conv2d", "groups 3", "in_channels 2"],
-        || Conv2d::<f32>::new(Conv2dConfig::new(2, 4, 3).with_groups(3), &mut rng),
+        || Conv2d::<f32>::from_config(Conv2dConfig::new(2, 4, 3).with_groups(3), &mut rng),
     );
     a.refuses(
-        "Conv2d::new: in_channels 2^62 (2^64 weights)",
+        "Conv2d::from_config: in_channels 2^62 (2^64 weights)",
         &["Conv2d", "4611686018427387904"],
-        || Conv2d::<f32>::new(Conv2dConfig::new(1 << 62, 4, 1), &mut rng),
+        || Conv2d::<f32>::from_config(Conv2dConfig::new(1 << 62, 4, 1), &mut rng),
     );
-    let conv = Conv2d::<f32>::new(Conv2dConfig::new(1, 4, 3), &mut rng).unwrap();
+    a.refuses(
+        "Conv2d::new(0, 4, 3) forward",
+        &["Conv2d", "in_channels 0"],
+        || Conv2d::<f32>::new(0, 4, 3).forward(&x4),
+    );
+    a.refuses(
+        "Conv2d::new(1, 4, 0) forward",
+        &["Conv2d", "kernel_size [0, 0]"],
+        || Conv2d::<f32>::new(1, 4, 0).forward(&x4),
+    );
+    a.refuses(
+        "Conv2d::new(2, 4, 3).with_groups(0) forward",
+        &["Conv2d", "groups 0"],
+        || Conv2d::<f32>::new(2, 4, 3).with_groups(0).forward(&x4),
+    );
+    a.refuses(
+        "Conv2d::new(2, 4, 3).with_groups(3) forward (bias asked back too)",
+        &["Conv2d", "groups 3", "in_channels 2", "out_channels 4"],
+        || {
+            let conv = Conv2d::<f32>::new(2, 4, 3).with_groups(3);
+            conv.with_bias(false).with_bias(true).forward(&x4)
+        },
+    );
+    a.refuses(
+        "Conv2d::new(2^62, 4, 1) forward (2^64 weights)",
+        &["Conv2d", "4611686018427387904"],
+        || {
+            Conv2d::<f32>::new(1 << 62, 4, 1)
+                .with_kernel_size(1)
+                .forward(&x4)
+        },
+    );
+    let conv = Conv2d::<f32>::new(1, 4, 3);
     a.refuses(
         "Conv2d forward: 3 channels into Conv2d(1, 4)",
         &["conv2d", "3 channels", "expects 1"],
@@ -1544,7 +1589,8 @@ fn layers_refuse_bad_configs_and_inputs() {
         "Conv2d forward: stride 0",
         &["conv2d", "stride", "[0, 0]"],
         || {
-            Conv2d::<f32>::new(Conv2dConfig::new(1, 1, 1).with_stride(0), &mut rng)?
+            Conv2d::<f32>::new(1, 1, 1)
+                .with_stride(0)
                 .forward(&Var::new(z(&[1, 1, 4, 4])))
         },
     );
@@ -1567,35 +1613,67 @@ fn layers_refuse_bad_configs_and_inputs() {
         },
     );
     a.refuses("Flatten(2, 5) of 2-D", &["flatten", "2"], || {
-        Module::<f32>::forward(&Flatten::new(2, 5), &Var::new(z(&[2, 3])))
+        Module::<f32>::forward(
+            &Flatten::new().with_start_dim(2).with_end_dim(5),
+            &Var::new(z(&[2, 3])),
+        )
     });
 
-    a.refuses("Dropout::new(1.5)", &["Dropout", "1.5"], || {
-        Dropout::<f32>::new(1.5, 0)
+    a.refuses("Dropout::new(1.5) forward", &["Dropout", "1.5"], || {
+        Dropout::<f32>::new(1.5).forward(&x4)
     });
-    a.refuses("Dropout::new(-0.1)", &["Dropout", "-0.1"], || {
-        Dropout::<f32>::new(-0.1, 0)
+    a.refuses("Dropout::new(-0.1) forward", &["Dropout", "-0.1"], || {
+        Dropout::<f32>::new(-0.1).with_seed(0).forward(&x4)
     });
-    a.refuses("Dropout::new(NaN)", &["Dropout", "NaN"], || {
-        Dropout::<f32>::new(f64::NAN, 0)
+    a.refuses(
+        "Dropout::new(NaN) forward (eval)",
+        &["Dropout", "NaN"],
+        || {
+            let drop = Dropout::<f32>::new(f64::NAN);
+            drop.eval();
+            drop.forward(&x4)
+        },
+    );
+    a.refuses("Dropout2d::new(1.5) forward", &["Dropout2d", "1.5"], || {
+        Dropout2d::<f32>::new(1.5).forward(&x4)
     });
+    a.refuses(
+        "Dropout2d of a 1-D input",
+        &["dropout2d", "2 dims", "[4]"],
+        || Dropout2d::<f32>::new(0.5).forward(&Var::new(z(&[4]))),
+    );
 
     a.refuses(
-        "BatchNorm2d::new: 0 features",
+        "BatchNorm2d::from_config: 0 features",
         &["BatchNorm2d", "num_features", "0"],
-        || BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(0)),
+        || BatchNorm2d::<f32>::from_config(BatchNorm2dConfig::new(0)),
     );
     a.refuses(
-        "BatchNorm2d::new: eps -1",
+        "BatchNorm2d::from_config: eps -1",
         &["BatchNorm2d", "eps", "-1"],
-        || BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(2).with_eps(-1.0)),
+        || BatchNorm2d::<f32>::from_config(BatchNorm2dConfig::new(2).with_eps(-1.0)),
     );
     a.refuses(
-        "BatchNorm2d::new: momentum 2",
+        "BatchNorm2d::from_config: momentum 2",
         &["BatchNorm2d", "momentum", "2"],
-        || BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(2).with_momentum(2.0)),
+        || BatchNorm2d::<f32>::from_config(BatchNorm2dConfig::new(2).with_momentum(2.0)),
     );
-    let bn = BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(2)).unwrap();
+    a.refuses(
+        "BatchNorm2d::new(0) forward",
+        &["BatchNorm2d", "num_features", "0"],
+        || BatchNorm2d::<f32>::new(0).forward(&x4),
+    );
+    a.refuses(
+        "BatchNorm2d::new(2).with_eps(-1) forward",
+        &["BatchNorm2d", "eps", "-1"],
+        || BatchNorm2d::<f32>::new(2).with_eps(-1.0).forward(&x4),
+    );
+    a.refuses(
+        "BatchNorm2d::new(2).with_momentum(2) forward",
+        &["BatchNorm2d", "momentum", "2"],
+        || BatchNorm2d::<f32>::new(2).with_momentum(2.0).forward(&x4),
+    );
+    let bn = BatchNorm2d::<f32>::new(2);
     a.refuses(
         "BatchNorm2d forward: 3 channels into BatchNorm2d(2)",
         &["batch_norm2d", "3 channels", "expects 2"],
@@ -1616,7 +1694,7 @@ fn layers_refuse_bad_configs_and_inputs() {
         || bn.forward(&Var::new(z(&[1, 2, 1, 1]))),
     );
     a.holds("BatchNorm2d<f32> counts one more batch after 2^24", || {
-        let bn = BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(1)).unwrap();
+        let bn = BatchNorm2d::<f32>::new(1);
         let mut sd = state_dict(&bn);
         sd.insert("num_batches_tracked", Tensor::scalar(16_777_216.0));
         load_state_dict(&bn, &sd, Strict::Yes).map_err(|e| e.to_string())?;
@@ -1792,27 +1870,26 @@ fn init_refuses_bad_shapes() {
 #[test]
 fn models_and_summary_refuse_bad_sizes() {
     let mut a = Audit::new("small_cnn and summary");
-    let mut rng = seeded_rng(0);
     a.refuses("small_cnn 3x3", &["small_cnn", "3x3"], || {
-        small_cnn::<f32>([3, 3], &mut rng)
+        small_cnn::<f32>([3, 3])
     });
     a.refuses("small_cnn 28x2", &["small_cnn", "28x2"], || {
-        small_cnn::<f32>([28, 2], &mut rng)
+        small_cnn::<f32>([28, 2])
     });
     a.refuses("small_cnn 0x0", &["small_cnn", "0x0"], || {
-        small_cnn::<f32>([0, 0], &mut rng)
+        small_cnn::<f32>([0, 0])
     });
     a.refuses(
         "small_cnn 2^32 x 2^32 (fc1 in_features 32 * 2^60 overflows)",
         &["small_cnn", "4294967296"],
-        || small_cnn::<f32>([1 << 32, 1 << 32], &mut rng),
+        || small_cnn::<f32>([1 << 32, 1 << 32]),
     );
     a.refuses(
         "small_cnn usize::MAX x usize::MAX",
         &["small_cnn", "18446744073709551615"],
-        || small_cnn::<f32>([usize::MAX, usize::MAX], &mut rng).map(|m| m.num_parameters()),
+        || small_cnn::<f32>([usize::MAX, usize::MAX]).map(|m| m.num_parameters()),
     );
-    let model = small_cnn::<f32>([28, 28], &mut rng).unwrap();
+    let model = small_cnn::<f32>([28, 28]).unwrap();
     a.refuses(
         "summary of small_cnn with 3 channels",
         &["conv2d", "3 channels", "expects 1"],
@@ -1831,8 +1908,7 @@ fn models_and_summary_refuse_bad_sizes() {
     a.holds(
         "summary leaves a BatchNorm2d's running statistics alone",
         || {
-            let bn = Sequential::<f32>::new()
-                .add_module("bn", BatchNorm2d::new(BatchNorm2dConfig::new(2)).unwrap());
+            let bn = Sequential::<f32>::new().add_module("bn", BatchNorm2d::new(2));
             let before = state_dict(&bn);
             summary(&bn, &[2, 2, 4, 4]).map_err(|e| e.to_string())?;
             let after = state_dict(&bn);
@@ -2269,10 +2345,10 @@ impl Module for NonLeaf {
 }
 
 fn two_layer(seed: u64) -> Sequential {
-    let mut rng = seeded_rng(seed);
+    manual_seed(seed);
     Sequential::new()
-        .add_module("fc1", Linear::new(3, 4, &mut rng))
-        .add_module("fc2", Linear::new(4, 2, &mut rng))
+        .add_module("fc1", Linear::new(3, 4))
+        .add_module("fc2", Linear::new(4, 2))
 }
 
 #[test]
@@ -2280,10 +2356,10 @@ fn load_state_dict_refuses_another_model() {
     let mut a = Audit::new("load_state_dict");
     let model = two_layer(0);
     let sd = state_dict(&model);
-    let mut rng = seeded_rng(1);
+    manual_seed(1);
     let other = Sequential::<f32>::new()
-        .add_module("fc1", Linear::new(3, 5, &mut rng))
-        .add_module("fc2", Linear::new(5, 2, &mut rng));
+        .add_module("fc1", Linear::new(3, 5))
+        .add_module("fc2", Linear::new(5, 2));
     a.refuses(
         "wrong shapes",
         &["load_state_dict", "fc1.weight", "[5, 3]", "[4, 3]"],
@@ -2343,9 +2419,9 @@ fn load_state_dict_refuses_another_model() {
     // As in PyTorch (whose modules are an OrderedDict and whose `append` is
     // `add_module(str(len(self)), module)`), the second layer named "1" replaces the first:
     // the model has one layer, and its state dict holds every one of its parameters.
-    let mut rng = seeded_rng(2);
-    let first = Linear::new(2, 2, &mut rng);
-    let second = Linear::new(2, 2, &mut rng);
+    manual_seed(2);
+    let first = Linear::new(2, 2);
+    let second = Linear::new(2, 2);
     let second_weight = second.weight().value();
     let dup = Sequential::<f32>::new()
         .add_module("1", first)
@@ -3055,7 +3131,7 @@ fn zero_sizes_are_answered() {
         )
     });
     a.holds("Linear forward of an empty batch, and backward", || {
-        let fc = Linear::<f32>::new(3, 2, &mut seeded_rng(0));
+        let fc = Linear::<f32>::new(3, 2);
         let y = fc
             .forward(&Var::new(z(&[0, 3])))
             .map_err(|e| e.to_string())?;
@@ -3173,12 +3249,6 @@ fn panicking_conveniences_panic_with_the_op_message() {
     expect_panic(&mut a, "Var / Var", &["div: shapes [2] and [3]"], &|| {
         drop(vx.clone() / vy.clone())
     });
-    expect_panic(
-        &mut a,
-        "Linear::new(0, 3)",
-        &["Linear", "in_features 0"],
-        &|| drop(Linear::<f32>::new(0, 3, &mut seeded_rng(0))),
-    );
     // Under detect_anomaly the operators also panic on a non-finite result (their # Panics
     // sections mention only shapes; `-&var`'s has none).
     let nan = Var::new(t(&[f32::NAN], &[1]));

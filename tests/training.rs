@@ -17,7 +17,8 @@ fn train(seed: u64, n_train: usize, n_test: usize, epochs: u64) -> (Vec<f32>, f6
         .with_batch_size(64)
         .with_shuffle(true)
         .with_seed(seed);
-    let model = small_cnn::<f32>([28, 28], &mut seeded_rng(seed)).unwrap();
+    manual_seed(seed);
+    let model = small_cnn::<f32>([28, 28]).unwrap();
     let mut sgd = Sgd::new(model.parameters(), SgdConfig::new(0.02).with_momentum(0.9)).unwrap();
     let mut losses = Vec::new();
     for epoch in 0..epochs {
@@ -73,7 +74,8 @@ fn resuming_from_a_checkpoint_continues_exactly() {
     let config = SgdConfig::new(0.02).with_momentum(0.9);
 
     // Uninterrupted: three epochs.
-    let model = small_cnn::<f32>([28, 28], &mut seeded_rng(7)).unwrap();
+    manual_seed(7);
+    let model = small_cnn::<f32>([28, 28]).unwrap();
     let mut sgd = Sgd::new(model.parameters(), config).unwrap();
     let straight: Vec<Vec<f32>> = (0..3)
         .map(|e| run_epoch(&model, &mut sgd, &loader, e))
@@ -84,7 +86,8 @@ fn resuming_from_a_checkpoint_continues_exactly() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("checkpoint.ferrite");
     {
-        let model = small_cnn::<f32>([28, 28], &mut seeded_rng(7)).unwrap();
+        manual_seed(7);
+        let model = small_cnn::<f32>([28, 28]).unwrap();
         let mut sgd = Sgd::new(model.parameters(), config).unwrap();
         assert_eq!(run_epoch(&model, &mut sgd, &loader, 0), straight[0]);
         let mut ckpt = Checkpoint::from_model(&model);
@@ -93,7 +96,8 @@ fn resuming_from_a_checkpoint_continues_exactly() {
         ckpt.save(&path).unwrap();
     }
     let ckpt = Checkpoint::<f32>::load(&path).unwrap();
-    let model = small_cnn::<f32>([28, 28], &mut seeded_rng(999)).unwrap(); // other weights
+    manual_seed(999);
+    let model = small_cnn::<f32>([28, 28]).unwrap(); // other weights
     ckpt.load_into(&model, Strict::Yes).unwrap();
     let mut sgd = Sgd::new(model.parameters(), config).unwrap();
     sgd.load_state(ckpt.optimizer_state::<OptimizerState>().unwrap().unwrap())
@@ -114,7 +118,8 @@ fn checkpoint_and_safetensors_round_trips_give_identical_predictions() {
         Checkpoint, Strict, load_safetensors, load_state_dict, save_safetensors, state_dict,
     };
 
-    let model = small_cnn::<f32>([28, 28], &mut seeded_rng(3)).unwrap();
+    manual_seed(3);
+    let model = small_cnn::<f32>([28, 28]).unwrap();
     let x = Var::new(Tensor::randn(&[8, 1, 28, 28], &mut seeded_rng(4)));
     let before = no_grad(|| model.forward(&x)).unwrap().value();
 
@@ -125,12 +130,14 @@ fn checkpoint_and_safetensors_round_trips_give_identical_predictions() {
         .unwrap();
     save_safetensors(&state_dict(&model), dir.join("m.safetensors")).unwrap();
 
-    let a = small_cnn::<f32>([28, 28], &mut seeded_rng(5)).unwrap();
+    manual_seed(5);
+    let a = small_cnn::<f32>([28, 28]).unwrap();
     Checkpoint::<f32>::load(dir.join("m.ferrite"))
         .unwrap()
         .load_into(&a, Strict::Yes)
         .unwrap();
-    let b = small_cnn::<f32>([28, 28], &mut seeded_rng(6)).unwrap();
+    manual_seed(6);
+    let b = small_cnn::<f32>([28, 28]).unwrap();
     load_state_dict(
         &b,
         &load_safetensors(dir.join("m.safetensors")).unwrap(),
@@ -150,7 +157,7 @@ fn a_pytorch_trained_small_cnn_scores_the_same_in_ferrite() {
     let expected: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("torch_small_cnn.json")).unwrap())
             .unwrap();
-    let model = small_cnn::<f32>([28, 28], &mut seeded_rng(0)).unwrap();
+    let model = small_cnn::<f32>([28, 28]).unwrap();
     let state = load_safetensors::<f32>(dir.join("torch_small_cnn.safetensors")).unwrap();
     load_state_dict(&model, &state, Strict::Yes).unwrap();
 
@@ -181,7 +188,7 @@ fn one_epoch_of_training_matches_pytorch_step_by_step() {
         .map(|v| v.as_f64().unwrap())
         .collect();
 
-    let model = small_cnn::<f32>([28, 28], &mut seeded_rng(0)).unwrap();
+    let model = small_cnn::<f32>([28, 28]).unwrap();
     load_state_dict(
         &model,
         &load_safetensors(dir.join("torch_small_cnn_init.safetensors")).unwrap(),

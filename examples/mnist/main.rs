@@ -243,7 +243,8 @@ fn build_model_and_optimizer(
     args: &TrainArgs,
     image_size: [usize; 2],
 ) -> Fallible<(Sequential, Box<dyn Optimizer>, f64)> {
-    let model = small_cnn::<f32>(image_size, &mut seeded_rng(args.seed))?;
+    manual_seed(args.seed);
+    let model = small_cnn::<f32>(image_size)?;
     let lr = args.lr.unwrap_or(match args.optimizer {
         OptimizerKind::Sgd => 0.02,
         OptimizerKind::Adam => 0.001,
@@ -548,7 +549,7 @@ fn load_model(path: &Path) -> Fallible<ferrite::nn::Sequential> {
             .ok_or_else(|| format!("{}: bad image_size '{size}'", path.display()))?;
         (ckpt.params, [h.parse()?, w.parse()?])
     };
-    let model = small_cnn::<f32>(image_size, &mut seeded_rng(0))?;
+    let model = small_cnn::<f32>(image_size)?;
     ferrite::nn::checkpoint::load_state_dict(&model, &state, Strict::Yes)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(model)

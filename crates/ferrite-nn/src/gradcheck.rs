@@ -25,8 +25,9 @@ use crate::{Module, ModuleExt};
 /// ```
 /// use ferrite_nn::{gradcheck_module, models, ModuleExt};
 /// use ferrite_autograd::GradcheckOptions;
-/// use ferrite_tensor::{seeded_rng, Tensor};
-/// let model = models::small_cnn::<f64>([12, 12], &mut seeded_rng(0))?;
+/// use ferrite_tensor::{manual_seed, seeded_rng, Tensor};
+/// manual_seed(0);
+/// let model = models::small_cnn::<f64>([12, 12])?;
 /// let x = Tensor::<f64>::randn(&[2, 1, 12, 12], &mut seeded_rng(1));
 /// let report = gradcheck_module(&model, &x, &GradcheckOptions::default())?;
 /// assert_eq!(report.checked, 1 + model.parameters().len());

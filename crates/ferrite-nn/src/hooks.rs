@@ -42,7 +42,7 @@ fn registry() -> MutexGuard<'static, Option<Registry>> {
 /// use ferrite_autograd::Var;
 /// use ferrite_nn::{Flatten, ModuleExt};
 /// use ferrite_tensor::Tensor;
-/// let flatten = Flatten::new(0, -1);
+/// let flatten = Flatten::new().with_start_dim(0);
 /// let handle = flatten.register_forward_hook(|_, y: &Var<f32>| Ok(Some(y.mul_scalar(2.0)?)))?;
 /// handle.remove();
 /// let y = flatten.call(&Var::new(Tensor::<f32>::ones(&[1])))?;
@@ -60,7 +60,7 @@ impl ForwardHookHandle {
     ///
     /// ```
     /// use ferrite_nn::{Flatten, ModuleExt};
-    /// let flatten = Flatten::new(0, -1);
+    /// let flatten = Flatten::new().with_start_dim(0);
     /// flatten.register_forward_hook(|_, _: &ferrite_autograd::Var<f32>| Ok(None))?.remove();
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```

@@ -10,7 +10,7 @@
 //! use ferrite_tensor::{seeded_rng, Tensor};
 //! let mut rng = seeded_rng(0);
 //! let model = Sequential::new()
-//!     .add_module("fc1", Linear::new(4, 8, &mut rng))
+//!     .add_module("fc1", Linear::new(4, 8))
 //!     .append(ReLU);
 //! let y = model.forward(&Var::new(Tensor::<f32>::randn(&[2, 4], &mut rng)))?;
 //! assert_eq!(y.shape(), vec![2, 8]);

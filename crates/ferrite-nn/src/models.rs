@@ -1,10 +1,9 @@
 //! Ready-made models. [`small_cnn`] is the toy digit classifier of the `mnist` example, the
 //! benchmarks and the end-to-end tests (PyTorch's own MNIST example has the same names).
 
-use ferrite_tensor::{Float, Result, Rng, TensorError};
+use ferrite_tensor::{Float, Result, TensorError, checked_numel};
 
-use crate::{Conv2d, Conv2dConfig, Flatten, Linear, MaxPool2d, ReLU, Sequential};
-use ferrite_tensor::checked_numel;
+use crate::{Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential};
 
 /// `SmallCnn` for single-channel images of `image_size` (`[28, 28]` for MNIST):
 ///
@@ -15,7 +14,9 @@ use ferrite_tensor::checked_numel;
 /// ```
 ///
 /// Parameter names: `conv1.weight`, `conv1.bias`, `conv2.*`, `fc1.*`, `fc2.*`, as in the
-/// PyTorch version, so weights move between the two with safetensors.
+/// PyTorch version, so weights move between the two with safetensors. The weights are
+/// drawn from the thread's default generator, layer by layer, weight then bias, like
+/// `torch.manual_seed(s); SmallCnn()`: `manual_seed(s)` first makes them reproducible.
 ///
 /// # Errors
 /// When an image side is smaller than 4 (nothing would be left after two poolings), or
@@ -25,16 +26,17 @@ use ferrite_tensor::checked_numel;
 /// ```
 /// use ferrite_autograd::Var;
 /// use ferrite_nn::{Module, models::small_cnn, ModuleExt};
-/// use ferrite_tensor::{seeded_rng, Tensor};
-/// let model = small_cnn::<f32>([28, 28], &mut seeded_rng(0))?;
+/// use ferrite_tensor::{manual_seed, Tensor};
+/// manual_seed(0);
+/// let model = small_cnn::<f32>([28, 28])?;
 /// assert_eq!(model.num_parameters(), 206_922);
 /// let logits = model.forward(&Var::new(Tensor::zeros(&[2, 1, 28, 28])))?;
 /// assert_eq!(logits.shape(), vec![2, 10]);
-/// let err = small_cnn::<f32>([1 << 32, 1 << 32], &mut seeded_rng(0)).unwrap_err();
+/// let err = small_cnn::<f32>([1 << 32, 1 << 32]).unwrap_err();
 /// assert!(err.to_string().starts_with("small_cnn: images of 4294967296x4294967296"));
 /// # Ok::<(), ferrite_tensor::TensorError>(())
 /// ```
-pub fn small_cnn<T: Float>(image_size: [usize; 2], rng: &mut Rng) -> Result<Sequential<T>> {
+pub fn small_cnn<T: Float>(image_size: [usize; 2]) -> Result<Sequential<T>> {
     let [h, w] = image_size;
     if h < 4 || w < 4 {
         return Err(TensorError::invalid(
@@ -42,7 +44,7 @@ pub fn small_cnn<T: Float>(image_size: [usize; 2], rng: &mut Rng) -> Result<Sequ
             format!("images must be at least 4x4 (two 2x2 poolings), found {h}x{w}"),
         ));
     }
-    // Checked before anything is drawn from `rng`.
+    // Checked before anything is drawn from the default generator.
     let too_large = |why: String| {
         TensorError::invalid(
             "small_cnn",
@@ -61,19 +63,15 @@ pub fn small_cnn<T: Float>(image_size: [usize; 2], rng: &mut Rng) -> Result<Sequ
         })?;
     checked_numel("Linear", &[128, fc1_in])
         .map_err(|e| too_large(format!("fc1 = Linear({fc1_in}, 128): {e}")))?;
-    let conv1 = Conv2d::new(Conv2dConfig::new(1, 16, 3).with_padding(1), rng)?;
-    let conv2 = Conv2d::new(Conv2dConfig::new(16, 32, 3).with_padding(1), rng)?;
-    let fc1 = Linear::try_new(fc1_in, 128, true, rng)?;
-    let fc2 = Linear::try_new(128, 10, true, rng)?;
     Ok(Sequential::new()
-        .add_module("conv1", conv1)
+        .add_module("conv1", Conv2d::new(1, 16, 3).with_padding(1))
         .add_module("relu1", ReLU)
         .add_module("pool1", MaxPool2d::new(2))
-        .add_module("conv2", conv2)
+        .add_module("conv2", Conv2d::new(16, 32, 3).with_padding(1))
         .add_module("relu2", ReLU)
         .add_module("pool2", MaxPool2d::new(2))
-        .add_module("flatten", Flatten::default())
-        .add_module("fc1", fc1)
+        .add_module("flatten", Flatten::new())
+        .add_module("fc1", Linear::new(fc1_in, 128))
         .add_module("relu3", ReLU)
-        .add_module("fc2", fc2))
+        .add_module("fc2", Linear::new(128, 10)))
 }

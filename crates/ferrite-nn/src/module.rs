@@ -18,7 +18,7 @@ use crate::hooks::{self, ForwardHookHandle};
 /// ```
 /// use ferrite_autograd::Var;
 /// use ferrite_nn::{Linear, Module, ModuleExt};
-/// use ferrite_tensor::{seeded_rng, Result, Tensor};
+/// use ferrite_tensor::{Result, Tensor};
 ///
 /// /// y = relu(fc(x))
 /// struct Block { fc: Linear }
@@ -32,7 +32,7 @@ use crate::hooks::{self, ForwardHookHandle};
 ///     }
 /// }
 ///
-/// let block = Block { fc: Linear::new(4, 2, &mut seeded_rng(0)) };
+/// let block = Block { fc: Linear::new(4, 2) };
 /// let names: Vec<String> = block.named_parameters().into_iter().map(|(n, _)| n).collect();
 /// assert_eq!(names, ["fc.weight", "fc.bias"]);
 /// assert_eq!(block.type_name(), "Block");
@@ -114,9 +114,8 @@ fn short_type_name(full: &'static str) -> &'static str {
 ///
 /// ```
 /// use ferrite_nn::{visit_modules, Linear, ReLU, Sequential};
-/// use ferrite_tensor::seeded_rng;
 /// let model = Sequential::<f32>::new()
-///     .add_module("fc", Linear::new(2, 2, &mut seeded_rng(0)))
+///     .add_module("fc", Linear::new(2, 2))
 ///     .add_module("act", ReLU);
 /// let mut seen = Vec::new();
 /// visit_modules(&model, &mut |path, m| seen.push(format!("{path}:{}", m.type_name())));
@@ -155,9 +154,9 @@ pub(crate) fn join(prefix: &str, name: &str) -> String {
 /// ```
 /// use ferrite_autograd::Var;
 /// use ferrite_nn::{Linear, ModuleExt, ReLU, Sequential};
-/// use ferrite_tensor::{seeded_rng, Tensor};
+/// use ferrite_tensor::Tensor;
 /// let model = Sequential::<f32>::new()
-///     .append(Linear::new(3, 4, &mut seeded_rng(0)))
+///     .append(Linear::new(3, 4))
 ///     .append(ReLU);
 /// assert_eq!(model.num_parameters(), 3 * 4 + 4);
 /// model.eval();
@@ -208,7 +207,7 @@ pub trait ModuleExt<T: Float>: Module<T> {
     /// use ferrite_autograd::Var;
     /// use ferrite_nn::{Flatten, Module, ModuleExt, ReLU, Sequential, Tanh};
     /// use ferrite_tensor::Tensor;
-    /// let model = Sequential::<f32>::new().append(Tanh).append(Flatten::new(1, -1)).append(ReLU);
+    /// let model = Sequential::<f32>::new().append(Tanh).append(Flatten::new()).append(ReLU);
     /// let seen = Arc::new(Mutex::new(Vec::new()));
     /// let log = Arc::clone(&seen);
     /// let handle = model.children()[1].1.register_forward_hook(move |_, y| {

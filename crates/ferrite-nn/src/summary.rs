@@ -57,14 +57,12 @@ pub struct Summary {
 /// model refuses an input of that shape (the layer's own error).
 ///
 /// ```
-/// use ferrite_nn::{Conv2d, Conv2dConfig, Flatten, Linear, ReLU, Sequential, summary};
-/// use ferrite_tensor::seeded_rng;
-/// let mut rng = seeded_rng(0);
+/// use ferrite_nn::{Conv2d, Flatten, Linear, ReLU, Sequential, summary};
 /// let model = Sequential::<f32>::new()
-///     .add_module("conv1", Conv2d::new(Conv2dConfig::new(1, 1, 3).with_stride(2), &mut rng)?)
+///     .add_module("conv1", Conv2d::new(1, 1, 3).with_stride(2))
 ///     .append(ReLU)
-///     .add_module("flatten", Flatten::default())
-///     .add_module("fc", Linear::new(16, 2, &mut rng));
+///     .add_module("flatten", Flatten::new())
+///     .add_module("fc", Linear::new(16, 2));
 /// let s = summary(&model, &[1, 1, 9, 9])?;
 /// assert_eq!(s.rows[0].output_shape, vec![1, 1, 4, 4]); // (9 - 3) / 2 + 1 = 4
 /// assert_eq!(s.total_params, 10 + 34);
@@ -195,7 +193,7 @@ impl fmt::Display for Summary {
 mod tests {
     use super::*;
 
-    use crate::{BatchNorm2d, BatchNorm2dConfig, Sequential, load_state_dict, state_dict};
+    use crate::{BatchNorm2d, Sequential, load_state_dict, state_dict};
 
     /// A layer of another crate that counts its calls in a buffer.
     struct Counting(Var<f32>);
@@ -215,7 +213,7 @@ mod tests {
     #[test]
     fn summary_leaves_every_buffer_as_it_was() {
         let model = Sequential::<f32>::new()
-            .add_module("bn", BatchNorm2d::new(BatchNorm2dConfig::new(2)).unwrap())
+            .add_module("bn", BatchNorm2d::new(2))
             .add_module("count", Counting(Var::new(Tensor::scalar(0.0))));
         // A BatchNorm2d past 2^24 batches: the f32 buffer cannot show the exact count.
         let mut sd = state_dict(&model);

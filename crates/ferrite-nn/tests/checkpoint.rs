@@ -15,10 +15,10 @@ use ferrite_nn::checkpoint::{
 use ferrite_nn::loss::{Reduction, mse_loss};
 use ferrite_nn::optim::{Adam, AdamConfig, Optimizer, OptimizerState};
 use ferrite_nn::{
-    BatchNorm2d, BatchNorm2dConfig, Conv2d, Conv2dConfig, Flatten, Linear, LoadReport, Module,
-    ModuleExt, NnError, ReLU, Sequential, StateDict, Strict, load_state_dict, state_dict,
+    BatchNorm2d, Conv2d, Flatten, Linear, LoadReport, Module, ModuleExt, NnError, ReLU, Sequential,
+    StateDict, Strict, load_state_dict, state_dict,
 };
-use ferrite_tensor::{Float, Rng, Tensor, seeded_rng};
+use ferrite_tensor::{Float, Rng, Tensor, manual_seed, seeded_rng, with_default_rng};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -53,29 +53,26 @@ fn listing(dir: &Path) -> Vec<String> {
     names
 }
 
-/// PyTorch's `Sequential(conv1=Conv2d(1, 2, 3, padding=1), relu, flatten, fc1=Linear(32, 3))`.
-fn tiny_model<T: Float>(rng: &mut Rng) -> Sequential<T> {
+/// PyTorch's `Sequential(conv1=Conv2d(1, 2, 3, padding=1), relu, flatten, fc1=Linear(32, 3))`,
+/// after `manual_seed(seed)`.
+fn tiny_model<T: Float>(seed: u64) -> Sequential<T> {
+    manual_seed(seed);
     Sequential::new()
-        .add_module(
-            "conv1",
-            Conv2d::new(Conv2dConfig::new(1, 2, 3).with_padding(1), rng).unwrap(),
-        )
+        .add_module("conv1", Conv2d::new(1, 2, 3).with_padding(1))
         .add_module("relu", ReLU)
-        .add_module("flatten", Flatten::default())
-        .add_module("fc1", Linear::new(32, 3, rng))
+        .add_module("flatten", Flatten::new())
+        .add_module("fc1", Linear::new(32, 3))
 }
 
 /// The same with `bn1 = BatchNorm2d(2)` after `conv1`, in training mode.
-fn tiny_bn_model<T: Float>(rng: &mut Rng) -> Sequential<T> {
+fn tiny_bn_model<T: Float>(seed: u64) -> Sequential<T> {
+    manual_seed(seed);
     Sequential::new()
-        .add_module(
-            "conv1",
-            Conv2d::new(Conv2dConfig::new(1, 2, 3).with_padding(1), rng).unwrap(),
-        )
-        .add_module("bn1", BatchNorm2d::new(BatchNorm2dConfig::new(2)).unwrap())
+        .add_module("conv1", Conv2d::new(1, 2, 3).with_padding(1))
+        .add_module("bn1", BatchNorm2d::new(2))
         .add_module("relu", ReLU)
-        .add_module("flatten", Flatten::default())
-        .add_module("fc1", Linear::new(32, 3, rng))
+        .add_module("flatten", Flatten::new())
+        .add_module("fc1", Linear::new(32, 3))
 }
 
 fn predict<T: Float>(model: &dyn Module<T>, input: &Tensor<T>) -> Tensor<T> {
@@ -144,7 +141,7 @@ fn pytorch_safetensors_loads_strictly_and_predicts_like_pytorch_f32() {
     want.sort_unstable();
     assert_eq!(keys, want);
 
-    let model = tiny_model::<f32>(&mut seeded_rng(123));
+    let model = tiny_model::<f32>(123);
     // ferrite's state_dict has PyTorch's key order.
     assert_eq!(state_dict(&model).keys().collect::<Vec<_>>(), fx.keys);
     let report = load_state_dict(&model, &sd, Strict::Yes).unwrap();
@@ -174,7 +171,7 @@ fn pytorch_safetensors_loads_in_f64_and_predicts_like_pytorch_f64() {
             == load_safetensors::<f32>(fixture("tiny.safetensors")).unwrap()
     );
 
-    let model = tiny_model::<f64>(&mut seeded_rng(5));
+    let model = tiny_model::<f64>(5);
     assert!(
         load_state_dict(&model, &from_f64, Strict::Yes)
             .unwrap()
@@ -194,7 +191,7 @@ fn pytorch_batchnorm_fixture<T: Float>(tolerance: f64) {
         vec![T::of(3.0)]
     );
 
-    let model = tiny_bn_model::<T>(&mut seeded_rng(4));
+    let model = tiny_bn_model::<T>(4);
     assert_eq!(state_dict(&model).keys().collect::<Vec<_>>(), fx.keys);
     assert!(
         load_state_dict(&model, &sd, Strict::Yes)
@@ -241,7 +238,7 @@ fn pytorch_f16_file_is_refused_naming_the_dtype() {
 fn export_reimport<T: Float>() {
     let dir = temp_dir("export");
     let path = dir.join("model.safetensors");
-    let original = tiny_model::<T>(&mut seeded_rng(7));
+    let original = tiny_model::<T>(7);
     save_safetensors(&state_dict(&original), &path).unwrap();
     assert_eq!(listing(&dir), ["model.safetensors"]);
 
@@ -251,7 +248,7 @@ fn export_reimport<T: Float>() {
         sd.keys().collect::<Vec<_>>(),
         state_dict(&original).keys().collect::<Vec<_>>()
     );
-    let fresh = tiny_model::<T>(&mut seeded_rng(8));
+    let fresh = tiny_model::<T>(8);
     assert!(state_dict(&fresh) != state_dict(&original));
     assert!(
         load_state_dict(&fresh, &sd, Strict::Yes)
@@ -311,8 +308,9 @@ fn export_then_reimport_gives_identical_parameters_and_predictions_f64() {
 /// rewrite it (and its input/output JSON), then rerun the script.
 #[test]
 fn ferrite_export_matches_the_committed_golden_file() {
-    let mut rng = seeded_rng(7);
-    let model = tiny_bn_model::<f32>(&mut rng);
+    let model = tiny_bn_model::<f32>(7);
+    // The default generator where the model left it: the data continue its stream.
+    let mut rng = with_default_rng(|rng| rng.clone());
     for _ in 0..2 {
         let batch = Tensor::<f32>::randn(&[8, 1, 4, 4], &mut rng).add_scalar(0.5);
         predict(&model, &batch);
@@ -354,8 +352,9 @@ fn ferrite_export_matches_the_committed_golden_file() {
 fn checkpoint_round_trip_is_exact() {
     let dir = temp_dir("roundtrip");
     let path = dir.join("run.ckpt");
-    let mut rng = seeded_rng(2024);
-    let model = tiny_model::<f32>(&mut rng);
+    let model = tiny_model::<f32>(2024);
+    // The default generator where the model left it: the data continue its stream.
+    let mut rng = with_default_rng(|rng| rng.clone());
     let _ = rng.next_u64(); // a generator in the middle of its stream
     let ckpt = full_checkpoint(&model, &rng);
     ckpt.save(&path).unwrap();
@@ -384,7 +383,7 @@ fn checkpoint_round_trip_is_exact() {
     }
 
     // A fresh model predicts exactly as the saved one.
-    let fresh = tiny_model::<f32>(&mut seeded_rng(99));
+    let fresh = tiny_model::<f32>(99);
     assert!(loaded.load_into(&fresh, Strict::Yes).unwrap().is_clean());
     let x = Tensor::<f32>::randn(&[6, 1, 4, 4], &mut seeded_rng(3));
     assert_eq!(predict(&fresh, &x), predict(&model, &x));
@@ -396,7 +395,7 @@ fn checkpoint_round_trip_is_exact() {
 
 #[test]
 fn checkpoint_precision_is_kept_and_converted_on_request() {
-    let model = tiny_model::<f64>(&mut seeded_rng(1));
+    let model = tiny_model::<f64>(1);
     let mut ckpt = Checkpoint::from_model(&model);
     ckpt.extra.insert("third", Tensor::full(&[1], 1.0 / 3.0));
     let bytes = ckpt.to_bytes().unwrap();
@@ -475,7 +474,7 @@ fn bits(sd: &StateDict<f32>) -> Vec<(String, Vec<u32>)> {
 #[test]
 fn training_resumed_from_a_checkpoint_file_is_bit_identical() {
     let config = AdamConfig::new(0.01);
-    let uninterrupted = tiny_bn_model::<f32>(&mut seeded_rng(30));
+    let uninterrupted = tiny_bn_model::<f32>(30);
     let mut opt = Adam::new(uninterrupted.parameters(), config).unwrap();
     let mut rng = seeded_rng(31);
     train(&uninterrupted, &mut opt, &mut rng, 6);
@@ -483,7 +482,7 @@ fn training_resumed_from_a_checkpoint_file_is_bit_identical() {
     let dir = temp_dir("resume");
     let path = dir.join("run.ckpt");
     {
-        let model = tiny_bn_model::<f32>(&mut seeded_rng(30));
+        let model = tiny_bn_model::<f32>(30);
         let mut opt = Adam::new(model.parameters(), config).unwrap();
         let mut rng = seeded_rng(31);
         train(&model, &mut opt, &mut rng, 3);
@@ -495,7 +494,7 @@ fn training_resumed_from_a_checkpoint_file_is_bit_identical() {
     }
 
     let ckpt: Checkpoint = Checkpoint::load(&path).unwrap();
-    let resumed = tiny_bn_model::<f32>(&mut seeded_rng(777)); // another initialisation
+    let resumed = tiny_bn_model::<f32>(777); // another initialisation
     assert!(ckpt.load_into(&resumed, Strict::Yes).unwrap().is_clean());
     let mut opt = Adam::new(resumed.parameters(), config).unwrap();
     opt.load_state(ckpt.optimizer_state::<OptimizerState>().unwrap().unwrap())
@@ -514,28 +513,22 @@ fn training_resumed_from_a_checkpoint_file_is_bit_identical() {
 
 /// conv1 `[8, 1, 3, 3]`, fc1, fc2.
 fn model_a() -> Sequential<f32> {
-    let rng = &mut seeded_rng(10);
+    manual_seed(10);
     Sequential::new()
-        .add_module(
-            "conv1",
-            Conv2d::new(Conv2dConfig::new(1, 8, 3), rng).unwrap(),
-        )
-        .add_module("flatten", Flatten::default())
-        .add_module("fc1", Linear::new(10, 5, rng))
-        .add_module("fc2", Linear::new(5, 2, rng))
+        .add_module("conv1", Conv2d::new(1, 8, 3))
+        .add_module("flatten", Flatten::new())
+        .add_module("fc1", Linear::new(10, 5))
+        .add_module("fc2", Linear::new(5, 2))
 }
 
 /// conv1 `[16, 1, 3, 3]`, fc1 (same shape as model A's), fc3.
 fn model_b() -> Sequential<f32> {
-    let rng = &mut seeded_rng(20);
+    manual_seed(20);
     Sequential::new()
-        .add_module(
-            "conv1",
-            Conv2d::new(Conv2dConfig::new(1, 16, 3), rng).unwrap(),
-        )
-        .add_module("flatten", Flatten::default())
-        .add_module("fc1", Linear::new(10, 5, rng))
-        .add_module("fc3", Linear::new(5, 2, rng))
+        .add_module("conv1", Conv2d::new(1, 16, 3))
+        .add_module("flatten", Flatten::new())
+        .add_module("fc1", Linear::new(10, 5))
+        .add_module("fc3", Linear::new(5, 2))
 }
 
 #[test]
@@ -602,7 +595,7 @@ fn strict_load_of_a_different_model_is_refused_and_changes_nothing() {
 #[test]
 fn truncation_at_every_byte_is_refused() {
     let dir = temp_dir("truncate");
-    let model = tiny_model::<f32>(&mut seeded_rng(0));
+    let model = tiny_model::<f32>(0);
     let bytes = full_checkpoint(&model, &seeded_rng(1)).to_bytes().unwrap();
     let path = dir.join("cut.ckpt");
     let shown = path.display().to_string();
@@ -631,7 +624,7 @@ fn truncation_at_every_byte_is_refused() {
 
 #[test]
 fn every_flipped_byte_is_detected() {
-    let model = tiny_model::<f32>(&mut seeded_rng(0));
+    let model = tiny_model::<f32>(0);
     let bytes = full_checkpoint(&model, &seeded_rng(1)).to_bytes().unwrap();
     let n = bytes.len();
     for i in 0..n {
@@ -699,7 +692,7 @@ fn loading_never_modifies_the_file() {
     let dir = temp_dir("readonly");
     let good = dir.join("good.ckpt");
     let bad = dir.join("bad.ckpt");
-    let model = tiny_model::<f32>(&mut seeded_rng(0));
+    let model = tiny_model::<f32>(0);
     full_checkpoint(&model, &seeded_rng(1)).save(&good).unwrap();
     let mut corrupt = std::fs::read(&good).unwrap();
     corrupt[40] ^= 0x10;
@@ -729,7 +722,7 @@ fn loading_never_modifies_the_file() {
 fn atomic_write_replaces_and_leaves_no_temporary_file() {
     let dir = temp_dir("atomic-ok");
     let path = dir.join("model.ckpt");
-    let model = tiny_model::<f32>(&mut seeded_rng(0));
+    let model = tiny_model::<f32>(0);
     let mut ckpt = Checkpoint::from_model(&model);
     for epoch in 0..5 {
         ckpt.epoch = epoch;
@@ -753,7 +746,7 @@ fn atomic_write_replaces_and_leaves_no_temporary_file() {
 fn failed_atomic_writes_leave_the_old_file_intact() {
     let dir = temp_dir("atomic-fail");
     let path = dir.join("model.safetensors");
-    let model = tiny_model::<f32>(&mut seeded_rng(0));
+    let model = tiny_model::<f32>(0);
     save_safetensors(&state_dict(&model), &path).unwrap();
     let old = std::fs::read(&path).unwrap();
 

@@ -9,11 +9,9 @@ use ferrite_tensor::Tensor;
 
 #[test]
 fn hooks_fire_for_their_own_module_only_and_can_replace_outputs() {
-    let inner = Sequential::<f64>::new()
-        .append(Flatten::new(1, -1))
-        .append(Tanh);
+    let inner = Sequential::<f64>::new().append(Flatten::new()).append(Tanh);
     let model = Sequential::<f64>::new()
-        .append(Flatten::new(2, -1))
+        .append(Flatten::new().with_start_dim(2))
         .append(inner)
         .append(ReLU);
     let log = Arc::new(Mutex::new(Vec::new()));
@@ -55,7 +53,7 @@ fn zero_sized_modules_refuse_hooks_with_a_reason() {
 
 #[test]
 fn a_failing_hook_fails_the_forward() {
-    let flatten = Flatten::new(0, -1);
+    let flatten = Flatten::new().with_start_dim(0);
     let handle = flatten
         .register_forward_hook(|_, _: &Var<f32>| {
             Err(ferrite_tensor::TensorError::invalid("my_hook", "refused"))

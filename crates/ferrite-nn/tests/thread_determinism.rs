@@ -7,7 +7,7 @@ use ferrite_nn::loss::{CrossEntropyOptions, cross_entropy};
 use ferrite_nn::models::small_cnn;
 use ferrite_nn::optim::{Optimizer, Sgd, SgdConfig};
 use ferrite_nn::{Module, ModuleExt};
-use ferrite_tensor::{Tensor, seeded_rng};
+use ferrite_tensor::{Tensor, manual_seed, seeded_rng};
 
 /// Three SGD steps (momentum 0.9) on one seeded batch, in a pool of `threads` threads:
 /// the bits of each loss, then of every parameter and gradient at the end.
@@ -17,8 +17,9 @@ fn train(threads: usize, batch: usize) -> Vec<Vec<u32>> {
         .build()
         .expect("thread pool");
     pool.install(|| {
+        manual_seed(7);
+        let model = small_cnn::<f32>([28, 28]).expect("model");
         let rng = &mut seeded_rng(7);
-        let model = small_cnn::<f32>([28, 28], rng).expect("model");
         let mut opt =
             Sgd::new(model.parameters(), SgdConfig::new(0.05).with_momentum(0.9)).expect("sgd");
         let x = Tensor::<f32>::randn(&[batch, 1, 28, 28], rng);

@@ -33,7 +33,7 @@ pub use ops::conv::{
     Conv2dGrads, Conv2dParams, Padding, PaddingMode, conv2d_backward, conv2d_bias_grad,
     conv2d_input_grad, conv2d_weight_grad,
 };
-pub use ops::dropout::dropout_mask;
+pub use ops::dropout::{dropout_mask, dropout2d_mask};
 pub use ops::index::{gather_backward, index_select_backward};
 pub use ops::indices::Indices;
 pub use ops::linear::{LinearGrads, linear_backward};

@@ -11,7 +11,7 @@
 //! // `Conv2d` and `Var` default to f32 (`Conv2d<f64>` for double precision).
 //! // conv1: a 9x9 image, one 3x3 filter, stride 2 -> a 4x4 feature map.
 //! let mut rng = seeded_rng(0);
-//! let conv1: Conv2d = Conv2d::new(Conv2dConfig::new(1, 1, 3).with_stride(2), &mut rng)?;
+//! let conv1: Conv2d = Conv2d::new(1, 1, 3).with_stride(2);
 //! let x = Var::new(Tensor::randn(&[1, 1, 9, 9], &mut rng));
 //! let y = conv1.forward(&x)?.relu()?;
 //! assert_eq!(y.shape(), vec![1, 1, 4, 4]);
@@ -39,14 +39,18 @@ pub mod prelude {
     pub use ferrite_nn::loss::{CrossEntropyOptions, Reduction, cross_entropy, mse_loss, nll_loss};
     pub use ferrite_nn::optim::{Adam, AdamConfig, LrScheduler, Optimizer, Sgd, SgdConfig};
     pub use ferrite_nn::{
-        AvgPool2d, BatchNorm2d, BatchNorm2dConfig, Conv2d, Conv2dConfig, Dropout, Flatten,
-        Identity, Linear, MaxPool2d, Module, ModuleExt, ReLU, Sequential, Sigmoid, Tanh, init,
+        AvgPool2d, BatchNorm2d, BatchNorm2dConfig, Conv2d, Conv2dConfig, Dropout, Dropout2d,
+        Flatten, Identity, Linear, LinearConfig, MaxPool2d, Module, ModuleExt, ReLU, Sequential,
+        Sigmoid, Tanh, init,
     };
     pub use ferrite_nn::{
         ELU, GELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSoftmax, ReLU6, SiLU, Softmax,
         Softplus,
     };
-    pub use ferrite_tensor::{Float, Padding, PaddingMode, Rng, Tensor, TensorError, seeded_rng};
+    pub use ferrite_tensor::{
+        Float, Padding, PaddingMode, Rng, Tensor, TensorError, manual_seed, seeded_rng,
+        with_default_rng,
+    };
     pub use ferrite_tensor::{GeluApproximate, Indices, Mask};
 }
 

@@ -123,8 +123,7 @@ struct Wire<'a> {
 /// ```
 /// use ferrite_nn::checkpoint::Checkpoint;
 /// use ferrite_nn::{Linear, Module, Sequential, Strict, ModuleExt};
-/// use ferrite_tensor::seeded_rng;
-/// let model = Sequential::<f32>::new().add_module("fc1", Linear::new(3, 2, &mut seeded_rng(0)));
+/// let model = Sequential::<f32>::new().add_module("fc1", Linear::new(3, 2));
 /// let mut ckpt = Checkpoint::from_model(&model);
 /// ckpt.epoch = 5;
 /// ckpt.metadata.insert("lr".into(), "0.01".into());
@@ -134,7 +133,7 @@ struct Wire<'a> {
 /// let back = Checkpoint::<f32>::from_bytes(&bytes, "in memory")?;
 /// assert_eq!(back, ckpt);
 ///
-/// let fresh = Sequential::<f32>::new().add_module("fc1", Linear::new(3, 2, &mut seeded_rng(1)));
+/// let fresh = Sequential::<f32>::new().add_module("fc1", Linear::new(3, 2));
 /// back.load_into(&fresh, Strict::Yes)?;
 /// assert_eq!(fresh.parameters()[0].value(), model.parameters()[0].value());
 /// # Ok::<(), ferrite_nn::NnError>(())
@@ -236,8 +235,7 @@ impl<T: Float> Checkpoint<T> {
     /// ```
     /// use ferrite_nn::checkpoint::Checkpoint;
     /// use ferrite_nn::{Linear, ReLU, Sequential};
-    /// use ferrite_tensor::seeded_rng;
-    /// let model = Sequential::<f32>::new().add_module("fc1", Linear::new(4, 2, &mut seeded_rng(0))).append(ReLU);
+    /// let model = Sequential::<f32>::new().add_module("fc1", Linear::new(4, 2)).append(ReLU);
     /// let c = Checkpoint::from_model(&model);
     /// assert_eq!(c.params.len(), 2);
     /// assert_eq!(
@@ -261,9 +259,8 @@ impl<T: Float> Checkpoint<T> {
     /// ```
     /// use ferrite_nn::checkpoint::Checkpoint;
     /// use ferrite_nn::{Linear, Sequential, Strict};
-    /// use ferrite_tensor::seeded_rng;
-    /// let small = Sequential::<f32>::new().add_module("fc1", Linear::new(4, 2, &mut seeded_rng(0)));
-    /// let big = Sequential::<f32>::new().add_module("fc1", Linear::new(4, 8, &mut seeded_rng(0)));
+    /// let small = Sequential::<f32>::new().add_module("fc1", Linear::new(4, 2));
+    /// let big = Sequential::<f32>::new().add_module("fc1", Linear::new(4, 8));
     /// let err = Checkpoint::from_model(&small).load_into(&big, Strict::Yes).unwrap_err();
     /// let msg = err.to_string();
     /// assert!(msg.contains("wrong shapes [fc1.weight: model [8, 4], checkpoint [2, 4]"), "{msg}");

@@ -17,7 +17,7 @@
 //! let dir = std::env::temp_dir().join(format!("ferrite-doc-ckpt-{}", std::process::id()));
 //! std::fs::create_dir_all(&dir).unwrap();
 //! let mut rng = seeded_rng(0);
-//! let model = Sequential::<f32>::new().add_module("fc1", Linear::new(4, 2, &mut rng));
+//! let model = Sequential::<f32>::new().add_module("fc1", Linear::new(4, 2));
 //!
 //! // A training checkpoint...
 //! let mut ckpt = Checkpoint::from_model(&model);
@@ -29,7 +29,7 @@
 //!
 //! // ... and a safetensors export that PyTorch reads with `load_file`.
 //! save_safetensors(&state_dict(&model), dir.join("model.safetensors"))?;
-//! let fresh = Sequential::<f32>::new().add_module("fc1", Linear::new(4, 2, &mut seeded_rng(9)));
+//! let fresh = Sequential::<f32>::new().add_module("fc1", Linear::new(4, 2));
 //! load_state_dict(&fresh, &load_safetensors(dir.join("model.safetensors"))?, Strict::Yes)?;
 //! assert!(state_dict(&fresh) == state_dict(&model));
 //! # std::fs::remove_dir_all(&dir).unwrap();

@@ -175,8 +175,7 @@ pub fn to_safetensors_bytes<T: Float>(state: &StateDict<T>) -> Result<Vec<u8>, N
 /// ```
 /// use ferrite_nn::checkpoint::{load_safetensors, save_safetensors};
 /// use ferrite_nn::{state_dict, Linear, Sequential};
-/// use ferrite_tensor::seeded_rng;
-/// let model = Sequential::<f32>::new().add_module("fc1", Linear::new(4, 2, &mut seeded_rng(0)));
+/// let model = Sequential::<f32>::new().add_module("fc1", Linear::new(4, 2));
 /// let path = std::env::temp_dir().join(format!("ferrite-doc-st-{}.safetensors", std::process::id()));
 /// save_safetensors(&state_dict(&model), &path)?;
 /// assert_eq!(load_safetensors::<f32>(&path)?, state_dict(&model));

@@ -363,14 +363,12 @@ pub(crate) fn named_state<T: Float>(model: &dyn Module<T>) -> Vec<(String, Var<T
 /// children. The tensors are snapshots (cheap shared copies) of the current values.
 ///
 /// ```
-/// use ferrite_nn::{state_dict, Conv2d, Conv2dConfig, Flatten, Linear, ReLU, Sequential};
-/// use ferrite_tensor::seeded_rng;
-/// let mut rng = seeded_rng(0);
+/// use ferrite_nn::{state_dict, Conv2d, Flatten, Linear, ReLU, Sequential};
 /// let model = Sequential::<f32>::new()
-///     .add_module("conv1", Conv2d::new(Conv2dConfig::new(1, 2, 3), &mut rng)?)
+///     .add_module("conv1", Conv2d::new(1, 2, 3))
 ///     .add_module("relu", ReLU)
-///     .add_module("flatten", Flatten::default())
-///     .add_module("fc1", Linear::new(8, 3, &mut rng));
+///     .add_module("flatten", Flatten::new())
+///     .add_module("fc1", Linear::new(8, 3));
 /// let sd = state_dict(&model);
 /// assert_eq!(
 ///     sd.keys().collect::<Vec<_>>(),
@@ -406,15 +404,14 @@ pub fn state_dict<T: Float>(model: &dyn Module<T>) -> StateDict<T> {
 ///
 /// ```
 /// use ferrite_nn::{load_state_dict, state_dict, Linear, Sequential, Strict};
-/// use ferrite_tensor::seeded_rng;
-/// let a = Sequential::<f32>::new().add_module("fc1", Linear::new(4, 2, &mut seeded_rng(1)));
-/// let b = Sequential::<f32>::new().add_module("fc1", Linear::new(4, 2, &mut seeded_rng(2)));
+/// let a = Sequential::<f32>::new().add_module("fc1", Linear::new(4, 2));
+/// let b = Sequential::<f32>::new().add_module("fc1", Linear::new(4, 2));
 /// let report = load_state_dict(&b, &state_dict(&a), Strict::Yes)?;
 /// assert!(report.is_clean());
 /// assert!(state_dict(&a) == state_dict(&b));
 ///
 /// // A different model is refused and left unchanged.
-/// let c = Sequential::<f32>::new().add_module("fc2", Linear::new(4, 3, &mut seeded_rng(3)));
+/// let c = Sequential::<f32>::new().add_module("fc2", Linear::new(4, 3));
 /// let before = state_dict(&c);
 /// let err = load_state_dict(&c, &state_dict(&a), Strict::Yes).unwrap_err();
 /// assert!(err.to_string().contains("missing keys [fc2.weight, fc2.bias]"));
@@ -482,7 +479,7 @@ pub fn load_state_dict<T: Float>(
 mod tests {
     use super::*;
     use crate::{Linear, Sequential};
-    use ferrite_tensor::{Result, seeded_rng};
+    use ferrite_tensor::Result;
 
     /// A module whose parameter is the result of an op (not a leaf).
     struct Derived(Var<f32>);
@@ -506,7 +503,7 @@ mod tests {
         let w = Var::parameter(Tensor::<f32>::ones(&[2]));
         let model = Sequential::new()
             .add_module("a", Derived(w.relu().unwrap()))
-            .add_module("b", Linear::new(2, 2, &mut seeded_rng(0)));
+            .add_module("b", Linear::new(2, 2));
         let sd = state_dict(&model);
         assert_eq!(
             sd.keys().collect::<Vec<_>>(),
@@ -518,7 +515,7 @@ mod tests {
     fn non_leaf_target_is_refused_before_anything_is_assigned() {
         let w = Var::parameter(Tensor::<f32>::ones(&[2]));
         let model = Sequential::new()
-            .add_module("b", Linear::new(2, 2, &mut seeded_rng(0)))
+            .add_module("b", Linear::new(2, 2))
             .add_module("a", Derived(w.relu().unwrap()));
         let before = state_dict(&model);
         let mut sd = before.cast::<f32>();

@@ -92,7 +92,7 @@ impl<T: Float> Module<T> for Tanh {
 /// use ferrite_autograd::Var;
 /// use ferrite_nn::{Flatten, Module, ModuleExt};
 /// use ferrite_tensor::Tensor;
-/// let y = Flatten::default().forward(&Var::new(Tensor::<f32>::zeros(&[64, 32, 7, 7])))?;
+/// let y = Flatten::new().forward(&Var::new(Tensor::<f32>::zeros(&[64, 32, 7, 7])))?;
 /// assert_eq!(y.shape(), vec![64, 1568]);
 /// # Ok::<(), ferrite_tensor::TensorError>(())
 /// ```
@@ -114,9 +114,33 @@ impl Default for Flatten {
 }
 
 impl Flatten {
-    /// Merges `start_dim..=end_dim`.
-    pub fn new(start_dim: isize, end_dim: isize) -> Self {
-        Flatten { start_dim, end_dim }
+    /// Merges every dim after the first (`nn.Flatten()`).
+    ///
+    /// ```
+    /// assert_eq!(ferrite_nn::Flatten::new().start_dim, 1);
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the first dim to merge (negative counts from the end).
+    ///
+    /// ```
+    /// assert_eq!(ferrite_nn::Flatten::new().with_start_dim(0).start_dim, 0);
+    /// ```
+    pub fn with_start_dim(mut self, start_dim: isize) -> Self {
+        self.start_dim = start_dim;
+        self
+    }
+
+    /// Sets the last dim to merge (negative counts from the end).
+    ///
+    /// ```
+    /// assert_eq!(ferrite_nn::Flatten::new().with_end_dim(2).end_dim, 2);
+    /// ```
+    pub fn with_end_dim(mut self, end_dim: isize) -> Self {
+        self.end_dim = end_dim;
+        self
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use ferrite_autograd::Var;
 pub use ferrite_tensor::BatchNormOptions;
-use ferrite_tensor::{Float, Result, Tensor, TensorError};
+use ferrite_tensor::{Float, Result, Tensor, TensorError, checked_numel};
 
 use crate::Module;
 use crate::module::TrainingFlag;
@@ -157,9 +157,9 @@ impl BatchNorm2dConfig {
 ///
 /// ```
 /// use ferrite_autograd::Var;
-/// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig, Module, ModuleExt};
+/// use ferrite_nn::{BatchNorm2d, Module, ModuleExt};
 /// use ferrite_tensor::{seeded_rng, Tensor};
-/// let mut bn = BatchNorm2d::new(BatchNorm2dConfig::new(16))?;
+/// let bn = BatchNorm2d::new(16);
 /// let x = Var::new(Tensor::<f32>::randn(&[8, 16, 5, 5], &mut seeded_rng(0)));
 /// let y = bn.forward(&x)?; // training mode: batch statistics, running stats updated
 /// assert_eq!(y.shape(), vec![8, 16, 5, 5]);
@@ -186,6 +186,8 @@ pub struct BatchNorm2d<T: Float = f32> {
     /// The exact count behind the `num_batches_tracked` buffer.
     counter: Mutex<BatchCounter<T>>,
     training: TrainingFlag,
+    /// Why the settings make no layer (`forward` returns it), when they do not.
+    invalid: Option<TensorError>,
 }
 
 /// The exact number of batches tracked, and the tensor last written to the buffer to show
@@ -216,7 +218,80 @@ impl<T: Float> BatchCounter<T> {
 }
 
 impl<T: Float> BatchNorm2d<T> {
-    /// A layer in training mode, with PyTorch's initial values.
+    /// `num_features` channels, like `nn.BatchNorm2d(num_features)`: PyTorch's defaults
+    /// (`eps` 1e-5, `momentum` 0.1, `affine`, `track_running_stats`) and initial values,
+    /// in training mode. Then one setter per keyword argument.
+    ///
+    /// Settings that make no layer (0 features, a negative or non-finite `eps`, a
+    /// `momentum` outside `[0, 1]`) are not refused here: the layer remembers why and
+    /// [`forward`](Module::forward) returns the error (naming `BatchNorm2d`).
+    ///
+    /// ```
+    /// use ferrite_autograd::Var;
+    /// use ferrite_nn::{BatchNorm2d, Module, ModuleExt};
+    /// use ferrite_tensor::Tensor;
+    /// let bn = BatchNorm2d::<f32>::new(16).with_momentum(0.01);
+    /// assert_eq!(bn.config().momentum, 0.01);
+    /// let bad = BatchNorm2d::<f32>::new(0);
+    /// let err = bad.forward(&Var::new(Tensor::zeros(&[2, 0, 1, 1]))).unwrap_err();
+    /// assert_eq!(err.to_string(), "BatchNorm2d: num_features must be positive, found 0");
+    /// ```
+    pub fn new(num_features: usize) -> Self {
+        Self::from_settings(BatchNorm2dConfig::new(num_features))
+    }
+
+    /// The layer for `config`, or one that remembers why `config` makes no layer (with
+    /// empty parameters and buffers).
+    fn from_settings(config: BatchNorm2dConfig) -> Self {
+        Self::from_config(config).unwrap_or_else(|e| {
+            let mut empty = Self::build(config, 0);
+            empty.invalid = Some(e);
+            empty
+        })
+    }
+
+    /// Sets ε, added to the variance before the square root.
+    ///
+    /// ```
+    /// use ferrite_nn::BatchNorm2d;
+    /// assert_eq!(BatchNorm2d::<f32>::new(8).with_eps(1e-3).config().eps, 1e-3);
+    /// ```
+    pub fn with_eps(self, eps: f64) -> Self {
+        Self::from_settings(self.config.with_eps(eps))
+    }
+
+    /// Sets the momentum of the running statistics.
+    ///
+    /// ```
+    /// use ferrite_nn::BatchNorm2d;
+    /// assert_eq!(BatchNorm2d::<f32>::new(8).with_momentum(0.01).config().momentum, 0.01);
+    /// ```
+    pub fn with_momentum(self, momentum: f64) -> Self {
+        Self::from_settings(self.config.with_momentum(momentum))
+    }
+
+    /// Keeps (`true`) or removes (`false`) the learnable `weight` and `bias`.
+    ///
+    /// ```
+    /// use ferrite_nn::{BatchNorm2d, ModuleExt};
+    /// assert!(BatchNorm2d::<f32>::new(4).with_affine(false).named_parameters().is_empty());
+    /// ```
+    pub fn with_affine(self, affine: bool) -> Self {
+        Self::from_settings(self.config.with_affine(affine))
+    }
+
+    /// Keeps (`true`) or removes (`false`) the running statistics; without them the layer
+    /// normalises with the batch's statistics in both modes.
+    ///
+    /// ```
+    /// use ferrite_nn::BatchNorm2d;
+    /// assert!(BatchNorm2d::<f32>::new(4).with_track_running_stats(false).running_var().is_none());
+    /// ```
+    pub fn with_track_running_stats(self, track_running_stats: bool) -> Self {
+        Self::from_settings(self.config.with_track_running_stats(track_running_stats))
+    }
+
+    /// A layer in training mode with the settings of `config`, PyTorch's initial values.
     ///
     /// # Errors
     /// When `num_features` is zero, `eps` is negative or not finite, or `momentum` is
@@ -224,12 +299,12 @@ impl<T: Float> BatchNorm2d<T> {
     ///
     /// ```
     /// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig, Module, ModuleExt};
-    /// let bn = BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(4).with_affine(false))?;
+    /// let bn = BatchNorm2d::<f32>::from_config(BatchNorm2dConfig::new(4).with_affine(false))?;
     /// assert!(bn.named_parameters().is_empty());
-    /// assert!(BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(0)).is_err());
+    /// assert!(BatchNorm2d::<f32>::from_config(BatchNorm2dConfig::new(0)).is_err());
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
-    pub fn new(config: BatchNorm2dConfig) -> Result<Self> {
+    pub fn from_config(config: BatchNorm2dConfig) -> Result<Self> {
         let c = config.num_features;
         if c == 0 {
             return Err(TensorError::invalid(
@@ -241,10 +316,16 @@ impl<T: Float> BatchNorm2d<T> {
             .with_eps(config.eps)
             .with_momentum(config.momentum)
             .check("BatchNorm2d")?;
+        checked_numel("BatchNorm2d", &[c])?;
+        Ok(Self::build(config, c))
+    }
+
+    /// The layer for `config` with parameters and buffers of `c` channels.
+    fn build(config: BatchNorm2dConfig, c: usize) -> Self {
         let affine = config.affine;
         let track = config.track_running_stats;
         let zero = Tensor::scalar(T::zero());
-        Ok(BatchNorm2d {
+        BatchNorm2d {
             config,
             weight: affine.then(|| Var::parameter(Tensor::ones(&[c]))),
             bias: affine.then(|| Var::parameter(Tensor::zeros(&[c]))),
@@ -253,14 +334,15 @@ impl<T: Float> BatchNorm2d<T> {
             num_batches_tracked: track.then(|| Var::new(zero.clone())),
             counter: Mutex::new(BatchCounter::new(zero)),
             training: TrainingFlag::default(),
-        })
+            invalid: None,
+        }
     }
 
     /// The layer's settings.
     ///
     /// ```
-    /// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig};
-    /// let bn = BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(8))?;
+    /// use ferrite_nn::BatchNorm2d;
+    /// let bn = BatchNorm2d::<f32>::new(8);
     /// assert_eq!(bn.config().num_features, 8);
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
@@ -271,8 +353,8 @@ impl<T: Float> BatchNorm2d<T> {
     /// The per-channel scale `[C]`, when `affine`.
     ///
     /// ```
-    /// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig};
-    /// let bn = BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(2))?;
+    /// use ferrite_nn::BatchNorm2d;
+    /// let bn = BatchNorm2d::<f32>::new(2);
     /// assert_eq!(bn.weight().unwrap().value().to_vec(), vec![1.0, 1.0]);
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
@@ -283,8 +365,8 @@ impl<T: Float> BatchNorm2d<T> {
     /// The per-channel shift `[C]`, when `affine`.
     ///
     /// ```
-    /// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig};
-    /// let bn = BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(2))?;
+    /// use ferrite_nn::BatchNorm2d;
+    /// let bn = BatchNorm2d::<f32>::new(2);
     /// assert_eq!(bn.bias().unwrap().value().to_vec(), vec![0.0, 0.0]);
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
@@ -295,8 +377,8 @@ impl<T: Float> BatchNorm2d<T> {
     /// The running mean `[C]`, when `track_running_stats`.
     ///
     /// ```
-    /// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig};
-    /// let bn = BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(2))?;
+    /// use ferrite_nn::BatchNorm2d;
+    /// let bn = BatchNorm2d::<f32>::new(2);
     /// assert_eq!(bn.running_mean().unwrap().value().to_vec(), vec![0.0, 0.0]);
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
@@ -307,8 +389,8 @@ impl<T: Float> BatchNorm2d<T> {
     /// The running (unbiased) variance `[C]`, when `track_running_stats`.
     ///
     /// ```
-    /// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig};
-    /// let bn = BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(2).with_track_running_stats(false))?;
+    /// use ferrite_nn::BatchNorm2d;
+    /// let bn = BatchNorm2d::<f32>::new(2).with_track_running_stats(false);
     /// assert!(bn.running_var().is_none());
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
@@ -327,9 +409,9 @@ impl<T: Float> BatchNorm2d<T> {
     ///
     /// ```
     /// use ferrite_autograd::Var;
-    /// use ferrite_nn::{load_state_dict, state_dict, BatchNorm2d, BatchNorm2dConfig, Module, Strict, ModuleExt};
+    /// use ferrite_nn::{load_state_dict, state_dict, BatchNorm2d, Module, Strict, ModuleExt};
     /// use ferrite_tensor::Tensor;
-    /// let bn = BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(1))?;
+    /// let bn = BatchNorm2d::<f32>::new(1);
     /// assert_eq!(bn.num_batches_tracked(), Some(0));
     /// let mut sd = state_dict(&bn);
     /// sd.insert("num_batches_tracked", Tensor::scalar(16_777_216.0)); // 2^24
@@ -359,6 +441,9 @@ impl<T: Float> Module<T> for BatchNorm2d<T> {
     /// - input: `[N, num_features, H, W]`
     /// - output: the input's shape
     fn forward(&self, input: &Var<T>) -> Result<Var<T>> {
+        if let Some(e) = &self.invalid {
+            return Err(e.clone());
+        }
         let shape = input.shape();
         if shape.len() == 4 && shape[1] != self.config.num_features {
             return Err(TensorError::shape(
@@ -520,7 +605,7 @@ mod tests {
 
     #[test]
     fn layer_updates_running_stats_and_uses_them_in_eval() {
-        let bn = BatchNorm2d::<f64>::new(BatchNorm2dConfig::new(3).with_momentum(0.2)).unwrap();
+        let bn = BatchNorm2d::<f64>::new(3).with_momentum(0.2);
         let batches = [
             randn(&[4, 3, 2, 2], 10),
             randn(&[4, 3, 2, 2], 11).mul_scalar(3.0),
@@ -561,8 +646,7 @@ mod tests {
 
     #[test]
     fn without_running_stats_always_uses_the_batch() {
-        let bn = BatchNorm2d::<f64>::new(BatchNorm2dConfig::new(2).with_track_running_stats(false))
-            .unwrap();
+        let bn = BatchNorm2d::<f64>::new(2).with_track_running_stats(false);
         assert!(bn.named_buffers().is_empty());
         bn.eval();
         let x = randn(&[3, 2, 2, 2], 13);
@@ -574,7 +658,7 @@ mod tests {
 
     #[test]
     fn names_like_pytorch() {
-        let bn = BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(16)).unwrap();
+        let bn = BatchNorm2d::<f32>::new(16);
         let params: Vec<String> = bn.named_parameters().into_iter().map(|(n, _)| n).collect();
         assert_eq!(params, ["weight", "bias"]);
         assert_eq!(
@@ -590,7 +674,7 @@ mod tests {
 
     #[test]
     fn refuses_bad_inputs() {
-        let bn = BatchNorm2d::<f64>::new(BatchNorm2dConfig::new(2)).unwrap();
+        let bn = BatchNorm2d::<f64>::new(2);
         let err = bn
             .forward(&Var::new(Tensor::zeros(&[2, 2, 3])))
             .unwrap_err();
@@ -608,7 +692,18 @@ mod tests {
         let err =
             batch_norm2d(&x, None, None, Some(&w3), None, &eval.with_training(true)).unwrap_err();
         assert!(err.to_string().contains("weight has shape [3]"), "{err}");
-        assert!(BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(2).with_momentum(1.5)).is_err());
-        assert!(BatchNorm2d::<f32>::new(BatchNorm2dConfig::new(2).with_eps(-1.0)).is_err());
+        assert!(
+            BatchNorm2d::<f32>::from_config(BatchNorm2dConfig::new(2).with_momentum(1.5)).is_err()
+        );
+        assert!(BatchNorm2d::<f32>::from_config(BatchNorm2dConfig::new(2).with_eps(-1.0)).is_err());
+        let x = Var::new(Tensor::<f32>::zeros(&[2, 2, 2, 2]));
+        let err = BatchNorm2d::<f32>::new(2)
+            .with_eps(-1.0)
+            .forward(&x)
+            .unwrap_err();
+        assert_eq!(err.op(), "BatchNorm2d");
+        // A later setter that fixes the settings makes a layer again.
+        let fixed = BatchNorm2d::<f32>::new(2).with_eps(-1.0).with_eps(1e-3);
+        assert!(fixed.forward(&x).is_ok());
     }
 }

@@ -13,13 +13,12 @@ use crate::ModuleExt;
 /// ```
 /// use ferrite_autograd::Var;
 /// use ferrite_nn::{Flatten, Linear, Module, ReLU, Sequential, ModuleExt};
-/// use ferrite_tensor::{seeded_rng, Tensor};
-/// let mut rng = seeded_rng(0);
+/// use ferrite_tensor::Tensor;
 /// let model = Sequential::new()
-///     .add_module("flatten", Flatten::default())
-///     .add_module("fc1", Linear::new(4, 8, &mut rng))
+///     .add_module("flatten", Flatten::new())
+///     .add_module("fc1", Linear::new(4, 8))
 ///     .append(ReLU)
-///     .add_module("fc2", Linear::new(8, 2, &mut rng));
+///     .add_module("fc2", Linear::new(8, 2));
 /// let names: Vec<String> = model.named_parameters().into_iter().map(|(n, _)| n).collect();
 /// assert_eq!(names, ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]);
 /// let y = model.forward(&Var::new(Tensor::<f32>::ones(&[3, 2, 2])))?;
@@ -59,9 +58,8 @@ impl<T: Float> Sequential<T> {
     ///
     /// ```
     /// use ferrite_nn::{Linear, ReLU, Sequential};
-    /// use ferrite_tensor::seeded_rng;
     /// let model = Sequential::<f32>::new()
-    ///     .append(Linear::new(4, 8, &mut seeded_rng(0)))
+    ///     .append(Linear::new(4, 8))
     ///     .append(ReLU);
     /// assert!(model.get("0").is_some() && model.get("1").is_some());
     /// assert_eq!(model.len(), 2);
@@ -79,12 +77,10 @@ impl<T: Float> Sequential<T> {
     ///
     /// ```
     /// use ferrite_nn::{Linear, Module, ReLU, Sequential, ModuleExt};
-    /// use ferrite_tensor::seeded_rng;
-    /// let mut rng = seeded_rng(0);
     /// let model = Sequential::<f32>::new()
-    ///     .add_module("fc", Linear::new(4, 8, &mut rng))
+    ///     .add_module("fc", Linear::new(4, 8))
     ///     .add_module("act", ReLU)
-    ///     .add_module("fc", Linear::new(4, 2, &mut rng)); // replaces the first "fc"
+    ///     .add_module("fc", Linear::new(4, 2)); // replaces the first "fc"
     /// assert_eq!(model.len(), 2);
     /// assert_eq!(model.get("fc").unwrap().describe(), "Linear(in_features=4, out_features=2, bias=true)");
     /// assert_eq!(model.named_parameters().len(), 2);

@@ -173,8 +173,7 @@ impl<R: UpdateRule, T: Float> Optim<R, T> {
     /// ```
     /// use ferrite_nn::optim::{Adam, AdamConfig, Sgd, SgdConfig};
     /// use ferrite_nn::{Linear, Module, ModuleExt};
-    /// use ferrite_tensor::seeded_rng;
-    /// let model: Linear = Linear::new(2, 2, &mut seeded_rng(0));
+    /// let model: Linear = Linear::new(2, 2);
     /// assert!(Sgd::new(model.parameters(), SgdConfig::new(0.1)).is_ok());
     /// assert!(Sgd::<f32>::new(vec![], SgdConfig::new(0.1)).is_err());
     /// let err = Adam::new(model.parameters(), AdamConfig::new(-1.0)).unwrap_err();

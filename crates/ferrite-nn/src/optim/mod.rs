@@ -24,7 +24,7 @@
 //! use ferrite_tensor::{seeded_rng, Tensor};
 //!
 //! let mut rng = seeded_rng(0);
-//! let model = Linear::new(3, 1, &mut rng);
+//! let model = Linear::new(3, 1);
 //! let mut opt = Sgd::new(model.parameters(), SgdConfig::new(0.1).with_momentum(0.9))?;
 //! let mut sched = StepLR::new(&opt, 10, 0.1)?;
 //! let x = Var::new(Tensor::<f32>::randn(&[8, 3], &mut rng));
