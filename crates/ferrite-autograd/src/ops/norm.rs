@@ -38,9 +38,10 @@ impl<T: Float> Var<T> {
     /// assert_eq!(mean.value().to_vec()[0], 0.55); // 0.9 · 0 + 0.1 · 5.5
     /// assert!((var.value().to_vec()[0] - (0.9 + 0.1 * 40.5)).abs() < 1e-12); // unbiased: 40.5
     ///
-    /// let bad = opts.with_momentum(5.0);
-    /// let err = x.batch_norm(Some(&mean), Some(&var), None, None, &bad).unwrap_err();
-    /// assert_eq!(err.to_string(), "batch_norm: momentum must be between 0 and 1, found 5");
+    /// // Any momentum, as in PyTorch: 1.5 extrapolates past the batch mean 5.5.
+    /// let (mean, var) = (Var::new(Tensor::zeros(&[2])), Var::new(Tensor::ones(&[2])));
+    /// x.batch_norm(Some(&mean), Some(&var), None, None, &opts.with_momentum(1.5))?;
+    /// assert_eq!(mean.value().to_vec()[0], 8.25); // -0.5 · 0 + 1.5 · 5.5
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
     pub fn batch_norm(

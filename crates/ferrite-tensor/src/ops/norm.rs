@@ -100,31 +100,27 @@ impl BatchNormOptions {
         self
     }
 
-    /// Refuses an `eps` that is negative or not finite and a `momentum` outside `[0, 1]`
-    /// (or NaN), naming `op` in the error: [`Tensor::batch_norm`] checks its options with
-    /// it, and a layer its configuration, before anything is computed.
+    /// Refuses an `eps` that is negative or not finite, naming `op` in the error:
+    /// [`Tensor::batch_norm`] checks its options with it, and a layer its configuration,
+    /// before anything is computed. Every `momentum` is accepted, as PyTorch accepts every
+    /// float (1.5 or −0.5 extrapolate: `running = (1 − m) · running + m · batch`).
     ///
     /// # Errors
     /// As said above.
     ///
     /// ```
     /// use ferrite_tensor::BatchNormOptions;
-    /// let err = BatchNormOptions::new().with_momentum(5.0).check("BatchNorm2d").unwrap_err();
-    /// assert_eq!(err.to_string(), "BatchNorm2d: momentum must be between 0 and 1, found 5");
+    /// let err = BatchNormOptions::new().with_eps(-1.0).check("BatchNorm2d").unwrap_err();
+    /// assert_eq!(err.to_string(), "BatchNorm2d: eps must be finite and non-negative, found -1");
+    /// assert!(BatchNormOptions::new().with_momentum(1.5).check("batch_norm").is_ok());
     /// assert!(BatchNormOptions::new().with_eps(0.0).check("batch_norm").is_ok());
     /// ```
     pub fn check(&self, op: &'static str) -> Result<()> {
-        let (eps, momentum) = (self.eps, self.momentum);
+        let eps = self.eps;
         if !(eps >= 0.0 && eps.is_finite()) {
             return Err(TensorError::invalid(
                 op,
                 format!("eps must be finite and non-negative, found {eps}"),
-            ));
-        }
-        if !(0.0..=1.0).contains(&momentum) {
-            return Err(TensorError::invalid(
-                op,
-                format!("momentum must be between 0 and 1, found {momentum}"),
             ));
         }
         Ok(())
