@@ -41,7 +41,8 @@ pub use ops::loss::{
 };
 pub use ops::mask::Mask;
 pub use ops::norm::{
-    BatchNormGrads, BatchNormOptions, BatchNormOutput, BatchNormSaved, batch_norm_backward,
+    BatchNormGrads, BatchNormOptions, BatchNormOutput, BatchNormSaved, NormGrads, NormOutput,
+    NormSaved, batch_norm_backward, group_norm_backward, layer_norm_backward,
 };
 pub use ops::pad::{PadMode, pad_backward};
 pub use ops::pool::{Pool2dParams, avg_pool2d_backward, max_pool2d_backward};

@@ -1,6 +1,7 @@
-//! Batch normalisation's kernels, like PyTorch's `native_batch_norm` and
-//! `native_batch_norm_backward`: the per-channel statistics, the normalisation, the
-//! running-statistics update and the closed-form backward.
+//! Normalisation kernels. This file: batch normalisation, like PyTorch's `native_batch_norm`
+//! and `native_batch_norm_backward`: the per-channel statistics, the normalisation, the
+//! running-statistics update and the closed-form backward. `norm/layer.rs`: layer and group
+//! normalisation, on the per-row kernel of `norm/rows.rs`.
 //!
 //! The input is `[N, C, *]`: channels on dim 1, every dim after it flattened, so
 //! `BatchNorm1d` (`[N, C]`, `[N, C, L]`), `BatchNorm2d` and `BatchNorm3d` share these
@@ -20,6 +21,12 @@
 //! ```
 
 use crate::{Float, Result, Tensor, TensorError};
+
+mod layer;
+mod rows;
+
+pub use layer::{group_norm_backward, layer_norm_backward};
+pub use rows::{NormGrads, NormOutput, NormSaved};
 
 const OP: &str = "batch_norm";
 
