@@ -682,8 +682,9 @@ fn naive_adaptive(x: &[f64], [h, w]: [usize; 2], [oh, ow]: [usize; 2], max: bool
     let mut out = Vec::new();
     for r in 0..oh {
         for c in 0..ow {
-            let (h0, h1) = ((r * h) / oh, ((r + 1) * h + oh - 1) / oh);
-            let (w0, w1) = ((c * w) / ow, ((c + 1) * w + ow - 1) / ow);
+            let ceil = |a: usize, b: usize| (a as f64 / b as f64).ceil() as usize;
+            let (h0, h1) = ((r * h) / oh, ceil((r + 1) * h, oh));
+            let (w0, w1) = ((c * w) / ow, ceil((c + 1) * w, ow));
             let vals: Vec<f64> = (h0..h1)
                 .flat_map(|i| (w0..w1).map(move |j| (i, j)))
                 .map(|(i, j)| x[i * w + j])

@@ -202,7 +202,7 @@ impl<T: Float> Tensor<T> {
         let shape = self.shape();
         let [h, w] = check(OP, shape, indices)?;
         let out_hw = params.output_size([h, w])?;
-        let po = out_hw[0].checked_mul(out_hw[1]).unwrap_or(usize::MAX);
+        let po = out_hw[0].saturating_mul(out_hw[1]);
         let at = indices.to_checked_vec(OP, po)?;
         let mut output_shape = shape[..shape.len() - 2].to_vec();
         output_shape.extend(out_hw);
