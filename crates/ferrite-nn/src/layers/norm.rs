@@ -879,4 +879,37 @@ mod tests {
         assert!(LayerNorm::<f64>::new(&[]).forward(&x).is_err());
         assert_eq!(python_float(2.5e-7), "2.5e-07");
     }
+
+    #[test]
+    fn summary_lists_the_new_layers_with_their_shapes_and_reprs() {
+        use crate::{Sequential, summary};
+        let model = Sequential::<f32>::new()
+            .add_module("gn", GroupNorm::new(2, 4))
+            .add_module("gap", crate::AdaptiveAvgPool2d::new([None, Some(1)]))
+            .add_module("ln", LayerNorm::new(&[5, 1]));
+        let s = summary(&model, &[3, 4, 5, 6]).unwrap();
+        let shapes: Vec<Vec<usize>> = s.rows.iter().map(|r| r.output_shape.clone()).collect();
+        assert_eq!(
+            shapes,
+            [vec![3, 4, 5, 6], vec![3, 4, 5, 1], vec![3, 4, 5, 1]]
+        );
+        assert_eq!(
+            s.rows[0].description,
+            "GroupNorm(2, 4, eps=1e-05, affine=True)"
+        );
+        assert_eq!(
+            s.rows[1].description,
+            "AdaptiveAvgPool2d(output_size=(None, 1))"
+        );
+        assert_eq!(
+            s.rows[2].description,
+            "LayerNorm((5, 1), eps=1e-05, elementwise_affine=True)"
+        );
+        assert_eq!(s.total_params, 8 + 10);
+        let bn = BatchNorm1d::<f32>::new(4);
+        let s = summary(&bn, &[2, 4, 3]).unwrap();
+        assert_eq!(s.rows[0].output_shape, vec![2, 4, 3]);
+        assert_eq!(bn.num_batches_tracked(), Some(0)); // summary runs in evaluation mode
+        assert!(bn.is_training());
+    }
 }

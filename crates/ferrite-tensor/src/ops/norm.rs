@@ -689,6 +689,27 @@ mod tests {
     }
 
     #[test]
+    fn any_momentum_extrapolates_like_pytorch() {
+        let x = Tensor::<f64>::from_vec(vec![1.0, 3.0], &[2, 1]).unwrap();
+        let (rm, rv) = (Tensor::full(&[1], 10.0), Tensor::full(&[1], 4.0));
+        for m in [1.5, -0.5, 0.0, 1.0, 7.0] {
+            let opts = BatchNormOptions::new().with_training(true).with_momentum(m);
+            let bn = x
+                .batch_norm(Some(&rm), Some(&rv), None, None, &opts)
+                .unwrap();
+            // Batch mean 2, unbiased variance 2.
+            assert_eq!(
+                bn.running_mean.unwrap().to_vec(),
+                vec![(1.0 - m) * 10.0 + m * 2.0]
+            );
+            assert_eq!(
+                bn.running_var.unwrap().to_vec(),
+                vec![(1.0 - m) * 4.0 + m * 2.0]
+            );
+        }
+    }
+
+    #[test]
     fn evaluation_uses_the_running_stats() {
         let x = randn(&[2, 3, 4], 6);
         let (rm, rv) = (randn(&[3], 7), randn(&[3], 8).abs());
