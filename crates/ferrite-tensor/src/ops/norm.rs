@@ -267,7 +267,7 @@ impl<T: Float> Tensor<T> {
     /// When the options fail [`BatchNormOptions::check`], the input has fewer than 2 dims,
     /// a per-channel tensor is not `[C]`, only one of the running statistics is given,
     /// evaluation mode has no running statistics, or training mode has a single value per
-    /// channel (as PyTorch refuses).
+    /// channel (as PyTorch refuses; an empty input gives an empty output).
     ///
     /// ```
     /// use ferrite_tensor::{BatchNormOptions, Tensor};
@@ -390,7 +390,9 @@ fn normalize_with_batch_stats<T: Float>(
     options: &BatchNormOptions,
 ) -> Result<BatchNormOutput<T>> {
     let (c, m) = (layout.channels, layout.count);
-    if m <= 1 {
+    // As PyTorch: exactly one value per channel is refused; none (an empty input) gives an
+    // empty output and leaves the running statistics alone.
+    if m == 1 {
         return Err(TensorError::invalid(
             OP,
             format!(
@@ -414,11 +416,11 @@ fn normalize_with_batch_stats<T: Float>(
         out.push(T::of(xh * w + b));
     }
     let (running_mean, running_var) = match running {
-        Some(r) => {
+        Some(r) if m > 0 => {
             let (new_mean, new_var) = update_running_stats(&r, &mean, &var, m, options.momentum);
             (Some(to_tensor(&new_mean)?), Some(to_tensor(&new_var)?))
         }
-        None => (None, None),
+        _ => (None, None),
     };
     Ok(BatchNormOutput {
         output: Tensor::from_vec(out, x.shape())?,
@@ -686,6 +688,19 @@ mod tests {
                 assert!((new_v.to_vec()[ch] - want_v).abs() < 1e-12);
             }
         }
+    }
+
+    #[test]
+    fn an_empty_batch_is_normalised_to_nothing_and_changes_no_statistic() {
+        let x = Tensor::<f64>::zeros(&[0, 2, 3]);
+        let (rm, rv) = (Tensor::zeros(&[2]), Tensor::ones(&[2]));
+        let opts = BatchNormOptions::new().with_training(true);
+        let bn = x.batch_norm(Some(&rm), Some(&rv), None, None, &opts).unwrap();
+        assert_eq!(bn.output.shape(), &[0, 2, 3]);
+        assert!(bn.running_mean.is_none() && bn.running_var.is_none());
+        let g = batch_norm_backward(&x, &bn.saved, [true; 3]).unwrap();
+        assert_eq!(g.input.unwrap().shape(), &[0, 2, 3]);
+        assert_eq!(g.weight.unwrap().to_vec(), vec![0.0, 0.0]);
     }
 
     #[test]
