@@ -695,7 +695,9 @@ mod tests {
         let x = Tensor::<f64>::zeros(&[0, 2, 3]);
         let (rm, rv) = (Tensor::zeros(&[2]), Tensor::ones(&[2]));
         let opts = BatchNormOptions::new().with_training(true);
-        let bn = x.batch_norm(Some(&rm), Some(&rv), None, None, &opts).unwrap();
+        let bn = x
+            .batch_norm(Some(&rm), Some(&rv), None, None, &opts)
+            .unwrap();
         assert_eq!(bn.output.shape(), &[0, 2, 3]);
         assert!(bn.running_mean.is_none() && bn.running_var.is_none());
         let g = batch_norm_backward(&x, &bn.saved, [true; 3]).unwrap();

@@ -377,6 +377,30 @@ mod tests {
     }
 
     #[test]
+    fn group_norm_without_spatial_dims_backward_matches_finite_differences() {
+        // [N, C]: one element per channel, the per-element path of the backward.
+        let (x, g) = (randn(&[3, 6], 30), randn(&[3, 6], 31));
+        let (w, b) = (randn(&[6], 32), randn(&[6], 33));
+        let gn = |x: &Tensor<f64>, w: &Tensor<f64>, b: &Tensor<f64>| {
+            x.group_norm(2, Some(w), Some(b), 1e-5).unwrap().output
+        };
+        let saved = x.group_norm(2, Some(&w), Some(&b), 1e-5).unwrap().saved;
+        let grads = group_norm_backward(&g, &saved, [true; 3]).unwrap();
+        close(
+            grads.input.as_ref().unwrap(),
+            &numeric_grad(&x, &g, |t| gn(t, &w, &b)),
+        );
+        close(
+            grads.weight.as_ref().unwrap(),
+            &numeric_grad(&w, &g, |t| gn(&x, t, &b)),
+        );
+        close(
+            grads.bias.as_ref().unwrap(),
+            &numeric_grad(&b, &g, |t| gn(&x, &w, t)),
+        );
+    }
+
+    #[test]
     fn large_inputs_split_into_blocks_give_the_same_numbers() {
         // 64 rows of 1024: parallel blocks; the same rows one by one must agree exactly.
         let x = randn(&[64, 1024], 11);

@@ -65,7 +65,8 @@ pub struct NormSaved<T: Float> {
     pub(super) param_shape: Vec<usize>,
     pub(super) mean: Vec<f64>,
     pub(super) rstd: Vec<f64>,
-    pub(super) weight: Option<Vec<f64>>,
+    /// The weight, ones when the forward had none.
+    pub(super) weight: Vec<f64>,
 }
 
 impl<T: Float> NormSaved<T> {
@@ -172,7 +173,10 @@ pub(super) fn normalize<T: Float>(
     let mut out = buffer::for_overwrite(xs.len());
     let mut mean = vec![0.0; layout.rows];
     let mut rstd = vec![0.0; layout.rows];
-    let (w, b) = (weight.as_deref(), bias.as_deref());
+    // Absent parameters as ones and zeros: one loop shape for every case.
+    let params = layout.params();
+    let weight = weight.unwrap_or_else(|| vec![1.0; params]);
+    let bias = bias.unwrap_or_else(|| vec![0.0; params]);
     let block = layout.block_rows();
     let run = |bi: usize, (o, (m, r)): (&mut [T], (&mut [f64], &mut [f64]))| {
         for (k, (o_row, (m, r))) in o.chunks_mut(len).zip(m.iter_mut().zip(r)).enumerate() {
@@ -182,16 +186,11 @@ pub(super) fn normalize<T: Float>(
             let rs = 1.0 / (var + eps).sqrt();
             (*m, *r) = (mu, rs);
             let base = (row % layout.period) * layout.segs;
-            let segments = o_row
-                .chunks_mut(layout.inner)
-                .zip(x_row.chunks(layout.inner));
-            for (s, (o_seg, x_seg)) in segments.enumerate() {
-                let scale = rs * w.map_or(1.0, |w| w[base + s]);
-                let shift = b.map_or(0.0, |b| b[base + s]);
-                for (o, v) in o_seg.iter_mut().zip(x_seg) {
-                    *o = T::of((v.as_f64() - mu) * scale + shift);
-                }
-            }
+            let affine = (
+                &weight[base..base + layout.segs],
+                &bias[base..base + layout.segs],
+            );
+            normalize_row(x_row, o_row, (mu, rs), affine, layout.inner);
         }
     };
     if len > 0 && layout.parallel() {
@@ -215,6 +214,30 @@ pub(super) fn normalize<T: Float>(
             weight,
         },
     })
+}
+
+/// `y = (x − mean) · rstd · w + b` over one row, `w` and `b` per segment of `inner`
+/// elements (per element for layer norm, whose loop is then a plain zip).
+fn normalize_row<T: Float>(
+    x_row: &[T],
+    o_row: &mut [T],
+    (mu, rs): (f64, f64),
+    (w, b): (&[f64], &[f64]),
+    inner: usize,
+) {
+    if inner == 1 {
+        for (((o, v), w), b) in o_row.iter_mut().zip(x_row).zip(w).zip(b) {
+            *o = T::of((v.as_f64() - mu) * rs * w + b);
+        }
+        return;
+    }
+    let segments = o_row.chunks_mut(inner).zip(x_row.chunks(inner));
+    for ((o_seg, x_seg), (w, b)) in segments.zip(w.iter().zip(b)) {
+        let scale = rs * w;
+        for (o, v) in o_seg.iter_mut().zip(x_seg) {
+            *o = T::of((v.as_f64() - mu) * scale + b);
+        }
+    }
 }
 
 /// The blocks of rows of the output and of the per-row statistics, as a parallel iterator.
@@ -318,12 +341,21 @@ fn backward_row<T: Float>(
 ) {
     let layout = saved.layout;
     let (mu, rs) = (saved.mean[row], saved.rstd[row]);
-    let w = saved.weight.as_deref();
     let base = (row % layout.period) * layout.segs;
+    let w = &saved.weight[base..base + layout.segs];
+    let inner = layout.inner;
+    if inner == 1 {
+        let (pw, pb) = (&mut partial.0, &mut partial.1);
+        let part = (!pw.is_empty()).then(|| {
+            let range = base..base + layout.segs;
+            (&mut pw[range.clone()], &mut pb[range])
+        });
+        return backward_row_elementwise((mu, rs), w, (g_row, x_row), dx_row, part);
+    }
     // Σ g' and Σ g' · x̂ over the row, from the per-segment Σ g and Σ g · x̂.
     let (mut sum_g, mut sum_gx) = (0.0, 0.0);
-    let segments = g_row.chunks(layout.inner).zip(x_row.chunks(layout.inner));
-    for (s, (g_seg, x_seg)) in segments.enumerate() {
+    let segments = g_row.chunks(inner).zip(x_row.chunks(inner));
+    for (s, ((g_seg, x_seg), ws)) in segments.zip(w).enumerate() {
         let (mut db, mut ds) = (0.0, 0.0);
         for (g, x) in g_seg.iter().zip(x_seg) {
             let g = g.as_f64();
@@ -331,7 +363,6 @@ fn backward_row<T: Float>(
             ds += g * (x.as_f64() - mu);
         }
         ds *= rs;
-        let ws = w.map_or(1.0, |w| w[base + s]);
         sum_g += ws * db;
         sum_gx += ws * ds;
         if let (Some(pw), Some(pb)) = (partial.0.get_mut(base + s), partial.1.get_mut(base + s)) {
@@ -342,15 +373,48 @@ fn backward_row<T: Float>(
     let Some(dx_row) = dx_row else { return };
     let n = layout.len() as f64;
     let (mean_g, mean_gx) = (sum_g / n, sum_gx / n);
-    let segments = dx_row
-        .chunks_mut(layout.inner)
-        .zip(g_row.chunks(layout.inner));
-    for (s, (d_seg, g_seg)) in segments.enumerate() {
-        let ws = w.map_or(1.0, |w| w[base + s]);
-        let x_seg = &x_row[s * layout.inner..(s + 1) * layout.inner];
+    let segments = dx_row.chunks_mut(inner).zip(g_row.chunks(inner));
+    for ((d_seg, g_seg), (x_seg, ws)) in segments.zip(x_row.chunks(inner).zip(w)) {
         for ((d, g), x) in d_seg.iter_mut().zip(g_seg).zip(x_seg) {
             let xhat = (x.as_f64() - mu) * rs;
             *d = T::of(rs * (ws * g.as_f64() - mean_g - xhat * mean_gx));
         }
+    }
+}
+
+/// [`backward_row`] for a parameter per element (layer norm, group norm without spatial
+/// dims): plain zipped loops; `partial` holds the row's slices of the parameter sums.
+fn backward_row_elementwise<T: Float>(
+    (mu, rs): (f64, f64),
+    w: &[f64],
+    (g_row, x_row): (&[T], &[T]),
+    dx_row: Option<&mut [T]>,
+    partial: Option<(&mut [f64], &mut [f64])>,
+) {
+    let (mut sum_g, mut sum_gx) = (0.0, 0.0);
+    for ((g, x), w) in g_row.iter().zip(x_row).zip(w) {
+        let gw = g.as_f64() * w;
+        sum_g += gw;
+        sum_gx += gw * (x.as_f64() - mu);
+    }
+    sum_gx *= rs;
+    if let Some((pw, pb)) = partial {
+        for (((g, x), pw), pb) in g_row
+            .iter()
+            .zip(x_row)
+            .zip(pw.iter_mut())
+            .zip(pb.iter_mut())
+        {
+            let g = g.as_f64();
+            *pw += g * (x.as_f64() - mu) * rs;
+            *pb += g;
+        }
+    }
+    let Some(dx_row) = dx_row else { return };
+    let n = g_row.len() as f64;
+    let (mean_g, mean_gx) = (sum_g / n, sum_gx / n);
+    for (((d, g), x), w) in dx_row.iter_mut().zip(g_row).zip(x_row).zip(w) {
+        let xhat = (x.as_f64() - mu) * rs;
+        *d = T::of(rs * (w * g.as_f64() - mean_g - xhat * mean_gx));
     }
 }
