@@ -13,8 +13,12 @@ use ferrite::tensor::{Conv2dParams, PadMode, Pool2dParams};
 use serde::Deserialize;
 use serde_json::Value;
 
+#[path = "golden/adaptive_pool.rs"]
+mod adaptive_pool;
 #[path = "golden/indexing.rs"]
 mod indexing;
+#[path = "golden/norms.rs"]
+mod norms;
 #[path = "golden/pointwise.rs"]
 mod pointwise;
 
@@ -488,57 +492,108 @@ fn run_case<T: Float>(case: &Case, tol: f64) -> Outcome {
             layer.eval();
             differentiable::<T>(case, &["input"], tol, |v| layer.forward(some(&v[0])))
         }
-        "batch_norm2d" => {
-            let buffer = |name: &str| {
-                case.inputs
-                    .get(name)
-                    .cloned()
-                    .flatten()
-                    .map(|j| Var::new(tensor::<T>(&j)))
-            };
-            let (mean, var) = (buffer("running_mean"), buffer("running_var"));
-            let options = ferrite::nn::BatchNormOptions::default()
-                .with_training(boolean(case, "training")?)
-                .with_momentum(float(case, "momentum")?)
-                .with_eps(float(case, "eps")?);
-            differentiable::<T>(case, &["input", "weight", "bias"], tol, |v| {
-                ferrite::nn::batch_norm2d(
-                    some(&v[0]),
-                    mean.as_ref(),
-                    var.as_ref(),
-                    v[1].as_ref(),
-                    v[2].as_ref(),
-                    &options,
-                )
-            })?;
-            for (key, buf) in [("running_mean_after", &mean), ("running_var_after", &var)] {
-                if let (Some(want), Some(buf)) = (case.extra.get(key), buf) {
-                    compare(key, &buf.value(), want, tol)?;
-                }
-            }
-            Ok(())
-        }
-        "max_pool2d" | "avg_pool2d" => {
-            let p = Pool2dParams::new(pair(case, "kernel_size")?)
-                .with_stride(pair(case, "stride")?)
-                .with_padding(pair(case, "padding")?)
-                .with_ceil_mode(boolean(case, "ceil_mode")?);
-            if case.op == "max_pool2d" {
-                let p = match case.params.get("dilation") {
-                    Some(_) => p.with_dilation(pair(case, "dilation")?),
-                    None => p,
-                };
-                differentiable::<T>(case, &["input"], tol, |v| some(&v[0]).max_pool2d(&p))
-            } else {
-                let p = p.with_count_include_pad(boolean(case, "count_include_pad")?);
-                differentiable::<T>(case, &["input"], tol, |v| some(&v[0]).avg_pool2d(&p))
-            }
-        }
+        "batch_norm2d" => batch_norm_case::<T>(case, tol, ferrite::nn::batch_norm2d),
+        "max_pool2d" | "avg_pool2d" => pool_case::<T>(case, tol),
         "sgd" | "adam" | "adamw" => optimizer_case::<T>(case, tol),
         op if pointwise::OPS.contains(&op) => pointwise::run::<T>(case, tol),
         op if indexing::OPS.contains(&op) => indexing::run::<T>(case, tol),
+        op if norms::OPS.contains(&op) => norms::run::<T>(case, tol),
+        op if adaptive_pool::OPS.contains(&op) => adaptive_pool::run::<T>(case, tol),
         op => Err(Failure::Wrong(format!("unknown op '{op}'"))),
     }
+}
+
+/// A functional batch norm (`batch_norm1d`, `batch_norm2d`).
+type BatchNormFn<T> = fn(
+    &Var<T>,
+    Option<&Var<T>>,
+    Option<&Var<T>>,
+    Option<&Var<T>>,
+    Option<&Var<T>>,
+    &ferrite::nn::BatchNormOptions,
+) -> Result<Var<T>, TensorError>;
+
+/// A batch norm case: the running statistics are buffers (no grads), compared after the
+/// call with `extra.running_mean_after` / `running_var_after` when present.
+fn batch_norm_case<T: Float>(case: &Case, tol: f64, f: BatchNormFn<T>) -> Outcome {
+    let buffer = |name: &str| {
+        case.inputs
+            .get(name)
+            .cloned()
+            .flatten()
+            .map(|j| Var::new(tensor::<T>(&j)))
+    };
+    let (mean, var) = (buffer("running_mean"), buffer("running_var"));
+    let options = ferrite::nn::BatchNormOptions::default()
+        .with_training(boolean(case, "training")?)
+        .with_momentum(float(case, "momentum")?)
+        .with_eps(float(case, "eps")?);
+    differentiable::<T>(case, &["input", "weight", "bias"], tol, |v| {
+        f(
+            some(&v[0]),
+            mean.as_ref(),
+            var.as_ref(),
+            v[1].as_ref(),
+            v[2].as_ref(),
+            &options,
+        )
+    })?;
+    for (key, buf) in [("running_mean_after", &mean), ("running_var_after", &var)] {
+        if let (Some(want), Some(buf)) = (case.extra.get(key), buf) {
+            compare(key, &buf.value(), want, tol)?;
+        }
+    }
+    Ok(())
+}
+
+/// Compares `extra.indices` (when the case has it) exactly with the indices an op returned.
+fn compare_indices(case: &Case, got: Option<&ferrite::tensor::Indices>) -> Outcome {
+    let Some(want) = case.extra.get("indices") else {
+        return Ok(());
+    };
+    if case.expect_error {
+        return Ok(());
+    }
+    let got = got.ok_or("the case has extra.indices but the op returned none")?;
+    let values: Vec<f64> = got.to_vec().iter().map(|&i| i as f64).collect();
+    if got.shape() != want.shape.as_slice() || values != want.data {
+        return Err(Failure::Wrong(format!(
+            "indices: got {:?} {:?}, expected {:?} {:?}",
+            got.shape(),
+            got.to_vec(),
+            want.shape,
+            want.data
+        )));
+    }
+    Ok(())
+}
+
+/// `max_pool2d` (optional `dilation` and `return_indices`) and `avg_pool2d` (optional
+/// `divisor_override`, `null` for none).
+fn pool_case<T: Float>(case: &Case, tol: f64) -> Outcome {
+    let p = Pool2dParams::new(pair(case, "kernel_size")?)
+        .with_stride(pair(case, "stride")?)
+        .with_padding(pair(case, "padding")?)
+        .with_ceil_mode(boolean(case, "ceil_mode")?);
+    if case.op == "avg_pool2d" {
+        let p = p.with_count_include_pad(boolean(case, "count_include_pad")?);
+        let p = match case.params.get("divisor_override") {
+            None | Some(Value::Null) => p,
+            Some(v) => p.with_divisor_override(v.as_i64().ok_or("bad divisor_override")?),
+        };
+        return differentiable::<T>(case, &["input"], tol, |v| some(&v[0]).avg_pool2d(&p));
+    }
+    let p = match case.params.get("dilation") {
+        Some(_) => p.with_dilation(pair(case, "dilation")?),
+        None => p,
+    };
+    let indices = std::cell::RefCell::new(None);
+    differentiable::<T>(case, &["input"], tol, |v| {
+        let (y, idx) = some(&v[0]).max_pool2d_with_indices(&p)?;
+        *indices.borrow_mut() = Some(idx);
+        Ok(y)
+    })?;
+    compare_indices(case, indices.into_inner().as_ref())
 }
 
 /// Feeds `inputs.grads[t]` to an optimizer over `param` and compares the parameter after

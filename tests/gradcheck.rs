@@ -529,3 +529,102 @@ fn pooling() {
         vec![x],
     );
 }
+
+#[test]
+fn norms_with_and_without_affine_parameters() {
+    let options = BatchNormOptions::default().with_training(true);
+    check(
+        "batch_norm1d [N, C, L]",
+        |v| ferrite::nn::batch_norm1d(&v[0], None, None, Some(&v[1]), Some(&v[2]), &options),
+        vec![randn(&[4, 3, 5], 100), randn(&[3], 101), randn(&[3], 102)],
+    );
+    check(
+        "batch_norm1d [N, C]",
+        |v| ferrite::nn::batch_norm1d(&v[0], None, None, None, None, &options),
+        vec![randn(&[5, 3], 103)],
+    );
+    check(
+        "layer_norm",
+        |v| v[0].layer_norm(&[3, 4], Some(&v[1]), Some(&v[2]), 1e-5),
+        vec![
+            randn(&[2, 3, 4], 104),
+            randn(&[3, 4], 105),
+            randn(&[3, 4], 106),
+        ],
+    );
+    check(
+        "layer_norm unbatched, no affine",
+        |v| v[0].layer_norm(&[6], None, None, 1e-5),
+        vec![randn(&[6], 107)],
+    );
+    check(
+        "group_norm",
+        |v| v[0].group_norm(2, Some(&v[1]), Some(&v[2]), 1e-5),
+        vec![
+            randn(&[2, 4, 3, 2], 108),
+            randn(&[4], 109),
+            randn(&[4], 110),
+        ],
+    );
+    check(
+        "group_norm [N, C], bias only",
+        |v| v[0].group_norm(3, None, Some(&v[1]), 1e-3),
+        vec![randn(&[3, 6], 111), randn(&[6], 112)],
+    );
+}
+
+#[test]
+fn adaptive_pools_unpooling_and_divisor_override() {
+    let x = randn(&[2, 3, 5, 7], 113); // random: no ties
+    for size in [[1, 1], [3, 2], [7, 9]] {
+        check(
+            "adaptive_avg_pool2d",
+            |v| v[0].adaptive_avg_pool2d(size),
+            vec![x.clone()],
+        );
+        check(
+            "adaptive_max_pool2d",
+            |v| v[0].adaptive_max_pool2d(size),
+            vec![x.clone()],
+        );
+    }
+    check(
+        "adaptive_avg_pool2d unbatched, None",
+        |v| v[0].adaptive_avg_pool2d([None, Some(3)]),
+        vec![randn(&[2, 4, 5], 114)],
+    );
+    check(
+        "max_pool2d_with_indices unbatched, dilated",
+        |v| {
+            Ok(v[0]
+                .max_pool2d_with_indices(&Pool2dParams::new(2).with_dilation(2).with_stride(1))?
+                .0)
+        },
+        vec![randn(&[2, 6, 6], 115)],
+    );
+    let (y, idx) = Var::new(x.clone())
+        .max_pool2d_with_indices(&Pool2dParams::new(2))
+        .unwrap();
+    check(
+        "max_unpool2d",
+        |v| {
+            v[0].max_unpool2d(
+                &idx,
+                &ferrite::tensor::Unpool2dParams::new(2).with_output_size([5, 7]),
+            )
+        },
+        vec![y.value()],
+    );
+    check(
+        "avg_pool2d divisor_override",
+        |v| {
+            v[0].avg_pool2d(
+                &Pool2dParams::new(3)
+                    .with_stride(2)
+                    .with_padding(1)
+                    .with_divisor_override(-4),
+            )
+        },
+        vec![x],
+    );
+}

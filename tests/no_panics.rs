@@ -1654,11 +1654,6 @@ fn layers_refuse_bad_configs_and_inputs() {
         || BatchNorm2d::<f32>::from_config(BatchNorm2dConfig::new(2).with_eps(-1.0)),
     );
     a.refuses(
-        "BatchNorm2d::from_config: momentum 2",
-        &["BatchNorm2d", "momentum", "2"],
-        || BatchNorm2d::<f32>::from_config(BatchNorm2dConfig::new(2).with_momentum(2.0)),
-    );
-    a.refuses(
         "BatchNorm2d::new(0) forward",
         &["BatchNorm2d", "num_features", "0"],
         || BatchNorm2d::<f32>::new(0).forward(&x4),
@@ -1667,11 +1662,6 @@ fn layers_refuse_bad_configs_and_inputs() {
         "BatchNorm2d::new(2).with_eps(-1) forward",
         &["BatchNorm2d", "eps", "-1"],
         || BatchNorm2d::<f32>::new(2).with_eps(-1.0).forward(&x4),
-    );
-    a.refuses(
-        "BatchNorm2d::new(2).with_momentum(2) forward",
-        &["BatchNorm2d", "momentum", "2"],
-        || BatchNorm2d::<f32>::new(2).with_momentum(2.0).forward(&x4),
     );
     let bn = BatchNorm2d::<f32>::new(2);
     a.refuses(
@@ -1770,42 +1760,6 @@ fn layers_refuse_bad_configs_and_inputs() {
         )
         .map(|y| y.value().to_vec())
     });
-    a.refuses(
-        "batch_norm2d: momentum 5",
-        &["batch_norm", "momentum", "5"],
-        || {
-            let (m, v) = stats();
-            batch_norm2d(
-                &x,
-                Some(&m),
-                Some(&v),
-                None,
-                None,
-                &BatchNormOptions::new()
-                    .with_training(true)
-                    .with_momentum(5.0),
-            )
-            .map(|_| (m.value().to_vec(), v.value().to_vec()))
-        },
-    );
-    a.refuses(
-        "batch_norm2d: momentum NaN",
-        &["batch_norm", "momentum", "NaN"],
-        || {
-            let (m, v) = stats();
-            batch_norm2d(
-                &x,
-                Some(&m),
-                Some(&v),
-                None,
-                None,
-                &BatchNormOptions::new()
-                    .with_training(true)
-                    .with_momentum(f64::NAN),
-            )
-            .map(|_| (m.value().to_vec(), v.value().to_vec()))
-        },
-    );
     a.finish();
 }
 
@@ -3268,5 +3222,172 @@ fn panicking_conveniences_panic_with_the_op_message() {
         let n = -&t(&[f32::NAN, 1.0], &[2]);
         ensure(n.to_vec()[1] == -1.0, || format!("{n:?}"))
     });
+    a.finish();
+}
+
+#[test]
+fn norms_adaptive_pools_and_unpooling_refuse_bad_inputs() {
+    use ferrite::nn::{
+        AdaptiveAvgPool2d, AdaptiveMaxPool2d, BatchNorm1d, GroupNorm, LayerNorm, MaxUnpool2d,
+        batch_norm1d,
+    };
+    use ferrite::tensor::{
+        Indices, Unpool2dParams, adaptive_avg_pool2d_backward, group_norm_backward,
+        layer_norm_backward, max_unpool2d_backward,
+    };
+    let mut a = Audit::new("norms and pools");
+    let x = Var::new(z(&[2, 6, 3]));
+    a.refuses(
+        "layer_norm: empty normalized_shape",
+        &["layer_norm", "[]"],
+        || x.layer_norm(&[], None, None, 1e-5),
+    );
+    a.refuses(
+        "layer_norm: trailing dims",
+        &["layer_norm", "[*, 6]", "[2, 6, 3]"],
+        || x.layer_norm(&[6], None, None, 1e-5),
+    );
+    let w2 = Var::new(z(&[2]));
+    a.refuses(
+        "layer_norm: weight shape",
+        &["layer_norm", "weight", "[3]", "[2]"],
+        || x.layer_norm(&[3], Some(&w2), None, 1e-5),
+    );
+    a.refuses("group_norm: 1-D input", &["group_norm", "[6]"], || {
+        Var::new(z(&[6])).group_norm(1, None, None, 1e-5)
+    });
+    a.refuses(
+        "group_norm: 4 groups of 6 channels",
+        &["group_norm", "6 channels", "num_groups 4"],
+        || x.group_norm(4, None, None, 1e-5),
+    );
+    a.refuses(
+        "group_norm: 0 groups",
+        &["group_norm", "num_groups 0"],
+        || x.group_norm(0, None, None, 1e-5),
+    );
+    a.refuses(
+        "group_norm: bias shape",
+        &["group_norm", "bias", "[6]", "[2]"],
+        || x.group_norm(2, None, Some(&w2), 1e-5),
+    );
+    let saved = x.value().layer_norm(&[3], None, None, 1e-5).unwrap().saved;
+    a.refuses(
+        "layer_norm_backward: grad_output shape",
+        &["layer_norm", "[2, 3, 6]"],
+        || layer_norm_backward(&z(&[2, 3, 6]), &saved, [true; 3]),
+    );
+    a.refuses(
+        "group_norm_backward: saved by layer_norm",
+        &["group_norm", "layer_norm"],
+        || group_norm_backward(&z(&[2, 6, 3]), &saved, [true; 3]),
+    );
+    a.refuses(
+        "LayerNorm: wrong trailing dim",
+        &["layer_norm", "[4, 7]"],
+        || LayerNorm::<f32>::new(&[6]).forward(&Var::new(z(&[4, 7]))),
+    );
+    a.refuses(
+        "GroupNorm: 5 groups of 32 channels",
+        &["GroupNorm", "32", "5"],
+        || GroupNorm::<f32>::new(5, 32).forward(&Var::new(z(&[2, 32, 2]))),
+    );
+    a.refuses(
+        "GroupNorm: channel count",
+        &["GroupNorm", "6 channels", "expects 4"],
+        || GroupNorm::<f32>::new(2, 4).forward(&x),
+    );
+    a.refuses(
+        "BatchNorm1d: 4-D input",
+        &["batch_norm1d", "[2, 3, 4, 4]"],
+        || BatchNorm1d::<f32>::new(3).forward(&Var::new(z(&[2, 3, 4, 4]))),
+    );
+    a.refuses(
+        "BatchNorm1d: channel count",
+        &["batch_norm1d", "3 channels", "expects 2"],
+        || BatchNorm1d::<f32>::new(2).forward(&Var::new(z(&[4, 3]))),
+    );
+    a.refuses(
+        "BatchNorm1d: one value per channel",
+        &["batch_norm", "more than 1 value", "[1, 2]"],
+        || BatchNorm1d::<f32>::new(2).forward(&Var::new(z(&[1, 2]))),
+    );
+    a.refuses("BatchNorm1d: eps -1", &["batch_norm", "eps", "-1"], || {
+        BatchNorm1d::<f32>::new(2)
+            .with_eps(-1.0)
+            .forward(&Var::new(z(&[3, 2])))
+    });
+    a.refuses("batch_norm1d: 1-D input", &["batch_norm1d", "[4]"], || {
+        batch_norm1d(
+            &Var::new(z(&[4])),
+            None,
+            None,
+            None,
+            None,
+            &BatchNormOptions::new().with_training(true),
+        )
+    });
+    a.refuses(
+        "adaptive_avg_pool2d: 2-D input",
+        &["adaptive_avg_pool2d", "[4, 4]"],
+        || Var::new(z(&[4, 4])).adaptive_avg_pool2d(2),
+    );
+    a.refuses(
+        "AdaptiveMaxPool2d: zero channels",
+        &["adaptive_max_pool2d", "[1, 0, 4, 4]"],
+        || AdaptiveMaxPool2d::new(2).forward(&Var::new(z(&[1, 0, 4, 4]))),
+    );
+    a.refuses(
+        "AdaptiveAvgPool2d: 5-D input",
+        &["adaptive_avg_pool2d", "[1, 1, 1, 4, 4]"],
+        || AdaptiveAvgPool2d::new(1).forward(&Var::new(z(&[1, 1, 1, 4, 4]))),
+    );
+    a.refuses(
+        "adaptive_avg_pool2d_backward: grad_output",
+        &["adaptive_avg_pool2d_backward", "[3, 2, 2]", "[2, 3, 5]"],
+        || adaptive_avg_pool2d_backward(&z(&[3, 2, 2]), &[2, 3, 5]),
+    );
+    a.refuses(
+        "avg_pool2d: divisor_override 0",
+        &["avg_pool2d", "divisor_override", "0"],
+        || {
+            AvgPool2d::new(2)
+                .with_divisor_override(0)
+                .forward(&Var::new(z(&[1, 4, 4])))
+        },
+    );
+    let y = Var::new(z(&[1, 2, 2]));
+    let idx = Indices::from_vec(vec![0, 1, 2, 16], &[1, 2, 2]).unwrap();
+    a.refuses(
+        "MaxUnpool2d: index out of the plane",
+        &["max_unpool2d", "index 16", "16"],
+        || MaxUnpool2d::new(2).forward(&y, &idx),
+    );
+    let small = Indices::from_vec(vec![0, 1], &[1, 1, 2]).unwrap();
+    a.refuses(
+        "max_unpool2d: indices shape",
+        &["max_unpool2d", "[1, 2, 2]", "[1, 1, 2]"],
+        || y.max_unpool2d(&small, &Unpool2dParams::new(2)),
+    );
+    a.refuses(
+        "max_unpool2d: 2-D input",
+        &["max_unpool2d", "[2, 2]"],
+        || Var::new(z(&[2, 2])).max_unpool2d(&idx, &Unpool2dParams::new(2)),
+    );
+    a.refuses(
+        "MaxUnpool2d: output_size too large",
+        &["max_unpool2d", "output_size", "[6, 4]"],
+        || MaxUnpool2d::new(2).forward_with_output_size(&y, &idx, [6, 4]),
+    );
+    a.refuses(
+        "max_unpool2d: negative default size",
+        &["max_unpool2d", "negative"],
+        || Unpool2dParams::new(1).with_padding(3).output_size([2, 2]),
+    );
+    a.refuses(
+        "max_unpool2d_backward: indices rank",
+        &["max_unpool2d_backward", "[1, 4, 4]", "[1]"],
+        || max_unpool2d_backward(&z(&[1, 4, 4]), &Indices::from_vec(vec![0], &[1]).unwrap()),
+    );
     a.finish();
 }

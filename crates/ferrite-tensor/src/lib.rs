@@ -43,10 +43,14 @@ pub use ops::loss::{
 pub use ops::mask::Mask;
 pub use ops::matmul::{MatmulGrads, matmul_backward};
 pub use ops::norm::{
-    BatchNormGrads, BatchNormOptions, BatchNormOutput, BatchNormSaved, batch_norm_backward,
+    BatchNormGrads, BatchNormOptions, BatchNormOutput, BatchNormSaved, NormGrads, NormOutput,
+    NormSaved, batch_norm_backward, group_norm_backward, layer_norm_backward,
 };
 pub use ops::pad::{PadMode, pad_backward};
-pub use ops::pool::{Pool2dParams, avg_pool2d_backward, max_pool2d_backward};
+pub use ops::pool::{
+    AdaptiveSize, Pool2dParams, Unpool2dParams, adaptive_avg_pool2d_backward, avg_pool2d_backward,
+    max_pool2d_backward, max_unpool2d_backward,
+};
 pub use ops::window::{Pair, Window, Window1d, Window2d, WindowAxis};
 pub use tensor::{Tensor, checked_numel, normalize_dim};
 

@@ -39,6 +39,9 @@ pub mod prelude {
     pub use ferrite_nn::loss::{CrossEntropyOptions, Reduction, cross_entropy, mse_loss, nll_loss};
     pub use ferrite_nn::optim::{Adam, AdamConfig, LrScheduler, Optimizer, Sgd, SgdConfig};
     pub use ferrite_nn::{
+        AdaptiveAvgPool2d, AdaptiveMaxPool2d, BatchNorm1d, GroupNorm, LayerNorm, MaxUnpool2d,
+    };
+    pub use ferrite_nn::{
         AvgPool2d, BatchNorm2d, BatchNorm2dConfig, Conv2d, Conv2dConfig, Dropout, Dropout2d,
         Flatten, Identity, Linear, LinearConfig, MaxPool2d, Module, ModuleExt, ReLU, Sequential,
         Sigmoid, Tanh, init,

@@ -1,8 +1,11 @@
-//! `batch_norm`: forward by the `ferrite-tensor` kernel, which also returns the updated
-//! running statistics (stored here, in place, into their `Var`s), backward by its closed-form
-//! backward kernel.
+//! `batch_norm`, `layer_norm` and `group_norm`: forward by the `ferrite-tensor` kernels
+//! (batch norm's also returns the updated running statistics, stored here, in place, into
+//! their `Var`s), backward by their closed-form backward kernels.
 
-use ferrite_tensor::{BatchNormOptions, Float, Result, batch_norm_backward};
+use ferrite_tensor::{
+    BatchNormOptions, Float, NormGrads, NormOutput, Result, batch_norm_backward,
+    group_norm_backward, layer_norm_backward,
+};
 
 use crate::Var;
 
@@ -38,9 +41,10 @@ impl<T: Float> Var<T> {
     /// assert_eq!(mean.value().to_vec()[0], 0.55); // 0.9 · 0 + 0.1 · 5.5
     /// assert!((var.value().to_vec()[0] - (0.9 + 0.1 * 40.5)).abs() < 1e-12); // unbiased: 40.5
     ///
-    /// let bad = opts.with_momentum(5.0);
-    /// let err = x.batch_norm(Some(&mean), Some(&var), None, None, &bad).unwrap_err();
-    /// assert_eq!(err.to_string(), "batch_norm: momentum must be between 0 and 1, found 5");
+    /// // Any momentum, as in PyTorch: 1.5 extrapolates past the batch mean 5.5.
+    /// let (mean, var) = (Var::new(Tensor::zeros(&[2])), Var::new(Tensor::ones(&[2])));
+    /// x.batch_norm(Some(&mean), Some(&var), None, None, &opts.with_momentum(1.5))?;
+    /// assert_eq!(mean.value().to_vec()[0], 8.25); // -0.5 · 0 + 1.5 · 5.5
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
     pub fn batch_norm(
@@ -92,6 +96,129 @@ impl<T: Float> Var<T> {
             Ok(())
         })
     }
+}
+
+impl<T: Float> Var<T> {
+    /// Layer normalisation over the trailing `normalized_shape` dims, like
+    /// `F.layer_norm(input, normalized_shape, weight, bias, eps)`:
+    /// `y = (x − mean) / sqrt(var + eps) · weight + bias`, mean and biased variance over each
+    /// slice of the last dims. See [`Tensor::layer_norm`](ferrite_tensor::Tensor::layer_norm).
+    ///
+    /// Gradients flow to `self`, `weight` and `bias` (the fused closed form of
+    /// [`layer_norm_backward`]).
+    ///
+    /// # Shapes
+    /// - `self`: `[*, normalized_shape...]`
+    /// - weight, bias: `normalized_shape`
+    /// - result: `self`'s shape
+    ///
+    /// # Errors
+    /// Everything [`Tensor::layer_norm`](ferrite_tensor::Tensor::layer_norm) refuses.
+    ///
+    /// ```
+    /// use ferrite_autograd::Var;
+    /// use ferrite_tensor::Tensor;
+    /// let x = Var::parameter(Tensor::<f64>::from_vec(vec![1.0, 3.0, 10.0, 30.0], &[2, 2])?);
+    /// let w = Var::parameter(Tensor::from_vec(vec![1.0, 2.0], &[2])?);
+    /// let y = x.layer_norm(&[2], Some(&w), None, 0.0)?;
+    /// assert_eq!(y.value().to_vec(), vec![-1.0, 2.0, -1.0, 2.0]);
+    /// y.sum_all()?.backward()?;
+    /// assert_eq!(w.grad().unwrap().to_vec(), vec![-2.0, 2.0]);
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn layer_norm(
+        &self,
+        normalized_shape: &[usize],
+        weight: Option<&Var<T>>,
+        bias: Option<&Var<T>>,
+        eps: f64,
+    ) -> Result<Var<T>> {
+        let (w, b) = (weight.map(Var::value), bias.map(Var::value));
+        let out = self
+            .value()
+            .layer_norm(normalized_shape, w.as_ref(), b.as_ref(), eps)?;
+        record_affine_norm("layer_norm", self, weight, bias, out, layer_norm_backward)
+    }
+
+    /// Group normalisation, like `F.group_norm(input, num_groups, weight, bias, eps)`: the
+    /// channels split into `num_groups` groups, each `(n, group)` normalised with its mean and
+    /// biased variance, then `· weight[c] + bias[c]`. See
+    /// [`Tensor::group_norm`](ferrite_tensor::Tensor::group_norm).
+    ///
+    /// Gradients flow to `self`, `weight` and `bias` ([`group_norm_backward`]).
+    ///
+    /// # Shapes
+    /// - `self`: `[N, C, *]`
+    /// - weight, bias: `[C]`
+    /// - result: `self`'s shape
+    ///
+    /// # Errors
+    /// Everything [`Tensor::group_norm`](ferrite_tensor::Tensor::group_norm) refuses (fewer
+    /// than 2 dims, `num_groups` not dividing `C`, a weight or bias that is not `[C]`).
+    ///
+    /// ```
+    /// use ferrite_autograd::Var;
+    /// use ferrite_tensor::Tensor;
+    /// let x = Var::parameter(Tensor::<f64>::from_vec(vec![1.0, 3.0, 10.0, 30.0], &[1, 2, 2])?);
+    /// let y = x.group_norm(2, None, None, 0.0)?; // each channel alone
+    /// assert_eq!(y.value().to_vec(), vec![-1.0, 1.0, -1.0, 1.0]);
+    /// assert!(x.group_norm(3, None, None, 1e-5).is_err());
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn group_norm(
+        &self,
+        num_groups: usize,
+        weight: Option<&Var<T>>,
+        bias: Option<&Var<T>>,
+        eps: f64,
+    ) -> Result<Var<T>> {
+        let (w, b) = (weight.map(Var::value), bias.map(Var::value));
+        let out = self
+            .value()
+            .group_norm(num_groups, w.as_ref(), b.as_ref(), eps)?;
+        record_affine_norm("group_norm", self, weight, bias, out, group_norm_backward)
+    }
+}
+
+/// The backward kernel of layer or group norm.
+type NormBackward<T> = fn(
+    &ferrite_tensor::Tensor<T>,
+    &ferrite_tensor::NormSaved<T>,
+    [bool; 3],
+) -> Result<NormGrads<T>>;
+
+/// Records a layer or group norm whose inputs are `x` and the optional `weight` and `bias`
+/// (a bias without a weight is input 1).
+fn record_affine_norm<T: Float>(
+    name: &'static str,
+    x: &Var<T>,
+    weight: Option<&Var<T>>,
+    bias: Option<&Var<T>>,
+    out: NormOutput<T>,
+    backward: NormBackward<T>,
+) -> Result<Var<T>> {
+    let mut inputs = vec![x];
+    inputs.extend(weight);
+    inputs.extend(bias);
+    let (has_weight, has_bias) = (weight.is_some(), bias.is_some());
+    let bias_slot = 1 + usize::from(has_weight);
+    let saved = out.saved;
+    Var::from_op(name, out.output, &inputs, move |g, grads| {
+        let needs = [
+            grads.needs(0),
+            has_weight && grads.needs(1),
+            has_bias && grads.needs(bias_slot),
+        ];
+        let fused = backward(g, &saved, needs)?;
+        grads.put(0, fused.input);
+        if has_weight {
+            grads.put(1, fused.weight);
+        }
+        if has_bias {
+            grads.put(bias_slot, fused.bias);
+        }
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -148,5 +275,48 @@ mod tests {
             &GradcheckOptions::default().with_input_names(&["input", "weight", "bias"]),
         )
         .unwrap();
+    }
+
+    #[test]
+    fn layer_norm_and_group_norm_gradcheck_every_affine_combination() {
+        let names = ["input", "weight", "bias"];
+        for (w, b) in [(true, true), (true, false), (false, true), (false, false)] {
+            let mut inputs = vec![randn(&[2, 3, 4], 20)];
+            let mut used = vec![names[0]];
+            if w {
+                inputs.push(randn(&[3, 4], 21));
+                used.push(names[1]);
+            }
+            if b {
+                inputs.push(randn(&[3, 4], 22));
+                used.push(names[2]);
+            }
+            let opts = GradcheckOptions::default().with_input_names(&used);
+            gradcheck(
+                |v: &[Var<f64>]| {
+                    let (wv, bv) = (w.then(|| &v[1]), b.then(|| &v[1 + usize::from(w)]));
+                    v[0].layer_norm(&[3, 4], wv, bv, 1e-5)
+                },
+                &inputs,
+                &opts,
+            )
+            .unwrap();
+            let mut inputs = vec![randn(&[2, 6, 3], 23)];
+            if w {
+                inputs.push(randn(&[6], 24));
+            }
+            if b {
+                inputs.push(randn(&[6], 25));
+            }
+            gradcheck(
+                |v: &[Var<f64>]| {
+                    let (wv, bv) = (w.then(|| &v[1]), b.then(|| &v[1 + usize::from(w)]));
+                    v[0].group_norm(3, wv, bv, 1e-5)
+                },
+                &inputs,
+                &opts,
+            )
+            .unwrap();
+        }
     }
 }

@@ -1,8 +1,12 @@
-//! `max_pool2d` and `avg_pool2d`: the max gradient goes to the stored argmax of each window,
-//! the average gradient is spread over the window.
+//! 2-D pooling: `max_pool2d` and `adaptive_max_pool2d` (the gradient goes to the stored
+//! argmax of each window), `avg_pool2d` and `adaptive_avg_pool2d` (spread over the window),
+//! and `max_unpool2d` (gathered back from the unpooled positions).
 
 use ferrite_tensor::buffer::Scratch;
-use ferrite_tensor::{Float, Pool2dParams, Result, avg_pool2d_backward, max_pool2d_backward};
+use ferrite_tensor::{
+    AdaptiveSize, Float, Indices, Pool2dParams, Result, Unpool2dParams,
+    adaptive_avg_pool2d_backward, avg_pool2d_backward, max_pool2d_backward, max_unpool2d_backward,
+};
 
 use crate::Var;
 
@@ -38,6 +42,157 @@ impl<T: Float> Var<T> {
         })
     }
 
+    /// 2-D max pooling that also returns where each maximum was, like
+    /// `F.max_pool2d(x, ..., return_indices=True)`: the index of an output element is
+    /// `ih · W + iw`, the position of its window's (first) maximum in its unpadded `(n, c)`
+    /// plane, as [`max_unpool2d`](Var::max_unpool2d) takes it.
+    ///
+    /// # Shapes
+    /// - `self`: `[N, C, H, W]` or `[C, H, W]`
+    /// - result and indices: `[N, C, H_out, W_out]` (or `[C, H_out, W_out]`)
+    ///
+    /// # Errors
+    /// As [`max_pool2d`](Var::max_pool2d).
+    ///
+    /// ```
+    /// use ferrite_autograd::Var;
+    /// use ferrite_tensor::{Pool2dParams, Tensor};
+    /// let x = Var::parameter(Tensor::<f64>::from_vec(vec![1.0, 2.0, 4.0, 3.0], &[1, 2, 2])?);
+    /// let (y, idx) = x.max_pool2d_with_indices(&Pool2dParams::new(2))?;
+    /// assert_eq!((y.value().to_vec(), idx.to_vec()), (vec![4.0], vec![2]));
+    /// assert_eq!(idx.shape(), &[1, 1, 1]);
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn max_pool2d_with_indices(&self, params: &Pool2dParams) -> Result<(Var<T>, Indices)> {
+        let x = self.value();
+        let (value, indices) = x.max_pool2d_with_indices(params)?;
+        let shown = to_indices(&indices, value.shape())?;
+        let input_shape = x.shape().to_vec();
+        let indices = Scratch::from(indices);
+        let y = Var::from_op("max_pool2d", value, &[self], move |g, grads| {
+            grads.set(0, || max_pool2d_backward(g, &indices, &input_shape))
+        })?;
+        Ok((y, shown))
+    }
+
+    /// 2-D adaptive average pooling, like `F.adaptive_avg_pool2d(x, output_size)`: output row
+    /// `i` of `oh` averages input rows `⌊i·H/oh⌋ .. ⌈(i+1)·H/oh⌉`, likewise for columns; a
+    /// `None` size keeps the input's. See
+    /// [`Tensor::adaptive_avg_pool2d`](ferrite_tensor::Tensor::adaptive_avg_pool2d).
+    ///
+    /// # Shapes
+    /// - `self`: `[N, C, H, W]` or `[C, H, W]`
+    /// - result: `[N, C, oh, ow]` (or `[C, oh, ow]`)
+    ///
+    /// # Errors
+    /// When the input is not 3-D or 4-D or has a zero size after the first dim.
+    ///
+    /// ```
+    /// use ferrite_autograd::Var;
+    /// use ferrite_tensor::Tensor;
+    /// let x = Var::parameter(Tensor::<f64>::from_vec(vec![1.0, 2.0, 4.0, 3.0], &[1, 1, 2, 2])?);
+    /// let y = x.adaptive_avg_pool2d(1)?; // global average pooling
+    /// assert_eq!(y.value().to_vec(), vec![2.5]);
+    /// y.sum_all()?.backward()?;
+    /// assert_eq!(x.grad().unwrap().to_vec(), vec![0.25; 4]);
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn adaptive_avg_pool2d(&self, output_size: impl Into<AdaptiveSize>) -> Result<Var<T>> {
+        let x = self.value();
+        let value = x.adaptive_avg_pool2d(output_size)?;
+        let input_shape = x.shape().to_vec();
+        Var::from_op("adaptive_avg_pool2d", value, &[self], move |g, grads| {
+            grads.set(0, || adaptive_avg_pool2d_backward(g, &input_shape))
+        })
+    }
+
+    /// 2-D adaptive max pooling, like `F.adaptive_max_pool2d(x, output_size)`: the windows of
+    /// [`adaptive_avg_pool2d`](Var::adaptive_avg_pool2d), the gradient of each going to its
+    /// first maximum in row-major order.
+    ///
+    /// # Shapes
+    /// - `self`: `[N, C, H, W]` or `[C, H, W]`
+    /// - result: `[N, C, oh, ow]` (or `[C, oh, ow]`)
+    ///
+    /// # Errors
+    /// As [`adaptive_avg_pool2d`](Var::adaptive_avg_pool2d).
+    ///
+    /// ```
+    /// use ferrite_autograd::Var;
+    /// use ferrite_tensor::Tensor;
+    /// let x = Var::parameter(Tensor::<f64>::from_vec(vec![1.0, 2.0, 4.0, 3.0], &[1, 2, 2])?);
+    /// let y = x.adaptive_max_pool2d([1, 2])?;
+    /// assert_eq!(y.value().to_vec(), vec![4.0, 3.0]);
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn adaptive_max_pool2d(&self, output_size: impl Into<AdaptiveSize>) -> Result<Var<T>> {
+        Ok(self.adaptive_max_pool2d_with_indices(output_size)?.0)
+    }
+
+    /// [`adaptive_max_pool2d`](Var::adaptive_max_pool2d) that also returns the position
+    /// `ih · W + iw` of each maximum in its `(n, c)` plane (`return_indices=True`).
+    ///
+    /// # Shapes
+    /// - `self`: `[N, C, H, W]` or `[C, H, W]`
+    /// - result and indices: `[N, C, oh, ow]` (or `[C, oh, ow]`)
+    ///
+    /// # Errors
+    /// As [`adaptive_avg_pool2d`](Var::adaptive_avg_pool2d).
+    ///
+    /// ```
+    /// use ferrite_autograd::Var;
+    /// use ferrite_tensor::Tensor;
+    /// let x = Var::parameter(Tensor::<f64>::from_vec(vec![1.0, 2.0, 4.0, 3.0], &[1, 2, 2])?);
+    /// let (y, idx) = x.adaptive_max_pool2d_with_indices(1)?;
+    /// assert_eq!((y.value().to_vec(), idx.to_vec()), (vec![4.0], vec![2]));
+    /// y.sum_all()?.backward()?;
+    /// assert_eq!(x.grad().unwrap().to_vec(), vec![0.0, 0.0, 1.0, 0.0]);
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn adaptive_max_pool2d_with_indices(
+        &self,
+        output_size: impl Into<AdaptiveSize>,
+    ) -> Result<(Var<T>, Indices)> {
+        let x = self.value();
+        let (value, indices) = x.adaptive_max_pool2d_with_indices(output_size)?;
+        let shown = to_indices(&indices, value.shape())?;
+        let input_shape = x.shape().to_vec();
+        let indices = Scratch::from(indices);
+        let y = Var::from_op("adaptive_max_pool2d", value, &[self], move |g, grads| {
+            grads.set(0, || max_pool2d_backward(g, &indices, &input_shape))
+        })?;
+        Ok((y, shown))
+    }
+
+    /// 2-D max unpooling, like `F.max_unpool2d(x, indices, kernel_size, stride, padding,
+    /// output_size)`: each value is written at the position its index names in a zero
+    /// output plane; the gradient of each input element is the output gradient read back
+    /// from there. See [`Tensor::max_unpool2d`](ferrite_tensor::Tensor::max_unpool2d).
+    ///
+    /// # Shapes
+    /// - `self`, `indices`: `[N, C, H, W]` or `[C, H, W]`
+    /// - result: `[N, C, oh, ow]` (or `[C, oh, ow]`), from [`Unpool2dParams::output_size`]
+    ///
+    /// # Errors
+    /// Everything [`Tensor::max_unpool2d`](ferrite_tensor::Tensor::max_unpool2d) refuses.
+    ///
+    /// ```
+    /// use ferrite_autograd::Var;
+    /// use ferrite_tensor::{Pool2dParams, Tensor, Unpool2dParams};
+    /// let x = Var::parameter(Tensor::<f64>::from_vec(vec![1.0, 2.0, 4.0, 3.0], &[1, 2, 2])?);
+    /// let (y, idx) = x.max_pool2d_with_indices(&Pool2dParams::new(2))?;
+    /// let z = y.max_unpool2d(&idx, &Unpool2dParams::new(2))?;
+    /// assert_eq!(z.value().to_vec(), vec![0.0, 0.0, 4.0, 0.0]);
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn max_unpool2d(&self, indices: &Indices, params: &Unpool2dParams) -> Result<Var<T>> {
+        let value = self.value().max_unpool2d(indices, params)?;
+        let indices = indices.clone();
+        Var::from_op("max_unpool2d", value, &[self], move |g, grads| {
+            grads.set(0, || max_unpool2d_backward(g, &indices))
+        })
+    }
+
     /// 2-D average pooling like `torch.nn.functional.avg_pool2d`.
     ///
     /// # Shapes
@@ -65,5 +220,78 @@ impl<T: Float> Var<T> {
         Var::from_op("avg_pool2d", value, &[self], move |g, grads| {
             grads.set(0, || avg_pool2d_backward(g, &input_shape, &params))
         })
+    }
+}
+
+/// Pooling positions as an [`Indices`] tensor of the output's shape.
+fn to_indices(positions: &[usize], shape: &[usize]) -> Result<Indices> {
+    Indices::from_vec(positions.iter().map(|&i| i as i64).collect(), shape)
+}
+
+#[cfg(test)]
+mod tests {
+    use ferrite_tensor::{Tensor, seeded_rng};
+
+    use super::*;
+    use crate::{GradcheckOptions, gradcheck};
+
+    fn randn(shape: &[usize], seed: u64) -> Tensor<f64> {
+        Tensor::randn(shape, &mut seeded_rng(seed))
+    }
+
+    #[test]
+    fn adaptive_pools_gradcheck() {
+        for size in [[3, 2], [5, 7], [1, 1]] {
+            gradcheck(
+                |v: &[Var<f64>]| v[0].adaptive_avg_pool2d(size),
+                &[randn(&[2, 2, 4, 5], 1)],
+                &GradcheckOptions::default(),
+            )
+            .unwrap();
+            // Random data has no ties: max is differentiable there.
+            gradcheck(
+                |v: &[Var<f64>]| v[0].adaptive_max_pool2d(size),
+                &[randn(&[2, 4, 5], 2)],
+                &GradcheckOptions::default(),
+            )
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn dilated_max_pool_with_indices_and_unpool_gradcheck() {
+        let p = Pool2dParams::new(2)
+            .with_stride(1)
+            .with_dilation(2)
+            .with_padding(1);
+        gradcheck(
+            |v: &[Var<f64>]| Ok(v[0].max_pool2d_with_indices(&p)?.0),
+            &[randn(&[2, 6, 5], 3)],
+            &GradcheckOptions::default(),
+        )
+        .unwrap();
+        let x = Var::new(randn(&[1, 2, 4, 6], 4));
+        let (y, idx) = x.max_pool2d_with_indices(&Pool2dParams::new(2)).unwrap();
+        gradcheck(
+            |v: &[Var<f64>]| v[0].max_unpool2d(&idx, &Unpool2dParams::new(2)),
+            &[y.value()],
+            &GradcheckOptions::default(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn avg_pool_with_divisor_override_gradcheck() {
+        let p = Pool2dParams::new([3, 2])
+            .with_stride(2)
+            .with_padding(1)
+            .with_ceil_mode(true)
+            .with_divisor_override(-5);
+        gradcheck(
+            |v: &[Var<f64>]| v[0].avg_pool2d(&p),
+            &[randn(&[2, 1, 6, 5], 5)],
+            &GradcheckOptions::default(),
+        )
+        .unwrap();
     }
 }

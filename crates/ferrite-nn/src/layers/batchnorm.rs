@@ -294,8 +294,8 @@ impl<T: Float> BatchNorm2d<T> {
     /// A layer in training mode with the settings of `config`, PyTorch's initial values.
     ///
     /// # Errors
-    /// When `num_features` is zero, `eps` is negative or not finite, or `momentum` is
-    /// outside `[0, 1]`.
+    /// When `num_features` is zero, or `eps` is negative or not finite (every `momentum`
+    /// is accepted, as in PyTorch).
     ///
     /// ```
     /// use ferrite_nn::{BatchNorm2d, BatchNorm2dConfig, Module, ModuleExt};
@@ -693,7 +693,7 @@ mod tests {
             batch_norm2d(&x, None, None, Some(&w3), None, &eval.with_training(true)).unwrap_err();
         assert!(err.to_string().contains("weight has shape [3]"), "{err}");
         assert!(
-            BatchNorm2d::<f32>::from_config(BatchNorm2dConfig::new(2).with_momentum(1.5)).is_err()
+            BatchNorm2d::<f32>::from_config(BatchNorm2dConfig::new(2).with_momentum(1.5)).is_ok()
         );
         assert!(BatchNorm2d::<f32>::from_config(BatchNorm2dConfig::new(2).with_eps(-1.0)).is_err());
         let x = Var::new(Tensor::<f32>::zeros(&[2, 2, 2, 2]));

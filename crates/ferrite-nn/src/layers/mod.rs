@@ -14,6 +14,7 @@ mod conv;
 mod dropout;
 mod linear;
 mod nonlinear;
+mod norm;
 mod pool;
 mod sequential;
 
@@ -26,7 +27,8 @@ pub use nonlinear::{
     ELU, GELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSoftmax, ReLU6, SiLU, Softmax,
     Softplus,
 };
-pub use pool::{AvgPool2d, MaxPool2d};
+pub use norm::{BatchNorm1d, GroupNorm, LayerNorm, batch_norm1d};
+pub use pool::{AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d, MaxUnpool2d};
 pub use sequential::Sequential;
 
 use ferrite_tensor::{Float, Result, Rng, Tensor};

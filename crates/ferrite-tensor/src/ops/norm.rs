@@ -1,6 +1,7 @@
-//! Batch normalisation's kernels, like PyTorch's `native_batch_norm` and
-//! `native_batch_norm_backward`: the per-channel statistics, the normalisation, the
-//! running-statistics update and the closed-form backward.
+//! Normalisation kernels. This file: batch normalisation, like PyTorch's `native_batch_norm`
+//! and `native_batch_norm_backward`: the per-channel statistics, the normalisation, the
+//! running-statistics update and the closed-form backward. `norm/layer.rs`: layer and group
+//! normalisation, on the per-row kernel of `norm/rows.rs`.
 //!
 //! The input is `[N, C, *]`: channels on dim 1, every dim after it flattened, so
 //! `BatchNorm1d` (`[N, C]`, `[N, C, L]`), `BatchNorm2d` and `BatchNorm3d` share these
@@ -20,6 +21,12 @@
 //! ```
 
 use crate::{Float, Result, Tensor, TensorError};
+
+mod layer;
+mod rows;
+
+pub use layer::{group_norm_backward, layer_norm_backward};
+pub use rows::{NormGrads, NormOutput, NormSaved};
 
 const OP: &str = "batch_norm";
 
@@ -100,31 +107,27 @@ impl BatchNormOptions {
         self
     }
 
-    /// Refuses an `eps` that is negative or not finite and a `momentum` outside `[0, 1]`
-    /// (or NaN), naming `op` in the error: [`Tensor::batch_norm`] checks its options with
-    /// it, and a layer its configuration, before anything is computed.
+    /// Refuses an `eps` that is negative or not finite, naming `op` in the error:
+    /// [`Tensor::batch_norm`] checks its options with it, and a layer its configuration,
+    /// before anything is computed. Every `momentum` is accepted, as PyTorch accepts every
+    /// float (1.5 or −0.5 extrapolate: `running = (1 − m) · running + m · batch`).
     ///
     /// # Errors
     /// As said above.
     ///
     /// ```
     /// use ferrite_tensor::BatchNormOptions;
-    /// let err = BatchNormOptions::new().with_momentum(5.0).check("BatchNorm2d").unwrap_err();
-    /// assert_eq!(err.to_string(), "BatchNorm2d: momentum must be between 0 and 1, found 5");
+    /// let err = BatchNormOptions::new().with_eps(-1.0).check("BatchNorm2d").unwrap_err();
+    /// assert_eq!(err.to_string(), "BatchNorm2d: eps must be finite and non-negative, found -1");
+    /// assert!(BatchNormOptions::new().with_momentum(1.5).check("batch_norm").is_ok());
     /// assert!(BatchNormOptions::new().with_eps(0.0).check("batch_norm").is_ok());
     /// ```
     pub fn check(&self, op: &'static str) -> Result<()> {
-        let (eps, momentum) = (self.eps, self.momentum);
+        let eps = self.eps;
         if !(eps >= 0.0 && eps.is_finite()) {
             return Err(TensorError::invalid(
                 op,
                 format!("eps must be finite and non-negative, found {eps}"),
-            ));
-        }
-        if !(0.0..=1.0).contains(&momentum) {
-            return Err(TensorError::invalid(
-                op,
-                format!("momentum must be between 0 and 1, found {momentum}"),
             ));
         }
         Ok(())
@@ -264,7 +267,7 @@ impl<T: Float> Tensor<T> {
     /// When the options fail [`BatchNormOptions::check`], the input has fewer than 2 dims,
     /// a per-channel tensor is not `[C]`, only one of the running statistics is given,
     /// evaluation mode has no running statistics, or training mode has a single value per
-    /// channel (as PyTorch refuses).
+    /// channel (as PyTorch refuses; an empty input gives an empty output).
     ///
     /// ```
     /// use ferrite_tensor::{BatchNormOptions, Tensor};
@@ -387,7 +390,9 @@ fn normalize_with_batch_stats<T: Float>(
     options: &BatchNormOptions,
 ) -> Result<BatchNormOutput<T>> {
     let (c, m) = (layout.channels, layout.count);
-    if m <= 1 {
+    // As PyTorch: exactly one value per channel is refused; none (an empty input) gives an
+    // empty output and leaves the running statistics alone.
+    if m == 1 {
         return Err(TensorError::invalid(
             OP,
             format!(
@@ -411,11 +416,11 @@ fn normalize_with_batch_stats<T: Float>(
         out.push(T::of(xh * w + b));
     }
     let (running_mean, running_var) = match running {
-        Some(r) => {
+        Some(r) if m > 0 => {
             let (new_mean, new_var) = update_running_stats(&r, &mean, &var, m, options.momentum);
             (Some(to_tensor(&new_mean)?), Some(to_tensor(&new_var)?))
         }
-        None => (None, None),
+        _ => (None, None),
     };
     Ok(BatchNormOutput {
         output: Tensor::from_vec(out, x.shape())?,
@@ -682,6 +687,42 @@ mod tests {
                 assert!((new_m.to_vec()[ch] - want_m).abs() < 1e-12);
                 assert!((new_v.to_vec()[ch] - want_v).abs() < 1e-12);
             }
+        }
+    }
+
+    #[test]
+    fn an_empty_batch_is_normalised_to_nothing_and_changes_no_statistic() {
+        let x = Tensor::<f64>::zeros(&[0, 2, 3]);
+        let (rm, rv) = (Tensor::zeros(&[2]), Tensor::ones(&[2]));
+        let opts = BatchNormOptions::new().with_training(true);
+        let bn = x
+            .batch_norm(Some(&rm), Some(&rv), None, None, &opts)
+            .unwrap();
+        assert_eq!(bn.output.shape(), &[0, 2, 3]);
+        assert!(bn.running_mean.is_none() && bn.running_var.is_none());
+        let g = batch_norm_backward(&x, &bn.saved, [true; 3]).unwrap();
+        assert_eq!(g.input.unwrap().shape(), &[0, 2, 3]);
+        assert_eq!(g.weight.unwrap().to_vec(), vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn any_momentum_extrapolates_like_pytorch() {
+        let x = Tensor::<f64>::from_vec(vec![1.0, 3.0], &[2, 1]).unwrap();
+        let (rm, rv) = (Tensor::full(&[1], 10.0), Tensor::full(&[1], 4.0));
+        for m in [1.5, -0.5, 0.0, 1.0, 7.0] {
+            let opts = BatchNormOptions::new().with_training(true).with_momentum(m);
+            let bn = x
+                .batch_norm(Some(&rm), Some(&rv), None, None, &opts)
+                .unwrap();
+            // Batch mean 2, unbiased variance 2.
+            assert_eq!(
+                bn.running_mean.unwrap().to_vec(),
+                vec![(1.0 - m) * 10.0 + m * 2.0]
+            );
+            assert_eq!(
+                bn.running_var.unwrap().to_vec(),
+                vec![(1.0 - m) * 4.0 + m * 2.0]
+            );
         }
     }
 

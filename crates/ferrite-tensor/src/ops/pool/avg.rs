@@ -16,10 +16,21 @@ fn avg_taps(o: usize, stride: usize, pad: usize, kernel: usize, n: usize) -> (us
     (first as usize, last as usize, span)
 }
 
+/// The divisor of a window: `divisor_override` when set, else its size clipped to the padded
+/// input (`count_include_pad`) or the number of input elements in it.
+#[inline]
+fn divisor<T: Float>(p: &Pool2dParams, padded: usize, real: usize) -> T {
+    match p.divisor_override {
+        Some(d) => T::of(d as f64),
+        None if p.count_include_pad => T::of(padded as f64),
+        None => T::of(real as f64),
+    }
+}
+
 /// Average pooling of one plane.
 fn avg_plane<T: Float>(x: &[T], g: &Geometry, p: &Pool2dParams, out: &mut [T]) {
     let w = g.w;
-    if p.is_2x2_fast_path(g) {
+    if p.is_2x2_fast_path(g) && p.divisor_override.is_none() {
         let four = T::of(4.0);
         for r in 0..g.oh {
             let top = &x[2 * r * w..2 * r * w + w];
@@ -45,18 +56,14 @@ fn avg_plane<T: Float>(x: &[T], g: &Geometry, p: &Pool2dParams, out: &mut [T]) {
                 *o = T::zero();
                 continue;
             }
-            let divisor = if p.count_include_pad {
-                span_h * span_w
-            } else {
-                (h1 - h0) * (w1 - w0)
-            };
+            let div = divisor(p, span_h * span_w, (h1 - h0) * (w1 - w0));
             let mut sum = T::zero();
             for ih in h0..h1 {
                 for &v in &x[ih * w + w0..ih * w + w1] {
                     sum += v;
                 }
             }
-            *o = sum / T::of(divisor as f64);
+            *o = sum / div;
         }
     }
 }
@@ -65,7 +72,7 @@ fn avg_plane<T: Float>(x: &[T], g: &Geometry, p: &Pool2dParams, out: &mut [T]) {
 /// divisor, to the window's input elements.
 fn avg_backward_plane<T: Float>(go: &[T], g: &Geometry, p: &Pool2dParams, gi: &mut [T]) {
     let w = g.w;
-    if p.is_2x2_fast_path(g) {
+    if p.is_2x2_fast_path(g) && p.divisor_override.is_none() {
         let four = T::of(4.0);
         for r in 0..g.oh {
             for c in 0..g.ow {
@@ -90,12 +97,8 @@ fn avg_backward_plane<T: Float>(go: &[T], g: &Geometry, p: &Pool2dParams, gi: &m
             if h0 >= h1 || w0 >= w1 {
                 continue;
             }
-            let divisor = if p.count_include_pad {
-                span_h * span_w
-            } else {
-                (h1 - h0) * (w1 - w0)
-            };
-            let delta = go[r * g.ow + c] / T::of(divisor as f64);
+            let div = divisor(p, span_h * span_w, (h1 - h0) * (w1 - w0));
+            let delta = go[r * g.ow + c] / div;
             for ih in h0..h1 {
                 for v in &mut gi[ih * w + w0..ih * w + w1] {
                     *v += delta;
@@ -106,10 +109,10 @@ fn avg_backward_plane<T: Float>(go: &[T], g: &Geometry, p: &Pool2dParams, gi: &m
 }
 
 impl<T: Float> Tensor<T> {
-    /// 2-D average pooling, like PyTorch's `F.avg_pool2d` (without `divisor_override`).
+    /// 2-D average pooling, like PyTorch's `F.avg_pool2d`.
     ///
     /// Each output element is the sum of the input elements in its window divided by a
-    /// divisor, computed exactly as PyTorch does. The window is first clipped to the padded
+    /// divisor, computed exactly as PyTorch does: `params.divisor_override` when set. The window is first clipped to the padded
     /// input (`[-pad, in + pad)`, which matters in `ceil_mode` when the last window hangs over
     /// the edge), then to the input. With `count_include_pad` the divisor is the size of the
     /// window clipped to the padded input; without it, the number of input elements in the
@@ -121,7 +124,7 @@ impl<T: Float> Tensor<T> {
     ///
     /// # Errors
     /// When the input is not 3-D or 4-D or has an empty plane, when `params.dilation` is not
-    /// `[1, 1]` (average pooling has no dilation), or for the parameter errors of
+    /// `[1, 1]` (average pooling has no dilation), `divisor_override` is 0, or for the parameter errors of
     /// [`Pool2dParams::output_size`].
     ///
     /// ```
@@ -150,8 +153,15 @@ impl<T: Float> Tensor<T> {
     }
 }
 
-/// `params`, refused when it has a dilation (average pooling has none).
+/// `params`, refused when it has a dilation (average pooling has none) or a zero
+/// `divisor_override`.
 fn no_dilation<'a>(op: &'static str, params: &'a Pool2dParams) -> Result<&'a Pool2dParams> {
+    if params.divisor_override == Some(0) {
+        return Err(TensorError::invalid(
+            op,
+            "divisor_override must not be zero, found 0",
+        ));
+    }
     if params.dilation != [1, 1] {
         return Err(TensorError::invalid(
             op,

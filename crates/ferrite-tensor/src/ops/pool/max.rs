@@ -43,7 +43,7 @@ fn beats<T: Float>(v: T, m: T) -> bool {
 /// selects (the index one with a mask) so that the compiler emits no data-dependent branch,
 /// which random data would mispredict half of the time.
 #[inline(always)]
-fn pick<T: Float>(m: T, a: usize, v: T, b: usize) -> (T, usize) {
+pub(super) fn pick<T: Float>(m: T, a: usize, v: T, b: usize) -> (T, usize) {
     let take = beats(v, m);
     (if take { v } else { m }, select_usize(take, b, a))
 }

@@ -1,4 +1,5 @@
-//! 2-D max and average pooling: parameters, forward and backward kernels.
+//! 2-D pooling: max and average pooling (parameters, forward and backward kernels), adaptive
+//! average and max pooling (`adaptive.rs`) and max unpooling (`unpool.rs`).
 //!
 //! The kernels follow PyTorch's CPU implementation (`F.max_pool2d`, `F.avg_pool2d` and their
 //! backward functions) window by window: the same output-size arithmetic, the same windows at
@@ -16,13 +17,17 @@ use crate::checked_numel;
 use crate::ops::window::{Pair, Window2d};
 use crate::{Float, Result, Tensor, TensorError};
 
+mod adaptive;
 mod avg;
 mod max;
 #[cfg(test)]
 mod tests;
+mod unpool;
 
+pub use adaptive::{AdaptiveSize, adaptive_avg_pool2d_backward};
 pub use avg::avg_pool2d_backward;
 pub use max::max_pool2d_backward;
+pub use unpool::{Unpool2dParams, max_unpool2d_backward};
 
 /// The hyper-parameters of 2-D pooling, with PyTorch's meaning.
 ///
@@ -45,6 +50,9 @@ pub struct Pool2dParams {
     pub ceil_mode: bool,
     /// Average pooling: count padded zeros in the divisor (PyTorch's default: true).
     pub count_include_pad: bool,
+    /// Average pooling: divide every window's sum by this instead (any non-zero integer,
+    /// negative too; default `None`, the count rule).
+    pub divisor_override: Option<i64>,
 }
 
 impl Pool2dParams {
@@ -66,6 +74,7 @@ impl Pool2dParams {
             dilation: [1, 1],
             ceil_mode: false,
             count_include_pad: true,
+            divisor_override: None,
         }
     }
 
@@ -121,6 +130,20 @@ impl Pool2dParams {
     /// ```
     pub fn with_count_include_pad(mut self, count_include_pad: bool) -> Self {
         self.count_include_pad = count_include_pad;
+        self
+    }
+
+    /// Sets the divisor of average pooling (PyTorch's `divisor_override`): every window's sum
+    /// is divided by it, whatever the window holds. Zero is refused by the forward.
+    ///
+    /// ```
+    /// use ferrite_tensor::{Pool2dParams, Tensor};
+    /// let p = Pool2dParams::new([2, 2]).with_divisor_override(-2);
+    /// assert_eq!(Tensor::<f64>::ones(&[1, 2, 2]).avg_pool2d(&p)?.to_vec(), vec![-2.0]);
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn with_divisor_override(mut self, divisor: i64) -> Self {
+        self.divisor_override = Some(divisor);
         self
     }
 
@@ -304,13 +327,14 @@ impl PoolProblem {
 /// number of planes and `[H, W]`.
 fn split_input(op: &'static str, shape: &[usize]) -> Result<(Vec<usize>, usize, [usize; 2])> {
     let valid_rank = shape.len() == 3 || shape.len() == 4;
-    // N may be 0 (an empty batch), as in PyTorch; C, H and W may not.
-    if !valid_rank || shape[shape.len() - 3..].contains(&0) {
+    // As PyTorch: every dim after the first non-zero (N of an empty batch, or C of an
+    // unbatched input, may be 0).
+    if !valid_rank || shape[1..].contains(&0) {
         return Err(TensorError::shape(
             op,
             format!(
-                "expected a 3-D [C, H, W] or 4-D [N, C, H, W] input with non-zero C, H and W, \
-                 found shape {shape:?}"
+                "expected a 3-D [C, H, W] or 4-D [N, C, H, W] input with non-zero sizes after \
+                 the first dim, found shape {shape:?}"
             ),
         ));
     }

@@ -2,7 +2,7 @@
 //! choices on ties and NaN, and the expected error messages.
 
 use super::*;
-use crate::seeded_rng;
+use crate::{Indices, seeded_rng};
 use rand::Rng as _;
 use rand::seq::SliceRandom;
 
@@ -141,8 +141,12 @@ fn naive_pool(
                     out.push(best);
                     idx.push(arg.unwrap_or_else(fallback));
                 } else {
-                    let divisor = if p.count_include_pad { padded } else { real };
-                    out.push(if real == 0 { 0.0 } else { sum / divisor as f64 });
+                    let divisor = match p.divisor_override {
+                        Some(d) => d as f64,
+                        None if p.count_include_pad => padded as f64,
+                        None => real as f64,
+                    };
+                    out.push(if real == 0 { 0.0 } else { sum / divisor });
                 }
             }
         }
@@ -176,12 +180,16 @@ fn random_params(rng: &mut crate::Rng, max: bool) -> Pool2dParams {
     } else {
         [1, 1]
     };
-    Pool2dParams::new(k)
+    let p = Pool2dParams::new(k)
         .with_stride(s)
         .with_padding(pad)
         .with_dilation(d)
         .with_ceil_mode(rng.random())
-        .with_count_include_pad(rng.random())
+        .with_count_include_pad(rng.random());
+    match rng.random_range(-3..=3) {
+        0 => p,
+        divisor => p.with_divisor_override(divisor),
+    }
 }
 
 fn random_shape(rng: &mut crate::Rng) -> Vec<usize> {
@@ -650,4 +658,196 @@ fn output_size_follows_pytorch() {
         .with_stride([2, 2])
         .with_dilation([2, 1]);
     assert_eq!(size(p, [9, 9]), [3, 4]);
+}
+
+#[test]
+fn divisor_override_replaces_the_count_and_zero_is_refused() {
+    let x = Tensor::<f64>::ones(&[1, 3, 3]);
+    let p = Pool2dParams::new([2, 2]).with_stride(1).with_padding(1);
+    let y = x.avg_pool2d(&p.with_divisor_override(-3)).unwrap();
+    assert_eq!(y.to_vec()[0], -1.0 / 3.0); // one real element in the corner window
+    let g = Tensor::<f64>::ones(y.shape());
+    let gx = avg_pool2d_backward(&g, x.shape(), &p.with_divisor_override(2)).unwrap();
+    assert_eq!(gx.to_vec(), vec![2.0; 9]); // every element is in 4 windows, each / 2
+    let m = message(x.avg_pool2d(&p.with_divisor_override(0)));
+    assert_eq!(m, "avg_pool2d: divisor_override must not be zero, found 0");
+    // The 2x2 fast path honours it too.
+    let q = Pool2dParams::new(2).with_divisor_override(2);
+    let y = Tensor::<f64>::ones(&[1, 4, 4]).avg_pool2d(&q).unwrap();
+    assert_eq!(y.to_vec(), vec![2.0; 4]);
+}
+
+/// Adaptive pooling one output at a time, from the window formula.
+fn naive_adaptive(x: &[f64], [h, w]: [usize; 2], [oh, ow]: [usize; 2], max: bool) -> Vec<f64> {
+    let mut out = Vec::new();
+    for r in 0..oh {
+        for c in 0..ow {
+            let ceil = |a: usize, b: usize| (a as f64 / b as f64).ceil() as usize;
+            let (h0, h1) = ((r * h) / oh, ceil((r + 1) * h, oh));
+            let (w0, w1) = ((c * w) / ow, ceil((c + 1) * w, ow));
+            let vals: Vec<f64> = (h0..h1)
+                .flat_map(|i| (w0..w1).map(move |j| (i, j)))
+                .map(|(i, j)| x[i * w + j])
+                .collect();
+            out.push(if max {
+                vals.iter().cloned().fold(f64::NEG_INFINITY, f64::max)
+            } else {
+                vals.iter().sum::<f64>() / vals.len() as f64
+            });
+        }
+    }
+    out
+}
+
+#[test]
+fn adaptive_pools_match_the_window_formula() {
+    let mut rng = seeded_rng(21);
+    for _ in 0..200 {
+        let (h, w) = (rng.random_range(1..=8), rng.random_range(1..=8));
+        let (oh, ow) = (rng.random_range(1..=10), rng.random_range(1..=10));
+        let x = Tensor::<f64>::randn(&[2, h, w], &mut rng);
+        let avg = x.adaptive_avg_pool2d([oh, ow]).unwrap();
+        let (mx, idx) = x.adaptive_max_pool2d_with_indices([oh, ow]).unwrap();
+        assert_eq!(avg.shape(), &[2, oh, ow]);
+        let xs = x.to_vec();
+        for plane in 0..2 {
+            let xp = &xs[plane * h * w..(plane + 1) * h * w];
+            let range = plane * oh * ow..(plane + 1) * oh * ow;
+            for (got, want) in
+                avg.to_vec()[range.clone()]
+                    .iter()
+                    .zip(naive_adaptive(xp, [h, w], [oh, ow], false))
+            {
+                assert!((got - want).abs() < 1e-12);
+            }
+            let want = naive_adaptive(xp, [h, w], [oh, ow], true);
+            assert_eq!(mx.to_vec()[range.clone()], want[..]);
+            for (&i, m) in idx[range].iter().zip(&want) {
+                assert_eq!(xp[i], *m);
+            }
+        }
+    }
+}
+
+#[test]
+fn adaptive_backward_matches_finite_differences_and_ties_go_first() {
+    let x = Tensor::<f64>::randn(&[1, 2, 5, 4], &mut seeded_rng(22));
+    let g = Tensor::<f64>::randn(&[1, 2, 3, 6], &mut seeded_rng(23));
+    let gx = adaptive_avg_pool2d_backward(&g, x.shape()).unwrap();
+    // The op is linear: <g, f(x)> = <gx, x>.
+    let lhs = x
+        .adaptive_avg_pool2d([3, 6])
+        .unwrap()
+        .mul(&g)
+        .unwrap()
+        .sum(&[], false)
+        .unwrap();
+    let rhs = gx.mul(&x).unwrap().sum(&[], false).unwrap();
+    assert!((lhs.item().unwrap() - rhs.item().unwrap()).abs() < 1e-12);
+    // Ties: the first in row-major window order.
+    let x = Tensor::<f64>::from_vec(vec![1.0, 3.0, 3.0, 3.0], &[1, 2, 2]).unwrap();
+    let (_, idx) = x.adaptive_max_pool2d_with_indices(1).unwrap();
+    assert_eq!(idx, vec![1]);
+    let x = Tensor::<f64>::from_vec(vec![1.0, f64::NAN, 3.0, f64::NAN], &[1, 2, 2]).unwrap();
+    let (y, idx) = x.adaptive_max_pool2d_with_indices(1).unwrap();
+    assert!(y.to_vec()[0].is_nan() && idx == vec![3]);
+}
+
+#[test]
+fn adaptive_refusals_and_none_sizes() {
+    let x = Tensor::<f32>::zeros(&[2, 3, 5]);
+    assert_eq!(
+        x.adaptive_avg_pool2d([None, Some(2)]).unwrap().shape(),
+        &[2, 3, 2]
+    );
+    assert_eq!(
+        x.adaptive_max_pool2d([Some(0), None]).unwrap().shape(),
+        &[2, 0, 5]
+    );
+    let m = message(Tensor::<f32>::zeros(&[4, 4]).adaptive_avg_pool2d(2));
+    assert!(m.starts_with("adaptive_avg_pool2d: expected a 3-D"), "{m}");
+    let m = message(Tensor::<f32>::zeros(&[1, 0, 4, 4]).adaptive_max_pool2d(2));
+    assert!(
+        m.starts_with("adaptive_max_pool2d: expected a 3-D") && m.contains("[1, 0, 4, 4]"),
+        "{m}"
+    );
+    assert_eq!(
+        Tensor::<f32>::zeros(&[0, 2, 4, 4])
+            .adaptive_avg_pool2d(2)
+            .unwrap()
+            .shape(),
+        &[0, 2, 2, 2]
+    );
+    let g = Tensor::<f32>::zeros(&[2, 2]);
+    assert!(adaptive_avg_pool2d_backward(&g, &[2, 2]).is_err());
+    assert!(adaptive_avg_pool2d_backward(&Tensor::<f32>::zeros(&[3, 2, 2]), &[2, 3, 5]).is_err());
+}
+
+#[test]
+fn max_unpool_inverts_max_pool_and_gathers_back() {
+    let x = Tensor::<f64>::randn(&[2, 3, 5, 7], &mut seeded_rng(24));
+    let p = Pool2dParams::new(3).with_stride(2).with_padding(1);
+    let (y, idx) = x.max_pool2d_with_indices(&p).unwrap();
+    let idx = Indices::from_vec(idx.iter().map(|&i| i as i64).collect(), y.shape()).unwrap();
+    let u = Unpool2dParams::new(3)
+        .with_stride(2)
+        .with_padding(1)
+        .with_output_size([5, 7]);
+    let back = y.max_unpool2d(&idx, &u).unwrap();
+    assert_eq!(back.shape(), &[2, 3, 5, 7]);
+    // Every non-zero output is the input at that place.
+    for (b, v) in back.to_vec().iter().zip(x.to_vec()) {
+        assert!(*b == 0.0 || *b == v);
+    }
+    let g = Tensor::<f64>::randn(back.shape(), &mut seeded_rng(25));
+    let gy = max_unpool2d_backward(&g, &idx).unwrap();
+    let lhs = back
+        .mul(&g)
+        .unwrap()
+        .sum(&[], false)
+        .unwrap()
+        .item()
+        .unwrap();
+    let rhs = gy.mul(&y).unwrap().sum(&[], false).unwrap().item().unwrap();
+    // Windows overlap: a repeated index is written once but gathered twice.
+    let distinct: std::collections::HashSet<(usize, i64)> = idx
+        .to_vec()
+        .iter()
+        .enumerate()
+        .map(|(k, &i)| (k / 9, i))
+        .collect();
+    if distinct.len() == idx.numel() {
+        assert!((lhs - rhs).abs() < 1e-9);
+    }
+    assert_eq!(gy.shape(), y.shape());
+}
+
+#[test]
+fn max_unpool_refusals() {
+    let x = Tensor::<f32>::ones(&[1, 2, 2]);
+    let idx = Indices::from_vec(vec![0, 1, 2, 16], &[1, 2, 2]).unwrap();
+    let m = message(x.max_unpool2d(&idx, &Unpool2dParams::new(2)));
+    assert!(m.starts_with("max_unpool2d: index 16 at position 3"), "{m}");
+    let small = Indices::from_vec(vec![0, 1], &[1, 1, 2]).unwrap();
+    let m = message(x.max_unpool2d(&small, &Unpool2dParams::new(2)));
+    assert!(
+        m.contains("expected indices of the input's shape [1, 2, 2], found [1, 1, 2]"),
+        "{m}"
+    );
+    let m = message(Tensor::<f32>::ones(&[2, 2]).max_unpool2d(&idx, &Unpool2dParams::new(2)));
+    assert!(m.starts_with("max_unpool2d: expected a 3-D"), "{m}");
+    let m = message(
+        Unpool2dParams::new(2)
+            .with_output_size([6, 4])
+            .output_size([2, 2]),
+    );
+    assert!(
+        m.starts_with("max_unpool2d: invalid output_size [6, 4]"),
+        "{m}"
+    );
+    let m = message(Unpool2dParams::new(1).with_padding(3).output_size([2, 2]));
+    assert!(m.contains("negative"), "{m}");
+    let g = Tensor::<f32>::ones(&[1, 4, 4]);
+    assert!(max_unpool2d_backward(&g, &Indices::from_vec(vec![0], &[1]).unwrap()).is_err());
+    assert!(max_unpool2d_backward(&g, &Indices::from_vec(vec![16], &[1, 1, 1]).unwrap()).is_err());
 }
