@@ -12,6 +12,8 @@ use ferrite::tensor::{Conv2dParams, PadMode, Pool2dParams};
 use serde::Deserialize;
 use serde_json::Value;
 
+#[path = "golden/losses.rs"]
+mod losses;
 #[path = "golden/pointwise.rs"]
 mod pointwise;
 
@@ -139,36 +141,6 @@ fn string(case: &Case, key: &str) -> Option<String> {
         .get(key)
         .and_then(Value::as_str)
         .map(str::to_string)
-}
-
-fn reduction(case: &Case) -> Result<ferrite::nn::loss::Reduction, String> {
-    use ferrite::nn::loss::Reduction;
-    match string(case, "reduction").as_deref() {
-        None | Some("mean") => Ok(Reduction::Mean),
-        Some("sum") => Ok(Reduction::Sum),
-        Some("none") => Ok(Reduction::None),
-        Some(other) => Err(format!("unknown reduction {other}")),
-    }
-}
-
-/// Class-index targets (integers stored as JSON numbers).
-fn targets(case: &Case) -> Result<Vec<usize>, String> {
-    let t = case
-        .inputs
-        .get("target")
-        .cloned()
-        .flatten()
-        .ok_or("missing target")?;
-    t.data
-        .iter()
-        .map(|&x| {
-            if x >= 0.0 && x.fract() == 0.0 {
-                Ok(x as usize)
-            } else {
-                Err(format!("target {x} is not a class index"))
-            }
-        })
-        .collect()
 }
 
 fn dims(case: &Case, key: &str) -> Result<Vec<isize>, String> {
@@ -377,21 +349,6 @@ fn run_case<T: Float>(case: &Case, tol: f64) -> Outcome {
                 }
             })
         }
-        "cross_entropy" => {
-            let target = targets(case)?;
-            let options = ferrite::nn::loss::CrossEntropyOptions::default()
-                .with_reduction(reduction(case)?)
-                .with_label_smoothing(float(case, "label_smoothing")?);
-            differentiable::<T>(case, &["input"], tol, |v| {
-                ferrite::nn::loss::cross_entropy(some(&v[0]), &target, &options)
-            })
-        }
-        "mse_loss" => {
-            let r = reduction(case)?;
-            differentiable::<T>(case, &["input", "target"], tol, |v| {
-                ferrite::nn::loss::mse_loss(some(&v[0]), some(&v[1]), r)
-            })
-        }
         "dropout_eval" => {
             let layer = ferrite::nn::Dropout::<T>::new(float(case, "p")?, 0)?;
             layer.eval();
@@ -445,6 +402,7 @@ fn run_case<T: Float>(case: &Case, tol: f64) -> Outcome {
         }
         "sgd" | "adam" | "adamw" => optimizer_case::<T>(case, tol),
         op if pointwise::OPS.contains(&op) => pointwise::run::<T>(case, tol),
+        op if losses::OPS.contains(&op) => losses::run::<T>(case, tol),
         op => Err(Failure::Wrong(format!("unknown op '{op}'"))),
     }
 }

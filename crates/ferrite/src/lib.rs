@@ -35,7 +35,12 @@ pub mod prelude {
         GradcheckOptions, NoGradGuard, Var, detect_anomaly, gradcheck, no_grad,
     };
     pub use ferrite_nn::data::{DataLoader, Mnist, Split};
-    pub use ferrite_nn::loss::{CrossEntropyOptions, Reduction, cross_entropy, mse_loss, nll_loss};
+    pub use ferrite_nn::loss::{
+        BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, CrossEntropyOptions, HuberLoss, KLDivLoss,
+        KlDivReduction, L1Loss, MSELoss, NLLLoss, NllLossOptions, Reduction, SmoothL1Loss,
+        binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div,
+        l1_loss, mse_loss, nll_loss, smooth_l1_loss,
+    };
     pub use ferrite_nn::optim::{Adam, AdamConfig, LrScheduler, Optimizer, Sgd, SgdConfig};
     pub use ferrite_nn::{
         AvgPool2d, BatchNorm2d, BatchNorm2dConfig, Conv2d, Conv2dConfig, Dropout, Flatten,
@@ -46,7 +51,7 @@ pub mod prelude {
         Softplus,
     };
     pub use ferrite_tensor::{Float, Padding, PaddingMode, Rng, Tensor, TensorError, seeded_rng};
-    pub use ferrite_tensor::{GeluApproximate, Mask};
+    pub use ferrite_tensor::{GeluApproximate, Indices, Mask};
 }
 
 // The guides in `docs/`: every ```rust block in them is compiled and run by `cargo test`
