@@ -5,8 +5,11 @@
 //!   and [`Tensor::nll_loss`], with class weights, `ignore_index` and `[N, C, d1, ...]`
 //!   inputs;
 //! - elementwise ([`pointwise`]): [`Tensor::mse_loss`], [`Tensor::l1_loss`],
-//!   [`Tensor::smooth_l1_loss`], [`Tensor::huber_loss`], [`Tensor::binary_cross_entropy`],
-//!   [`Tensor::binary_cross_entropy_with_logits`] and [`Tensor::kl_div`].
+//!   [`Tensor::smooth_l1_loss`], [`Tensor::huber_loss`]; and ([`probability`])
+//!   [`Tensor::binary_cross_entropy`], [`Tensor::binary_cross_entropy_with_logits`] and
+//!   [`Tensor::kl_div`].
+//!
+//! The options of the class losses are in [`options`].
 //!
 //! The forward computes the loss directly, in `f64` whatever the element type, instead of a
 //! chain of small ops. For cross-entropy this is also what keeps it numerically stable: the
@@ -25,20 +28,23 @@
 //! ```
 
 pub mod class;
+pub mod options;
 pub mod pointwise;
+pub mod probability;
+#[cfg(test)]
+mod tests;
 
 use std::str::FromStr;
 
 use crate::{Float, Result, Tensor, TensorError};
 
-pub use class::{
-    CrossEntropyOptions, CrossEntropyTarget, NllLossOptions, cross_entropy_backward,
-    nll_loss_backward,
-};
+pub use class::{cross_entropy_backward, nll_loss_backward};
+pub use options::{CrossEntropyOptions, CrossEntropyTarget, NllLossOptions};
 pub use pointwise::{
-    LossGrads, binary_cross_entropy_backward, binary_cross_entropy_with_logits_backward,
-    huber_loss_backward, kl_div_backward, l1_loss_backward, mse_loss_backward,
-    smooth_l1_loss_backward,
+    LossGrads, huber_loss_backward, l1_loss_backward, mse_loss_backward, smooth_l1_loss_backward,
+};
+pub use probability::{
+    binary_cross_entropy_backward, binary_cross_entropy_with_logits_backward, kl_div_backward,
 };
 
 /// How a loss combines the per-element losses, like PyTorch's `reduction` argument.
