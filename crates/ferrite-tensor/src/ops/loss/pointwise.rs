@@ -151,7 +151,7 @@ fn sign(d: f64) -> f64 {
 }
 
 fn check_beta(beta: f64) -> Result<()> {
-    if !(beta >= 0.0) {
+    if beta.is_nan() || beta < 0.0 {
         return Err(TensorError::invalid(
             SMOOTH_L1_LOSS,
             format!("beta must be >= 0, found {beta}"),
@@ -161,7 +161,7 @@ fn check_beta(beta: f64) -> Result<()> {
 }
 
 fn check_delta(delta: f64) -> Result<()> {
-    if !(delta > 0.0) {
+    if delta.is_nan() || delta <= 0.0 {
         return Err(TensorError::invalid(
             HUBER_LOSS,
             format!("delta must be > 0, found {delta}"),
