@@ -28,18 +28,19 @@
 //! # Ok::<(), ferrite_tensor::TensorError>(())
 //! ```
 
+mod class_modules;
 mod modules;
 #[cfg(test)]
 mod tests;
 
+pub use class_modules::{CrossEntropyLoss, NLLLoss};
 use ferrite_autograd::Var;
 pub use ferrite_tensor::{
     CrossEntropyOptions, CrossEntropyTarget, Indices, KlDivReduction, NllLossOptions, Reduction,
 };
 use ferrite_tensor::{Float, Result, Tensor};
 pub use modules::{
-    BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss,
-    SmoothL1Loss,
+    BCELoss, BCEWithLogitsLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, SmoothL1Loss,
 };
 
 /// Cross-entropy between logits and class indices or class probabilities, like

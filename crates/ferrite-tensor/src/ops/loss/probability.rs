@@ -323,7 +323,11 @@ pub fn kl_div_backward<T: Float>(
             // PyTorch differentiates xlogy(t, t) - t·x: xlogy(t ≠ 0, t) + t / t - x.
             let log_t = if t != 0.0 { t.ln() } else { 0.0 };
             // t / t: 1, but NaN at 0 (and for inf and NaN).
-            let t_over_t = if t != 0.0 && t.is_finite() { 1.0 } else { f64::NAN };
+            let t_over_t = if t != 0.0 && t.is_finite() {
+                1.0
+            } else {
+                f64::NAN
+            };
             (-t, log_t + t_over_t - x)
         }
     })
