@@ -298,7 +298,12 @@ fn main() {
     let step = median_ms(args.reps, || {
         opt.zero_grad();
         let out = model.forward(&Var::new(s.x.clone())).unwrap();
-        let loss = cross_entropy(&out, &labels, &CrossEntropyOptions::default()).unwrap();
+        let loss = cross_entropy(
+            &out,
+            &Indices::from_classes(&labels),
+            &CrossEntropyOptions::default(),
+        )
+        .unwrap();
         loss.backward().unwrap();
         opt.step().unwrap();
     });

@@ -101,7 +101,12 @@ fn w4(c: &mut Criterion) {
                 |input| {
                     opt.zero_grad();
                     let logits = model.forward(&input).unwrap();
-                    let loss = cross_entropy(&logits, &y, &CrossEntropyOptions::default()).unwrap();
+                    let loss = cross_entropy(
+                        &logits,
+                        &Indices::from_classes(&y),
+                        &CrossEntropyOptions::default(),
+                    )
+                    .unwrap();
                     loss.backward().unwrap();
                     opt.step().unwrap();
                 },

@@ -72,7 +72,11 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
         for batch in loader.epoch(epoch) {
             let batch = batch?;
             let logits = model.forward(&Var::new(batch.images))?;
-            let loss = cross_entropy(&logits, &batch.labels, &CrossEntropyOptions::default())?;
+            let loss = cross_entropy(
+                &logits,
+                &Indices::from_classes(&batch.labels),
+                &CrossEntropyOptions::default(),
+            )?;
             opt.zero_grad();
             loss.backward()?;
             opt.step()?;

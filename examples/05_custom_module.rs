@@ -210,7 +210,7 @@ fn and_they_train(model: &Sequential) -> Result<(), Box<dyn std::error::Error>> 
     for _ in 0..5 {
         let loss = cross_entropy(
             &model.forward(&images)?,
-            &batch.labels,
+            &Indices::from_classes(&batch.labels),
             &CrossEntropyOptions::default(),
         )?;
         sgd.zero_grad();

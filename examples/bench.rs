@@ -183,7 +183,12 @@ fn conv_case(
 fn train_step(model: &dyn Module, opt: &mut Sgd, x: &Tensor, y: &[usize]) -> f32 {
     opt.zero_grad();
     let logits = model.forward(&Var::new(x.clone())).expect("forward");
-    let loss = cross_entropy(&logits, y, &CrossEntropyOptions::default()).expect("loss");
+    let loss = cross_entropy(
+        &logits,
+        &Indices::from_classes(y),
+        &CrossEntropyOptions::default(),
+    )
+    .expect("loss");
     loss.backward().expect("backward");
     opt.step().expect("step");
     loss.item().expect("scalar")

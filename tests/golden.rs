@@ -17,6 +17,8 @@ use serde_json::Value;
 mod adaptive_pool;
 #[path = "golden/indexing.rs"]
 mod indexing;
+#[path = "golden/losses.rs"]
+mod losses;
 #[path = "golden/norms.rs"]
 mod norms;
 #[path = "golden/pointwise.rs"]
@@ -150,36 +152,6 @@ fn string(case: &Case, key: &str) -> Option<String> {
         .get(key)
         .and_then(Value::as_str)
         .map(str::to_string)
-}
-
-fn reduction(case: &Case) -> Result<ferrite::nn::loss::Reduction, String> {
-    use ferrite::nn::loss::Reduction;
-    match string(case, "reduction").as_deref() {
-        None | Some("mean") => Ok(Reduction::Mean),
-        Some("sum") => Ok(Reduction::Sum),
-        Some("none") => Ok(Reduction::None),
-        Some(other) => Err(format!("unknown reduction {other}")),
-    }
-}
-
-/// Class-index targets (integers stored as JSON numbers).
-fn targets(case: &Case) -> Result<Vec<usize>, String> {
-    let t = case
-        .inputs
-        .get("target")
-        .cloned()
-        .flatten()
-        .ok_or("missing target")?;
-    t.data
-        .iter()
-        .map(|&x| {
-            if x >= 0.0 && x.fract() == 0.0 {
-                Ok(x as usize)
-            } else {
-                Err(format!("target {x} is not a class index"))
-            }
-        })
-        .collect()
 }
 
 fn dims(case: &Case, key: &str) -> Result<Vec<isize>, String> {
@@ -472,21 +444,6 @@ fn run_case<T: Float>(case: &Case, tol: f64) -> Outcome {
                 }
             })
         }
-        "cross_entropy" => {
-            let target = targets(case)?;
-            let options = ferrite::nn::loss::CrossEntropyOptions::default()
-                .with_reduction(reduction(case)?)
-                .with_label_smoothing(float(case, "label_smoothing")?);
-            differentiable::<T>(case, &["input"], tol, |v| {
-                ferrite::nn::loss::cross_entropy(some(&v[0]), &target, &options)
-            })
-        }
-        "mse_loss" => {
-            let r = reduction(case)?;
-            differentiable::<T>(case, &["input", "target"], tol, |v| {
-                ferrite::nn::loss::mse_loss(some(&v[0]), some(&v[1]), r)
-            })
-        }
         "dropout_eval" => {
             let layer = ferrite::nn::Dropout::<T>::new(float(case, "p")?);
             layer.eval();
@@ -499,6 +456,7 @@ fn run_case<T: Float>(case: &Case, tol: f64) -> Outcome {
         op if indexing::OPS.contains(&op) => indexing::run::<T>(case, tol),
         op if norms::OPS.contains(&op) => norms::run::<T>(case, tol),
         op if adaptive_pool::OPS.contains(&op) => adaptive_pool::run::<T>(case, tol),
+        op if losses::OPS.contains(&op) => losses::run::<T>(case, tol),
         op => Err(Failure::Wrong(format!("unknown op '{op}'"))),
     }
 }

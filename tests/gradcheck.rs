@@ -371,13 +371,19 @@ fn softmax_and_losses() {
                 .with_label_smoothing(smoothing);
             check(
                 "cross_entropy",
-                |v| cross_entropy(&v[0], &target, &o),
+                |v| cross_entropy(&v[0], &Indices::from_classes(&target), &o),
                 vec![x.clone()],
             );
         }
         check(
             "nll_loss",
-            |v| nll_loss(&v[0].log_softmax(1)?, &target, reduction),
+            |v| {
+                nll_loss(
+                    &v[0].log_softmax(1)?,
+                    &Indices::from_classes(&target),
+                    reduction,
+                )
+            },
             vec![x.clone()],
         );
         check(

@@ -1901,55 +1901,73 @@ fn losses_refuse_bad_targets() {
     a.refuses(
         "cross_entropy: target 3 with 3 classes",
         &["cross_entropy", "target 3", "3 classes", "0 to 2"],
-        || cross_entropy(&logits, &[0, 3], &o),
+        || cross_entropy(&logits, &Indices::from_classes(&[0, 3]), &o),
     );
     a.refuses(
-        "cross_entropy: target usize::MAX",
-        &["cross_entropy", "18446744073709551615"],
-        || cross_entropy(&logits, &[usize::MAX, 0], &o),
+        "cross_entropy: target i64::MAX",
+        &["cross_entropy", "9223372036854775807"],
+        || cross_entropy(&logits, &Indices::from_vec(vec![i64::MAX, 0], &[2])?, &o),
     );
     a.refuses(
         "cross_entropy: 3 targets for 2 samples",
-        &["cross_entropy", "3 entries", "2 samples"],
-        || cross_entropy(&logits, &[0, 1, 2], &o),
+        &["cross_entropy", "shape [2]", "found [3]"],
+        || cross_entropy(&logits, &Indices::from_classes(&[0, 1, 2]), &o),
     );
     a.refuses(
         "cross_entropy: no target for 2 samples",
-        &["cross_entropy", "0 entries", "2 samples"],
-        || cross_entropy(&logits, &[], &o),
+        &["cross_entropy", "shape [2]", "found [0]"],
+        || cross_entropy(&logits, &Indices::from_classes(&[]), &o),
     );
     a.refuses(
-        "cross_entropy: 3-D input",
-        &["cross_entropy", "[N, C]", "[2, 3, 4]"],
-        || cross_entropy(&Var::new(z(&[2, 3, 4])), &[0, 0], &o),
+        "cross_entropy: 3-D input with [N] targets",
+        &["cross_entropy", "[2, 4]", "[2, 3, 4]"],
+        || {
+            cross_entropy(
+                &Var::new(z(&[2, 3, 4])),
+                &Indices::from_classes(&[0, 0]),
+                &o,
+            )
+        },
     );
     a.refuses("cross_entropy: 0-D input", &["cross_entropy", "[]"], || {
-        cross_entropy(&Var::new(Tensor::scalar(1.0)), &[0], &o)
+        cross_entropy(&Var::new(Tensor::scalar(1.0)), &Indices::scalar(0), &o)
     });
     a.refuses(
         "cross_entropy: zero classes",
         &["cross_entropy", "0 classes"],
-        || cross_entropy(&Var::new(z(&[2, 0])), &[0, 0], &o),
+        || cross_entropy(&Var::new(z(&[2, 0])), &Indices::from_classes(&[0, 0]), &o),
     );
     a.refuses(
         "cross_entropy: label_smoothing 1.5",
         &["cross_entropy", "label_smoothing", "1.5"],
-        || cross_entropy(&logits, &[0, 1], &o.with_label_smoothing(1.5)),
+        || {
+            cross_entropy(
+                &logits,
+                &Indices::from_classes(&[0, 1]),
+                &o.clone().with_label_smoothing(1.5),
+            )
+        },
     );
     a.refuses(
         "cross_entropy: label_smoothing NaN",
         &["cross_entropy", "label_smoothing", "NaN"],
-        || cross_entropy(&logits, &[0, 1], &o.with_label_smoothing(f64::NAN)),
+        || {
+            cross_entropy(
+                &logits,
+                &Indices::from_classes(&[0, 1]),
+                &o.clone().with_label_smoothing(f64::NAN),
+            )
+        },
     );
     a.refuses(
         "nll_loss: target 5 with 3 classes",
         &["nll_loss", "target 5", "3 classes"],
-        || nll_loss(&logits, &[5, 0], Reduction::Mean),
+        || nll_loss(&logits, &Indices::from_classes(&[5, 0]), Reduction::Mean),
     );
     a.refuses(
         "nll_loss: 1 target for 2 samples",
-        &["nll_loss", "1 entries", "2 samples"],
-        || nll_loss(&logits, &[0], Reduction::Sum),
+        &["nll_loss", "shape [2]", "found [1]"],
+        || nll_loss(&logits, &Indices::from_classes(&[0]), Reduction::Sum),
     );
     a.refuses(
         "mse_loss: [2, 3] vs [3]",
@@ -3101,7 +3119,7 @@ fn zero_sizes_are_answered() {
         || {
             let l = cross_entropy(
                 &Var::parameter(z(&[0, 3])),
-                &[],
+                &Indices::from_classes(&[]),
                 &CrossEntropyOptions::default().with_reduction(Reduction::Sum),
             )
             .map_err(|e| e.to_string())?;

@@ -166,6 +166,6 @@ proptest! {
         let _ = Tensor::cat(&[&x, &w], dim);
         let v = Var::parameter(x.clone());
         let _ = v.log_softmax(dim);
-        let _ = ferrite::nn::loss::cross_entropy(&v, &[k, s], &Default::default());
+        let _ = ferrite::nn::loss::cross_entropy(&v, &Indices::from_classes(&[k, s]), &Default::default());
     }
 }

@@ -315,13 +315,18 @@ fn run_epoch(
         let batch = batch?;
         let x = Var::new(batch.images);
         let logits = model.forward(&x)?;
-        let loss = cross_entropy(&logits, &batch.labels, &options)?;
+        let loss = cross_entropy(&logits, &Indices::from_classes(&batch.labels), &options)?;
         let loss_value = loss.item()?;
         if !loss_value.is_finite() {
             bar.abandon();
             // Replay the batch in anomaly mode to name the first op that made a NaN/inf.
             let culprit = detect_anomaly(|| {
-                cross_entropy(&model.forward(&x)?, &batch.labels, &options)?.backward()
+                cross_entropy(
+                    &model.forward(&x)?,
+                    &Indices::from_classes(&batch.labels),
+                    &options,
+                )?
+                .backward()
             })
             .err()
             .map_or_else(|| "no single op".to_string(), |e| e.to_string());

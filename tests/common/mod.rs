@@ -10,7 +10,12 @@ use ferrite::prelude::*;
 /// One training step on a batch: forward, cross-entropy, backward, SGD update; the loss.
 pub fn train_step(model: &dyn Module, sgd: &mut Sgd, images: Tensor, labels: &[usize]) -> f32 {
     let logits = model.forward(&Var::new(images)).unwrap();
-    let loss = cross_entropy(&logits, labels, &CrossEntropyOptions::default()).unwrap();
+    let loss = cross_entropy(
+        &logits,
+        &Indices::from_classes(labels),
+        &CrossEntropyOptions::default(),
+    )
+    .unwrap();
     sgd.zero_grad();
     loss.backward().unwrap();
     sgd.step().unwrap();

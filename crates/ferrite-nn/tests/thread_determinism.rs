@@ -3,7 +3,7 @@
 //! the work.
 
 use ferrite_autograd::Var;
-use ferrite_nn::loss::{CrossEntropyOptions, cross_entropy};
+use ferrite_nn::loss::{CrossEntropyOptions, Indices, cross_entropy};
 use ferrite_nn::models::small_cnn;
 use ferrite_nn::optim::{Optimizer, Sgd, SgdConfig};
 use ferrite_nn::{Module, ModuleExt};
@@ -28,7 +28,12 @@ fn train(threads: usize, batch: usize) -> Vec<Vec<u32>> {
         for _ in 0..3 {
             opt.zero_grad();
             let logits = model.forward(&Var::new(x.clone())).expect("forward");
-            let loss = cross_entropy(&logits, &y, &CrossEntropyOptions::default()).expect("loss");
+            let loss = cross_entropy(
+                &logits,
+                &Indices::from_classes(&y),
+                &CrossEntropyOptions::default(),
+            )
+            .expect("loss");
             loss.backward().expect("backward");
             opt.step().expect("step");
             out.push(vec![loss.item().expect("scalar").to_bits()]);

@@ -38,7 +38,10 @@ pub use ops::index::{gather_backward, index_select_backward};
 pub use ops::indices::Indices;
 pub use ops::linear::{LinearGrads, linear_backward};
 pub use ops::loss::{
-    CrossEntropyOptions, Reduction, cross_entropy_backward, mse_loss_backward, nll_loss_backward,
+    CrossEntropyOptions, CrossEntropyTarget, KlDivReduction, LossGrads, NllLossOptions, Reduction,
+    binary_cross_entropy_backward, binary_cross_entropy_with_logits_backward,
+    cross_entropy_backward, huber_loss_backward, kl_div_backward, l1_loss_backward,
+    mse_loss_backward, nll_loss_backward, smooth_l1_loss_backward,
 };
 pub use ops::mask::Mask;
 pub use ops::matmul::{MatmulGrads, matmul_backward};

@@ -36,7 +36,12 @@ pub mod prelude {
         no_grad,
     };
     pub use ferrite_nn::data::{DataLoader, Mnist, Split};
-    pub use ferrite_nn::loss::{CrossEntropyOptions, Reduction, cross_entropy, mse_loss, nll_loss};
+    pub use ferrite_nn::loss::{
+        BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, CrossEntropyOptions, HuberLoss, KLDivLoss,
+        KlDivReduction, L1Loss, MSELoss, NLLLoss, NllLossOptions, Reduction, SmoothL1Loss,
+        binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div,
+        l1_loss, mse_loss, nll_loss, smooth_l1_loss,
+    };
     pub use ferrite_nn::optim::{Adam, AdamConfig, LrScheduler, Optimizer, Sgd, SgdConfig};
     pub use ferrite_nn::{
         AdaptiveAvgPool2d, AdaptiveMaxPool2d, BatchNorm1d, GroupNorm, LayerNorm, MaxUnpool2d,
