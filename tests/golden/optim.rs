@@ -5,10 +5,9 @@
 use super::*;
 use ferrite::nn::optim::{
     Adagrad, AdagradConfig, Adam, AdamConfig, AnnealStrategy, CosineAnnealingLR,
-    CosineAnnealingWarmRestarts, ExponentialLR, LinearLR, LrScheduler, MultiStepLR,
-    OneCycleConfig, OneCycleLR, Optimizer, PlateauMode, RMSprop, RMSpropConfig,
-    ReduceLROnPlateau, ReduceLROnPlateauConfig, Scheduler, SequentialLR, Sgd, SgdConfig, StepLR,
-    ThresholdMode,
+    CosineAnnealingWarmRestarts, ExponentialLR, LinearLR, LrScheduler, MultiStepLR, OneCycleConfig,
+    OneCycleLR, Optimizer, PlateauMode, RMSprop, RMSpropConfig, ReduceLROnPlateau,
+    ReduceLROnPlateauConfig, Scheduler, SequentialLR, Sgd, SgdConfig, StepLR, ThresholdMode,
 };
 use serde_json::Map;
 
@@ -244,7 +243,9 @@ fn build_scheduler<T: Float>(
 ) -> Result<Scheduler, BuildError> {
     let gamma = |default| kw_float(kwargs, "gamma", default);
     Ok(match name {
-        "StepLR" => StepLR::new(opt, kw_uint(kwargs, "step_size", None)?, gamma(Some(0.1))?)?.into(),
+        "StepLR" => {
+            StepLR::new(opt, kw_uint(kwargs, "step_size", None)?, gamma(Some(0.1))?)?.into()
+        }
         "MultiStepLR" => {
             MultiStepLR::new(opt, &kw_uints(kwargs, "milestones")?, gamma(Some(0.1))?)?.into()
         }
@@ -321,7 +322,9 @@ fn build<T: Float>(case: &Case, opt: &mut Sgd<T>) -> Result<Built, BuildError> {
         .and_then(Value::as_object)
         .unwrap_or(&empty);
     Ok(match name.as_str() {
-        "ReduceLROnPlateau" => Built::Plateau(ReduceLROnPlateau::new(&*opt, plateau_config(kwargs)?)?),
+        "ReduceLROnPlateau" => {
+            Built::Plateau(ReduceLROnPlateau::new(&*opt, plateau_config(kwargs)?)?)
+        }
         "SequentialLR" => {
             let specs = kwargs
                 .get("schedulers")
@@ -329,8 +332,14 @@ fn build<T: Float>(case: &Case, opt: &mut Sgd<T>) -> Result<Built, BuildError> {
                 .ok_or("missing schedulers")?;
             let mut schedulers = Vec::new();
             for spec in specs {
-                let name = spec.get("name").and_then(Value::as_str).ok_or("bad scheduler")?;
-                let inner = spec.get("kwargs").and_then(Value::as_object).unwrap_or(&empty);
+                let name = spec
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .ok_or("bad scheduler")?;
+                let inner = spec
+                    .get("kwargs")
+                    .and_then(Value::as_object)
+                    .unwrap_or(&empty);
                 if name == "ReduceLROnPlateau" {
                     return Err(BuildError::Refused(TensorError::invalid(
                         "SequentialLR",
@@ -387,17 +396,25 @@ fn scheduler_case<T: Float>(case: &Case) -> Outcome {
         (Err(BuildError::Refused(_)), true) => return Ok(()),
         (Err(BuildError::Refused(e)), false) => return Err(e.into()),
         (Ok(_), true) => {
-            return Err(Failure::Wrong(
-                "expected an error, the schedule ran".into(),
-            ));
+            return Err(Failure::Wrong("expected an error, the schedule ran".into()));
         }
         (Ok(values), false) => values,
     };
     // Learning rates are f64 whatever T is: compared at f64's tolerance in both runs.
     let want = case.output.as_ref().ok_or("case has no output")?;
-    compare("lr", &Tensor::<f64>::from_vec(lrs, &[steps + 1])?, want, 1e-9)?;
+    compare(
+        "lr",
+        &Tensor::<f64>::from_vec(lrs, &[steps + 1])?,
+        want,
+        1e-9,
+    )?;
     if let Some(want) = case.extra.get("momentum") {
-        compare("momentum", &Tensor::<f64>::from_vec(momenta, &[steps + 1])?, want, 1e-9)?;
+        compare(
+            "momentum",
+            &Tensor::<f64>::from_vec(momenta, &[steps + 1])?,
+            want,
+            1e-9,
+        )?;
     }
     Ok(())
 }

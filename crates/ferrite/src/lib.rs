@@ -36,12 +36,12 @@ pub mod prelude {
     };
     pub use ferrite_nn::data::{DataLoader, Mnist, Split};
     pub use ferrite_nn::loss::{CrossEntropyOptions, Reduction, cross_entropy, mse_loss, nll_loss};
-    pub use ferrite_nn::optim::{Adam, AdamConfig, LrScheduler, Optimizer, Sgd, SgdConfig};
     pub use ferrite_nn::optim::{
         Adagrad, AdagradConfig, CosineAnnealingLR, CosineAnnealingWarmRestarts, ExponentialLR,
         LinearLR, MultiStepLR, OneCycleConfig, OneCycleLR, ParamGroup, RMSprop, RMSpropConfig,
         ReduceLROnPlateau, ReduceLROnPlateauConfig, SequentialLR, StepLR, weight_decay_groups,
     };
+    pub use ferrite_nn::optim::{Adam, AdamConfig, LrScheduler, Optimizer, Sgd, SgdConfig};
     pub use ferrite_nn::{
         AvgPool2d, BatchNorm2d, BatchNorm2dConfig, Conv2d, Conv2dConfig, Dropout, Flatten,
         Identity, Linear, MaxPool2d, Module, ModuleExt, ReLU, Sequential, Sigmoid, Tanh, init,

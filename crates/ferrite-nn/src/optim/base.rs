@@ -366,8 +366,17 @@ fn configure<R: UpdateRule, T: Float>(
 
 /// Sets the hyper-parameter `name` of `config` (a flag from `0.0` / `1.0`); the message
 /// of the error lists the names there are.
-fn set_named<R: UpdateRule>(config: &mut R, name: &str, value: f64) -> std::result::Result<(), String> {
-    let known: Vec<&str> = config.clone().hyper_params().iter().map(|(n, _)| *n).collect();
+fn set_named<R: UpdateRule>(
+    config: &mut R,
+    name: &str,
+    value: f64,
+) -> std::result::Result<(), String> {
+    let known: Vec<&str> = config
+        .clone()
+        .hyper_params()
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
     for (n, slot) in config.hyper_params() {
         if n != name {
             continue;
@@ -376,7 +385,9 @@ fn set_named<R: UpdateRule>(config: &mut R, name: &str, value: f64) -> std::resu
             HyperParam::Float(v) => *v = value,
             HyperParam::Bool(flag) if value == 0.0 || value == 1.0 => *flag = value == 1.0,
             HyperParam::Bool(_) => {
-                return Err(format!("hyper-parameter '{name}' is a flag: 0 or 1, found {value}"))
+                return Err(format!(
+                    "hyper-parameter '{name}' is a flag: 0 or 1, found {value}"
+                ));
             }
         }
         return Ok(());
@@ -536,7 +547,12 @@ impl<R: UpdateRule, T: Float> Optimizer<T> for Optim<R, T> {
         {
             let loaded = group_from(group, saved, &state.kind)?;
             for i in range {
-                slots.push(load_slot::<R, T>(i, &self.params[i], &state.params[i], &loaded.config)?);
+                slots.push(load_slot::<R, T>(
+                    i,
+                    &self.params[i],
+                    &state.params[i],
+                    &loaded.config,
+                )?);
             }
             groups.push(loaded);
         }
@@ -577,10 +593,16 @@ fn group_from<R: UpdateRule>(group: &Group<R>, saved: &GroupState, kind: &str) -
             HyperParam::Bool(flag) => *flag = as_flag(name, value)?,
         }
     }
-    if let Some(name) = saved.hyper_params.keys().find(|n| !known.contains(&n.as_str())) {
+    if let Some(name) = saved
+        .hyper_params
+        .keys()
+        .find(|n| !known.contains(&n.as_str()))
+    {
         return Err(TensorError::invalid(
             "load_state",
-            format!("the '{kind}' state has an unknown hyper-parameter '{name}' (expected {known:?})"),
+            format!(
+                "the '{kind}' state has an unknown hyper-parameter '{name}' (expected {known:?})"
+            ),
         ));
     }
     config.validate()?;

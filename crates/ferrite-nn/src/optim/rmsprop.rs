@@ -260,7 +260,12 @@ impl UpdateRule for RMSpropConfig {
             // buf.mul_(momentum).addcdiv_(grad, avg); param.add_(buf, alpha=-lr)
             let momentum = T::of(self.momentum);
             let buf = momentum_buffer.get_or_insert_with(zeros);
-            for (((p, b), &g), &d) in param.iter_mut().zip(buf.iter_mut()).zip(grad.iter()).zip(&denom) {
+            for (((p, b), &g), &d) in param
+                .iter_mut()
+                .zip(buf.iter_mut())
+                .zip(grad.iter())
+                .zip(&denom)
+            {
                 *b = *b * momentum + g / d;
                 *p += neg_lr * *b;
             }

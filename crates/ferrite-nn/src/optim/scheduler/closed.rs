@@ -232,7 +232,12 @@ impl LrScheduler for MultiStepLR {
     }
 
     fn step<T: Float>(&mut self, optimizer: &mut dyn Optimizer<T>) -> Result<()> {
-        self.last_epoch = advance("MultiStepLR", self.last_epoch, |e| self.lrs_at(e), optimizer)?;
+        self.last_epoch = advance(
+            "MultiStepLR",
+            self.last_epoch,
+            |e| self.lrs_at(e),
+            optimizer,
+        )?;
         Ok(())
     }
 }
@@ -301,7 +306,12 @@ impl LrScheduler for ExponentialLR {
     }
 
     fn step<T: Float>(&mut self, optimizer: &mut dyn Optimizer<T>) -> Result<()> {
-        self.last_epoch = advance("ExponentialLR", self.last_epoch, |e| self.lrs_at(e), optimizer)?;
+        self.last_epoch = advance(
+            "ExponentialLR",
+            self.last_epoch,
+            |e| self.lrs_at(e),
+            optimizer,
+        )?;
         Ok(())
     }
 }
@@ -367,11 +377,13 @@ impl CosineAnnealingLR {
                 format!("eta_min must be finite and non-negative, found {eta_min}"),
             ));
         }
-        start(optimizer, "CosineAnnealingLR", |base_lrs| CosineAnnealingLR {
-            t_max,
-            eta_min,
-            base_lrs,
-            last_epoch: 0,
+        start(optimizer, "CosineAnnealingLR", |base_lrs| {
+            CosineAnnealingLR {
+                t_max,
+                eta_min,
+                base_lrs,
+                last_epoch: 0,
+            }
         })
     }
 

@@ -42,8 +42,7 @@ use ferrite_tensor::{Float, Result, TensorError};
 use super::Optimizer;
 
 pub use closed::{
-    CosineAnnealingLR, CosineAnnealingWarmRestarts, ExponentialLR, LinearLR, MultiStepLR,
-    StepLR,
+    CosineAnnealingLR, CosineAnnealingWarmRestarts, ExponentialLR, LinearLR, MultiStepLR, StepLR,
 };
 pub use one_cycle::{AnnealStrategy, OneCycleConfig, OneCycleLR};
 pub use plateau::{PlateauMode, ReduceLROnPlateau, ReduceLROnPlateauConfig, ThresholdMode};

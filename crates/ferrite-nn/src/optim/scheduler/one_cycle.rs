@@ -153,12 +153,16 @@ impl OneCycleConfig {
                 invalid("Expected positive integer steps_per_epoch, but got 0".into())
             }
             (None, Some(epochs), Some(steps)) => epochs.checked_mul(steps).map_or_else(
-                || invalid(format!("epochs * steps_per_epoch overflows: {epochs} * {steps}")),
+                || {
+                    invalid(format!(
+                        "epochs * steps_per_epoch overflows: {epochs} * {steps}"
+                    ))
+                },
                 Ok,
             ),
-            _ => invalid(
-                "You must define either total_steps OR (epochs AND steps_per_epoch)".into(),
-            ),
+            _ => {
+                invalid("You must define either total_steps OR (epochs AND steps_per_epoch)".into())
+            }
         }
     }
 }
@@ -185,7 +189,10 @@ struct Phase {
 /// its learning rate and momentum to step 0's; stepping to step `total_steps` extrapolates
 /// past the end of the last phase, one more step is an error; a phase of zero length that
 /// a step falls in (e.g. `pct_start * total_steps == 1`, the first phase at step 0) is
-/// PyTorch's division by zero, an error.
+/// PyTorch's division by zero, an error. One difference: PyTorch sets whatever the formula
+/// gives, and at step `total_steps` linear annealing extrapolates below zero; the
+/// optimizers here refuse a negative learning rate, so that step fails (cosine annealing
+/// stays above the final learning rate and runs).
 ///
 /// ```
 /// use ferrite_autograd::Var;
@@ -362,7 +369,11 @@ impl OneCycleLR {
     }
 
     /// Sets the learning rates and momenta of `epoch` (for [`SequentialLR`](super::SequentialLR)).
-    pub(super) fn apply_at<T: Float>(&self, epoch: u64, optimizer: &mut dyn Optimizer<T>) -> Result<()> {
+    pub(super) fn apply_at<T: Float>(
+        &self,
+        epoch: u64,
+        optimizer: &mut dyn Optimizer<T>,
+    ) -> Result<()> {
         let values = self.at(epoch)?;
         self.apply(&values, optimizer)
     }

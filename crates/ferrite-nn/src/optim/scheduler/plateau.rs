@@ -175,7 +175,10 @@ impl ReduceLROnPlateau {
     /// assert!(ReduceLROnPlateau::new(&opt, config).unwrap_err().to_string().contains("Factor should be < 1.0"));
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
-    pub fn new<T: Float>(optimizer: &dyn Optimizer<T>, config: ReduceLROnPlateauConfig) -> Result<Self> {
+    pub fn new<T: Float>(
+        optimizer: &dyn Optimizer<T>,
+        config: ReduceLROnPlateauConfig,
+    ) -> Result<Self> {
         let invalid = |m: String| Err(TensorError::invalid(OP, m));
         if !(config.factor < 1.0) {
             return invalid(format!("Factor should be < 1.0 (found {})", config.factor));
@@ -195,7 +198,9 @@ impl ReduceLROnPlateau {
             }
         };
         if let Some(bad) = min_lrs.iter().find(|lr| !(lr.is_finite() && **lr >= 0.0)) {
-            return invalid(format!("min_lr must be finite and non-negative, found {bad}"));
+            return invalid(format!(
+                "min_lr must be finite and non-negative, found {bad}"
+            ));
         }
         let best = match config.mode {
             PlateauMode::Min => f64::INFINITY,
@@ -270,7 +275,11 @@ impl ReduceLROnPlateau {
             .zip(&self.min_lrs)
             .map(|(&old, &min_lr)| {
                 let new = (old * self.config.factor).max(min_lr);
-                if old - new > self.config.eps { new } else { old }
+                if old - new > self.config.eps {
+                    new
+                } else {
+                    old
+                }
             })
             .collect()
     }
