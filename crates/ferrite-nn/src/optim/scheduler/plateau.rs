@@ -180,7 +180,7 @@ impl ReduceLROnPlateau {
         config: ReduceLROnPlateauConfig,
     ) -> Result<Self> {
         let invalid = |m: String| Err(TensorError::invalid(OP, m));
-        if !(config.factor < 1.0) {
+        if config.factor.is_nan() || config.factor >= 1.0 {
             return invalid(format!("Factor should be < 1.0 (found {})", config.factor));
         }
         if config.threshold.is_nan() || config.eps.is_nan() {
