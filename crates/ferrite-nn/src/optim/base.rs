@@ -16,7 +16,7 @@ use super::{Buffer, GroupState, Optimizer, OptimizerState, ParamGroup, ParamStat
 /// and PyTorch's update of one parameter from its gradient. [`Optim`] does the rest.
 ///
 /// A new optimizer is a config struct, this trait, and a type alias
-/// `pub type Rmsprop<T = f32> = Optim<RmspropConfig, T>;`.
+/// `pub type RMSprop<T = f32> = Optim<RMSpropConfig, T>;`.
 ///
 /// ```
 /// use ferrite_autograd::Var;
@@ -51,7 +51,7 @@ use super::{Buffer, GroupState, Optimizer, OptimizerState, ParamGroup, ParamStat
 /// w.set_grad(Some(Tensor::from_vec(vec![3.0, -0.1], &[2])?))?;
 /// opt.step()?;
 /// assert_eq!(w.value().to_vec(), vec![0.5, 1.5]);
-/// assert_eq!(opt.state().hyper_params["lr"], 0.5);
+/// assert_eq!(opt.state().param_groups[0].hyper_params["lr"], 0.5);
 /// # Ok::<(), ferrite_tensor::TensorError>(())
 /// ```
 ///

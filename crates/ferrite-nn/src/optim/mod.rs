@@ -14,8 +14,16 @@
 //!
 //! Each optimizer is an [`UpdateRule`], its hyper-parameters with PyTorch's update of one
 //! parameter, driven by the generic [`Optim`], which owns the parameter list, the step
-//! counts and buffers, the checks and the saved state: [`Sgd`] is `Optim<SgdConfig>`,
-//! [`Adam`] is `Optim<AdamConfig>`, and AdamW is [`Adam`] with [`AdamConfig::adamw`].
+//! counts and buffers, the parameter groups, the checks and the saved state: [`Sgd`] is
+//! `Optim<SgdConfig>`, [`Adam`] is `Optim<AdamConfig>`, AdamW is [`Adam`] with
+//! [`AdamConfig::adamw`], [`RMSprop`] is `Optim<RMSpropConfig>` and [`Adagrad`] is
+//! `Optim<AdagradConfig>`. [`Optim::with_groups`] takes [`ParamGroup`]s, each with its own
+//! hyper-parameters (e.g. [`weight_decay_groups`]: no decay on biases and norm weights).
+//!
+//! The learning-rate schedulers (see [`LrScheduler`]) set the learning rate of every group:
+//! [`StepLR`], [`MultiStepLR`], [`ExponentialLR`], [`CosineAnnealingLR`],
+//! [`CosineAnnealingWarmRestarts`], [`LinearLR`], [`OneCycleLR`], [`SequentialLR`] and
+//! [`ReduceLROnPlateau`].
 //!
 //! ```
 //! use ferrite_autograd::Var;
@@ -26,7 +34,7 @@
 //! let mut rng = seeded_rng(0);
 //! let model = Linear::new(3, 1, &mut rng);
 //! let mut opt = Sgd::new(model.parameters(), SgdConfig::new(0.1).with_momentum(0.9))?;
-//! let mut sched = StepLR::new(&opt, 10, 0.1)?;
+//! let mut sched = StepLR::new(&mut opt, 10, 0.1)?;
 //! let x = Var::new(Tensor::<f32>::randn(&[8, 3], &mut rng));
 //! let mut losses = Vec::new();
 //! for _epoch in 0..3 {

@@ -204,13 +204,11 @@ impl UpdateRule for RMSpropConfig {
         ]
     }
 
+    /// Only `square_avg`: `momentum_buffer` and `grad_avg` start at zero when momentum or
+    /// centering is first used (e.g. once a scheduler cycles the momentum), so a state
+    /// saved before that has none.
     fn required_buffers(&self) -> &'static [&'static str] {
-        match (self.momentum > 0.0, self.centered) {
-            (false, false) => &["square_avg"],
-            (true, false) => &["square_avg", "momentum_buffer"],
-            (false, true) => &["square_avg", "grad_avg"],
-            (true, true) => Self::BUFFERS,
-        }
+        &Self::BUFFERS[..1]
     }
 
     /// PyTorch's `_single_tensor_rmsprop` for one parameter, element by element in the
