@@ -21,6 +21,8 @@ mod indexing;
 mod losses;
 #[path = "golden/norms.rs"]
 mod norms;
+#[path = "golden/optim.rs"]
+mod optim;
 #[path = "golden/pointwise.rs"]
 mod pointwise;
 
@@ -451,7 +453,7 @@ fn run_case<T: Float>(case: &Case, tol: f64) -> Outcome {
         }
         "batch_norm2d" => batch_norm_case::<T>(case, tol, ferrite::nn::batch_norm2d),
         "max_pool2d" | "avg_pool2d" => pool_case::<T>(case, tol),
-        "sgd" | "adam" | "adamw" => optimizer_case::<T>(case, tol),
+        op if optim::OPS.contains(&op) => optim::run::<T>(case, tol),
         op if pointwise::OPS.contains(&op) => pointwise::run::<T>(case, tol),
         op if indexing::OPS.contains(&op) => indexing::run::<T>(case, tol),
         op if norms::OPS.contains(&op) => norms::run::<T>(case, tol),
@@ -552,107 +554,6 @@ fn pool_case<T: Float>(case: &Case, tol: f64) -> Outcome {
         Ok(y)
     })?;
     compare_indices(case, indices.into_inner().as_ref())
-}
-
-/// Feeds `inputs.grads[t]` to an optimizer over `param` and compares the parameter after
-/// every step with `output[t]`.
-fn optimizer_case<T: Float>(case: &Case, tol: f64) -> Outcome {
-    use ferrite::nn::optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
-    let param_json = case
-        .inputs
-        .get("param")
-        .cloned()
-        .flatten()
-        .ok_or("missing param")?;
-    let grads_json = case
-        .inputs
-        .get("grads")
-        .cloned()
-        .flatten()
-        .ok_or("missing grads")?;
-    let param = Var::parameter(tensor::<T>(&param_json));
-    let lr = float(case, "lr")?;
-    let betas = || -> Result<(f64, f64), String> {
-        let b = case
-            .params
-            .get("betas")
-            .and_then(Value::as_array)
-            .ok_or("missing betas")?;
-        Ok((
-            b[0].as_f64().ok_or("bad beta")?,
-            b[1].as_f64().ok_or("bad beta")?,
-        ))
-    };
-    let built: Result<Box<dyn Optimizer<T>>, TensorError> = match case.op.as_str() {
-        "sgd" => Sgd::new(
-            vec![param.clone()],
-            SgdConfig::new(lr)
-                .with_momentum(float(case, "momentum")?)
-                .with_dampening(float(case, "dampening")?)
-                .with_weight_decay(float(case, "weight_decay")?)
-                .with_nesterov(boolean(case, "nesterov")?),
-        )
-        .map(|o| Box::new(o) as Box<dyn Optimizer<T>>),
-        "adam" => {
-            let (b1, b2) = betas()?;
-            Adam::new(
-                vec![param.clone()],
-                AdamConfig::new(lr)
-                    .with_betas(b1, b2)
-                    .with_eps(float(case, "eps")?)
-                    .with_weight_decay(float(case, "weight_decay")?)
-                    .with_amsgrad(boolean(case, "amsgrad")?),
-            )
-            .map(|o| Box::new(o) as Box<dyn Optimizer<T>>)
-        }
-        _ => {
-            let (b1, b2) = betas()?;
-            Adam::new(
-                vec![param.clone()],
-                AdamConfig::adamw(lr)
-                    .with_betas(b1, b2)
-                    .with_eps(float(case, "eps")?)
-                    .with_weight_decay(float(case, "weight_decay")?)
-                    .with_amsgrad(boolean(case, "amsgrad")?),
-            )
-            .map(|o| Box::new(o) as Box<dyn Optimizer<T>>)
-        }
-    };
-    if case.expect_error {
-        return match built {
-            Err(_) => Ok(()),
-            Ok(_) => Err(Failure::Wrong(
-                "expected an error, the optimizer was built".into(),
-            )),
-        };
-    }
-    let mut optimizer = built?;
-    let grads = tensor::<T>(&grads_json);
-    let want = case.output.as_ref().ok_or("case has no output")?;
-    let steps = grads.shape()[0];
-    let per_step: usize = param_json.shape.iter().product();
-    for t in 0..steps {
-        let g = grads.narrow(0, t, 1)?.reshape(
-            &param_json
-                .shape
-                .iter()
-                .map(|&d| d as isize)
-                .collect::<Vec<_>>(),
-        )?;
-        param.set_grad(Some(g))?;
-        optimizer.step()?;
-        let expected = Json {
-            shape: param_json.shape.clone(),
-            data: want.data[t * per_step..(t + 1) * per_step].to_vec(),
-        };
-        compare(
-            &format!("param after step {}", t + 1),
-            &param.value(),
-            &expected,
-            tol,
-        )?;
-    }
-    Ok(())
 }
 
 fn golden_files() -> Vec<PathBuf> {

@@ -31,8 +31,10 @@ use ferrite::nn::data::{
 use ferrite::nn::loss::{CrossEntropyOptions, Reduction, cross_entropy, mse_loss, nll_loss};
 use ferrite::nn::models::small_cnn;
 use ferrite::nn::optim::{
-    Adam, AdamConfig, Buffer, CosineAnnealingLR, LrScheduler, Optimizer, OptimizerState, Sgd,
-    SgdConfig, StepLR, clip_grad_norm,
+    Adagrad, AdagradConfig, Adam, AdamConfig, Buffer, CosineAnnealingLR,
+    CosineAnnealingWarmRestarts, LinearLR, LrScheduler, OneCycleConfig, OneCycleLR, Optimizer,
+    OptimizerState, ParamGroup, RMSprop, RMSpropConfig, ReduceLROnPlateau, ReduceLROnPlateauConfig,
+    SequentialLR, Sgd, SgdConfig, StepLR, clip_grad_norm,
 };
 use ferrite::nn::{
     AvgPool2d, BatchNorm2d, BatchNorm2dConfig, BatchNormOptions, Dropout, Dropout2d, LinearConfig,
@@ -2095,47 +2097,164 @@ fn optimizers_refuse_bad_hyper_parameters() {
         },
     );
 
-    let sgd = Sgd::new(ps(), SgdConfig::new(0.1)).unwrap();
-    a.refuses("StepLR: step_size 0", &["StepLR", "step_size"], || {
-        StepLR::new(&sgd, 0, 0.1)
+    a.refuses("RMSprop: alpha -0.5", &["RMSprop", "alpha", "-0.5"], || {
+        RMSprop::new(ps(), RMSpropConfig::new(0.01).with_alpha(-0.5))
     });
-    a.refuses("StepLR: gamma -0.1", &["StepLR", "gamma", "-0.1"], || {
-        StepLR::new(&sgd, 1, -0.1)
-    });
-    a.refuses("StepLR: gamma NaN", &["StepLR", "gamma", "NaN"], || {
-        StepLR::new(&sgd, 1, f64::NAN)
+    a.refuses("RMSprop: eps NaN", &["RMSprop", "epsilon", "NaN"], || {
+        RMSprop::new(ps(), RMSpropConfig::new(0.01).with_eps(f64::NAN))
     });
     a.refuses(
-        "CosineAnnealingLR: T_max 0",
+        "Adagrad: lr_decay -0.1",
+        &["Adagrad", "lr_decay", "-0.1"],
+        || Adagrad::new(ps(), AdagradConfig::new(0.01).with_lr_decay(-0.1)),
+    );
+    a.refuses(
+        "Adagrad: initial_accumulator_value -1",
+        &["Adagrad", "initial_accumulator_value", "-1"],
+        || {
+            Adagrad::new(
+                ps(),
+                AdagradConfig::new(0.01).with_initial_accumulator_value(-1.0),
+            )
+        },
+    );
+    a.refuses(
+        "SGD group with Adam's beta1",
+        &[
+            "SGD",
+            "parameter group 0",
+            "unknown hyper-parameter 'beta1'",
+        ],
+        || {
+            Sgd::with_groups(
+                vec![ParamGroup::new(ps()).with_option("beta1", 0.9)],
+                SgdConfig::new(0.1),
+            )
+        },
+    );
+    a.refuses(
+        "set_lrs with too few rates",
+        &["SGD", "1 learning rates for 2 parameter groups"],
+        || {
+            let two = vec![
+                ParamGroup::new(vec![param(&[1.0])]),
+                ParamGroup::new(vec![param(&[2.0])]),
+            ];
+            Sgd::with_groups(two, SgdConfig::new(0.1))?.set_lrs(&[0.1])
+        },
+    );
+
+    let mut sgd = Sgd::new(ps(), SgdConfig::new(0.1)).unwrap();
+    a.refuses(
+        "StepLR: step_size 0, at the first step",
+        &["StepLR", "step_size"],
+        || StepLR::new(&mut sgd, 0, 0.1)?.step(&mut sgd),
+    );
+    a.refuses("StepLR: gamma -0.1", &["StepLR", "gamma", "-0.1"], || {
+        StepLR::new(&mut sgd, 1, -0.1)
+    });
+    a.refuses("StepLR: gamma NaN", &["StepLR", "gamma", "NaN"], || {
+        StepLR::new(&mut sgd, 1, f64::NAN)
+    });
+    a.refuses(
+        "CosineAnnealingLR: T_max 0, at the first step",
         &["CosineAnnealingLR", "T_max"],
-        || CosineAnnealingLR::new(&sgd, 0, 0.0),
+        || CosineAnnealingLR::new(&mut sgd, 0, 0.0)?.step(&mut sgd),
     );
     a.refuses(
         "CosineAnnealingLR: eta_min -1",
         &["CosineAnnealingLR", "eta_min", "-1"],
-        || CosineAnnealingLR::new(&sgd, 10, -1.0),
+        || CosineAnnealingLR::new(&mut sgd, 10, -1.0),
     );
     a.refuses(
-        "StepLR from JSON with step_size 0",
-        &["StepLR", "step_size"],
+        "CosineAnnealingWarmRestarts: T_0 0",
+        &["CosineAnnealingWarmRestarts", "T_0"],
+        || CosineAnnealingWarmRestarts::new(&mut sgd, 0, 1, 0.0),
+    );
+    a.refuses(
+        "LinearLR: start_factor 0",
+        &["LinearLR", "Starting"],
+        || LinearLR::new(&mut sgd, 0.0, 1.0, 4),
+    );
+    a.refuses(
+        "OneCycleLR: stepping past total_steps",
+        &["OneCycleLR", "Tried to step 3 times"],
         || {
-            serde_json::from_str::<StepLR>(
-                r#"{"step_size":0,"gamma":0.5,"base_lr":0.1,"last_epoch":0}"#,
+            let mut s = OneCycleLR::new(&mut sgd, OneCycleConfig::new(0.1, 2))?;
+            (0..3).try_for_each(|_| s.step(&mut sgd))
+        },
+    );
+    a.refuses(
+        "OneCycleLR: a first phase of zero length",
+        &["OneCycleLR", "zero length"],
+        || {
+            let config = OneCycleConfig {
+                pct_start: 0.1,
+                ..OneCycleConfig::new(0.1, 10)
+            };
+            OneCycleLR::new(&mut sgd, config)
+        },
+    );
+    a.refuses(
+        "OneCycleLR: momentum of Adagrad",
+        &["OneCycleLR", "momentum or beta1"],
+        || {
+            let mut ada = Adagrad::new(ps(), AdagradConfig::new(0.1))?;
+            OneCycleLR::new(&mut ada, OneCycleConfig::new(0.1, 10))
+        },
+    );
+    a.refuses(
+        "ReduceLROnPlateau: factor 1",
+        &["ReduceLROnPlateau", "Factor should be < 1.0"],
+        || {
+            ReduceLROnPlateau::new(
+                &sgd,
+                ReduceLROnPlateauConfig {
+                    factor: 1.0,
+                    ..Default::default()
+                },
             )
         },
     );
     a.refuses(
-        "CosineAnnealingLR from JSON with base_lr -1",
-        &["CosineAnnealingLR", "base_lr", "-1"],
+        "SequentialLR: two milestones for two schedulers",
+        &[
+            "SequentialLR",
+            "one more than the number of milestone points",
+        ],
+        || {
+            let first = StepLR::new(&mut sgd, 2, 0.5)?.into();
+            let second = StepLR::new(&mut sgd, 2, 0.5)?.into();
+            SequentialLR::new(&mut sgd, vec![first, second], &[2, 4])
+        },
+    );
+    a.refuses(
+        "StepLR from JSON with step_size 0, at the first step",
+        &["StepLR", "step_size"],
+        || {
+            serde_json::from_str::<StepLR>(
+                r#"{"step_size":0,"gamma":0.5,"base_lrs":[0.1],"last_epoch":0}"#,
+            )
+            .map_err(|e| e.to_string())?
+            .step(&mut sgd)
+            .map_err(|e| e.to_string())
+        },
+    );
+    a.refuses(
+        "CosineAnnealingLR from JSON with base_lr -1, at the first step",
+        &["SGD", "Invalid learning rate", "-0.97"],
         || {
             serde_json::from_str::<CosineAnnealingLR>(
-                r#"{"t_max":10,"eta_min":0.0,"base_lr":-1.0,"last_epoch":0}"#,
+                r#"{"t_max":10,"eta_min":0.0,"base_lrs":[-1.0],"last_epoch":0}"#,
             )
+            .map_err(|e| e.to_string())?
+            .step(&mut sgd)
+            .map_err(|e| e.to_string())
         },
     );
     a.holds("StepLR restored at last_epoch u64::MAX: step must not wrap to epoch 0", || {
         let Ok(mut s) = serde_json::from_str::<StepLR>(
-            r#"{"step_size":1,"gamma":0.5,"base_lr":0.1,"last_epoch":18446744073709551615}"#,
+            r#"{"step_size":1,"gamma":0.5,"base_lrs":[0.1],"last_epoch":18446744073709551615}"#,
         ) else {
             return Ok(()); // refused on load: fine
         };
@@ -2241,7 +2360,7 @@ fn optimizer_load_state_refuses_foreign_or_corrupt_state() {
         &["load_state", "'beta2'"],
         || {
             let mut s = state.clone();
-            s.hyper_params.remove("beta2");
+            s.param_groups[0].hyper_params.remove("beta2");
             adam.load_state(s)
         },
     );
@@ -2250,13 +2369,13 @@ fn optimizer_load_state_refuses_foreign_or_corrupt_state() {
         &["beta", "2"],
         || {
             let mut s = state.clone();
-            s.hyper_params.insert("beta1".into(), 2.0);
+            s.param_groups[0].hyper_params.insert("beta1".into(), 2.0);
             adam.load_state(s)
         },
     );
     a.refuses("amsgrad = 0.5", &["load_state", "'amsgrad'", "0.5"], || {
         let mut s = state.clone();
-        s.hyper_params.insert("amsgrad".into(), 0.5);
+        s.param_groups[0].hyper_params.insert("amsgrad".into(), 0.5);
         adam.load_state(s)
     });
     a.refuses(
@@ -2271,7 +2390,7 @@ fn optimizer_load_state_refuses_foreign_or_corrupt_state() {
     a.refuses("an empty state", &["load_state", "'adam'"], || {
         adam.load_state(OptimizerState {
             kind: String::new(),
-            hyper_params: Default::default(),
+            param_groups: vec![],
             params: vec![],
         })
     });

@@ -42,6 +42,11 @@ pub mod prelude {
         binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div,
         l1_loss, mse_loss, nll_loss, smooth_l1_loss,
     };
+    pub use ferrite_nn::optim::{
+        Adagrad, AdagradConfig, CosineAnnealingLR, CosineAnnealingWarmRestarts, ExponentialLR,
+        LinearLR, MultiStepLR, OneCycleConfig, OneCycleLR, ParamGroup, RMSprop, RMSpropConfig,
+        ReduceLROnPlateau, ReduceLROnPlateauConfig, SequentialLR, StepLR, weight_decay_groups,
+    };
     pub use ferrite_nn::optim::{Adam, AdamConfig, LrScheduler, Optimizer, Sgd, SgdConfig};
     pub use ferrite_nn::{
         AdaptiveAvgPool2d, AdaptiveMaxPool2d, BatchNorm1d, GroupNorm, LayerNorm, MaxUnpool2d,

@@ -1,5 +1,5 @@
 //! Unit tests of the optimizers, schedulers and clipping (the PyTorch reference cases are in
-//! `tests/optim_golden.rs`).
+//! `tests/golden/optim.rs`).
 
 use std::f64::consts::PI;
 
@@ -296,6 +296,30 @@ fn makers<T: Float>() -> Vec<(&'static str, MakeOpt<T>)> {
         ("adamw", |ps| {
             Box::new(Adam::new(ps, AdamConfig::adamw(0.02).with_betas(0.8, 0.95)).unwrap())
         }),
+        ("rmsprop centered momentum wd", |ps| {
+            let c = RMSpropConfig::new(0.01)
+                .with_centered(true)
+                .with_momentum(0.5)
+                .with_weight_decay(0.1);
+            Box::new(RMSprop::new(ps, c).unwrap())
+        }),
+        ("adagrad lr_decay", |ps| {
+            let c = AdagradConfig::new(0.1)
+                .with_lr_decay(0.1)
+                .with_initial_accumulator_value(0.2);
+            Box::new(Adagrad::new(ps, c).unwrap())
+        }),
+        ("sgd two groups", |ps| {
+            let mut ps = ps.into_iter();
+            let first = ParamGroup::new(ps.next().into_iter().collect()).with_lr(0.01);
+            let rest = ParamGroup::new(ps.collect())
+                .with_momentum(0.5)
+                .with_weight_decay(0.0);
+            let c = SgdConfig::new(0.05)
+                .with_momentum(0.9)
+                .with_weight_decay(0.01);
+            Box::new(Sgd::with_groups(vec![first, rest], c).unwrap())
+        }),
     ]
 }
 
@@ -426,7 +450,7 @@ fn loading_a_mismatched_state_is_an_error_and_changes_nothing() {
     s.params[0].buffers.remove("exp_avg");
     expect_err(&mut adam, s, "buffer 'exp_avg' is missing");
     let mut s = good.clone();
-    s.hyper_params.insert("amsgrad".into(), 1.0);
+    s.param_groups[0].hyper_params.insert("amsgrad".into(), 1.0);
     expect_err(&mut adam, s, "buffer 'max_exp_avg_sq' is missing");
     let mut s = good.clone();
     let b = s.params[0].buffers["exp_avg"].clone();
@@ -435,13 +459,13 @@ fn loading_a_mismatched_state_is_an_error_and_changes_nothing() {
 
     // Missing or invalid hyper-parameters.
     let mut s = good.clone();
-    s.hyper_params.remove("eps");
+    s.param_groups[0].hyper_params.remove("eps");
     expect_err(&mut adam, s, "no hyper-parameter 'eps'");
     let mut s = good.clone();
-    s.hyper_params.insert("beta2".into(), 1.5);
+    s.param_groups[0].hyper_params.insert("beta2".into(), 1.5);
     expect_err(&mut adam, s, "Invalid beta parameter at index 1");
     let mut s = good.clone();
-    s.hyper_params.insert("amsgrad".into(), 0.5);
+    s.param_groups[0].hyper_params.insert("amsgrad".into(), 0.5);
     expect_err(&mut adam, s, "'amsgrad' must be 0 or 1");
 
     // SGD: shapes are checked too.
@@ -565,24 +589,325 @@ fn clip_grad_norm_f32_and_edge_cases() {
 }
 
 // ---------------------------------------------------------------------------------------
+// RMSprop and Adagrad by hand
+
+#[test]
+fn rmsprop_by_hand() {
+    // Two steps of centered RMSprop with momentum, written out in f64.
+    let (lr, alpha, eps, momentum) = (0.01, 0.9, 1e-8, 0.5);
+    let w = Var::parameter(Tensor::<f64>::from_vec(vec![1.0, -2.0], &[2]).unwrap());
+    let config = RMSpropConfig::new(lr)
+        .with_alpha(alpha)
+        .with_momentum(momentum)
+        .with_centered(true);
+    let mut opt = RMSprop::new(vec![w.clone()], config).unwrap();
+    let grads = [[0.5, -1.0], [0.25, 2.0]];
+    let (mut p, mut v, mut m, mut b) = ([1.0, -2.0], [0.0; 2], [0.0; 2], [0.0; 2]);
+    for g in grads {
+        w.set_grad(Some(Tensor::from_vec(g.to_vec(), &[2]).unwrap()))
+            .unwrap();
+        opt.step().unwrap();
+        for i in 0..2 {
+            v[i] = alpha * v[i] + (1.0 - alpha) * g[i] * g[i];
+            m[i] += (1.0 - alpha) * (g[i] - m[i]);
+            let den = (v[i] - m[i] * m[i]).sqrt() + eps;
+            b[i] = momentum * b[i] + g[i] / den;
+            p[i] -= lr * b[i];
+        }
+        for (got, want) in w.value().to_vec().iter().zip(p) {
+            assert!((got - want).abs() < 1e-14, "{got} vs {want}");
+        }
+    }
+    let state = opt.state();
+    let names: Vec<_> = state.params[0].buffers.keys().cloned().collect();
+    assert_eq!(names, ["grad_avg", "momentum_buffer", "square_avg"]);
+}
+
+#[test]
+fn adagrad_by_hand() {
+    let (lr, lr_decay, wd, init, eps) = (0.2, 0.5, 0.1, 0.1, 1e-3);
+    let w = Var::parameter(Tensor::<f64>::from_vec(vec![1.0, -2.0], &[2]).unwrap());
+    let config = AdagradConfig::new(lr)
+        .with_lr_decay(lr_decay)
+        .with_weight_decay(wd)
+        .with_initial_accumulator_value(init)
+        .with_eps(eps);
+    let mut opt = Adagrad::new(vec![w.clone()], config).unwrap();
+    let (mut p, mut sum) = ([1.0, -2.0], [init; 2]);
+    for (t, g) in [[0.5, -1.0], [0.25, 2.0], [-1.0, 0.0]]
+        .into_iter()
+        .enumerate()
+    {
+        w.set_grad(Some(Tensor::from_vec(g.to_vec(), &[2]).unwrap()))
+            .unwrap();
+        opt.step().unwrap();
+        let clr = lr / (1.0 + t as f64 * lr_decay);
+        for i in 0..2 {
+            let g = g[i] + wd * p[i];
+            sum[i] += g * g;
+            p[i] -= clr * g / (sum[i].sqrt() + eps);
+        }
+        for (got, want) in w.value().to_vec().iter().zip(p) {
+            assert!((got - want).abs() < 1e-14, "{got} vs {want}");
+        }
+    }
+}
+
+#[test]
+fn rmsprop_and_adagrad_validation_follows_pytorch() {
+    let ps = || vec![param::<f32>(&[2], 0)];
+    let err = |r: ferrite_tensor::Result<RMSprop<f32>>| r.unwrap_err().to_string();
+    assert!(err(RMSprop::new(ps(), RMSpropConfig::new(-0.01))).contains("Invalid learning rate"));
+    assert!(
+        err(RMSprop::new(ps(), RMSpropConfig::new(0.01).with_eps(-1.0)))
+            .contains("Invalid epsilon value")
+    );
+    assert!(
+        err(RMSprop::new(
+            ps(),
+            RMSpropConfig::new(0.01).with_momentum(-0.1)
+        ))
+        .contains("Invalid momentum value")
+    );
+    assert!(
+        err(RMSprop::new(
+            ps(),
+            RMSpropConfig::new(0.01).with_weight_decay(-0.1)
+        ))
+        .contains("Invalid weight_decay value")
+    );
+    assert!(
+        err(RMSprop::new(
+            ps(),
+            RMSpropConfig::new(0.01).with_alpha(f64::NAN)
+        ))
+        .contains("Invalid alpha value")
+    );
+    let err = |r: ferrite_tensor::Result<Adagrad<f32>>| r.unwrap_err().to_string();
+    assert!(
+        err(Adagrad::new(ps(), AdagradConfig::new(-0.01)))
+            .contains("Adagrad: Invalid learning rate")
+    );
+    assert!(
+        err(Adagrad::new(
+            ps(),
+            AdagradConfig::new(0.01).with_lr_decay(-0.1)
+        ))
+        .contains("Invalid lr_decay value")
+    );
+    assert!(
+        err(Adagrad::new(
+            ps(),
+            AdagradConfig::new(0.01).with_weight_decay(-0.1)
+        ))
+        .contains("Invalid weight_decay value")
+    );
+    assert!(
+        err(Adagrad::new(
+            ps(),
+            AdagradConfig::new(0.01).with_initial_accumulator_value(-1.0)
+        ))
+        .contains("Invalid initial_accumulator_value value")
+    );
+    assert!(
+        err(Adagrad::new(ps(), AdagradConfig::new(0.01).with_eps(-1.0)))
+            .contains("Invalid epsilon value")
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Parameter groups
+
+/// Two groups update exactly as two optimizers, one per group.
+#[test]
+fn groups_update_as_separate_optimizers() {
+    let grads = grad_sequence::<f64>(&[vec![3, 2], vec![2]], 4);
+    let make = || (param::<f64>(&[3, 2], 5), param::<f64>(&[2], 6));
+    let (w, b) = make();
+    let config = SgdConfig::new(0.1)
+        .with_momentum(0.9)
+        .with_weight_decay(0.01);
+    let mut grouped = Sgd::with_groups(
+        vec![
+            ParamGroup::new(vec![w.clone()]),
+            ParamGroup::new(vec![b.clone()])
+                .with_weight_decay(0.0)
+                .with_lr(0.02),
+        ],
+        config,
+    )
+    .unwrap();
+    let (w2, b2) = make();
+    let mut first = Sgd::new(vec![w2.clone()], config).unwrap();
+    let mut second = Sgd::new(vec![b2.clone()], config.with_weight_decay(0.0)).unwrap();
+    second.set_lr(0.02).unwrap();
+    for g in &grads {
+        for (p, g) in [(&w, &g[0]), (&b, &g[1]), (&w2, &g[0]), (&b2, &g[1])] {
+            p.set_grad(Some(g.clone())).unwrap();
+        }
+        grouped.step().unwrap();
+        first.step().unwrap();
+        second.step().unwrap();
+    }
+    assert_eq!(bits(&w.value()), bits(&w2.value()));
+    assert_eq!(bits(&b.value()), bits(&b2.value()));
+    assert_eq!(grouped.lrs(), vec![0.1, 0.02]);
+    grouped.set_lr(0.5).unwrap();
+    assert_eq!(grouped.lrs(), vec![0.5, 0.5]);
+    assert!(grouped.set_lrs(&[0.1]).is_err());
+    assert!(grouped.set_lrs(&[0.1, -1.0]).is_err());
+    assert_eq!(
+        grouped.lrs(),
+        vec![0.5, 0.5],
+        "a refused set_lrs changes nothing"
+    );
+}
+
+#[test]
+fn groups_are_checked() {
+    let (a, b) = (param::<f32>(&[2], 0), param::<f32>(&[2], 1));
+    let config = SgdConfig::new(0.1);
+    let err = |groups| Sgd::with_groups(groups, config).unwrap_err().to_string();
+    let e = err(vec![
+        ParamGroup::new(vec![a.clone()]),
+        ParamGroup::new(vec![a.clone()]),
+    ]);
+    assert!(e.contains("appears more than once"), "{e}");
+    let e = err(vec![
+        ParamGroup::new(vec![a.clone()]).with_option("betas", 0.9),
+    ]);
+    assert!(
+        e.contains("parameter group 0: unknown hyper-parameter 'betas'"),
+        "{e}"
+    );
+    let e = err(vec![
+        ParamGroup::new(vec![a.clone()]).with_option("nesterov", 0.5),
+    ]);
+    assert!(e.contains("is a flag"), "{e}");
+    let e = err(vec![ParamGroup::new(vec![a.clone()]).with_momentum(-1.0)]);
+    assert!(e.contains("Invalid momentum value"), "{e}");
+    let e = err(vec![ParamGroup::new(vec![])]);
+    assert!(e.contains("empty parameter list"), "{e}");
+    // An empty group next to others is allowed, as in PyTorch.
+    let mut opt = Sgd::with_groups(
+        vec![ParamGroup::new(vec![a.clone()]), ParamGroup::new(vec![])],
+        config,
+    )
+    .unwrap();
+    assert!(
+        opt.add_param_group(ParamGroup::new(vec![a.clone()]))
+            .is_err()
+    );
+    assert_eq!(opt.num_groups(), 2);
+    opt.add_param_group(ParamGroup::new(vec![b]).with_lr(0.3))
+        .unwrap();
+    assert_eq!(opt.lrs(), vec![0.1, 0.1, 0.3]);
+    assert!(opt.set_hyper_param(3, "lr", 0.1).is_err());
+    assert!(opt.set_hyper_param(0, "momentum", -0.5).is_err());
+    assert!(opt.set_hyper_param(0, "beta1", 0.5).is_err());
+    assert_eq!(opt.hyper_param(0, "momentum"), Some(0.0));
+}
+
+#[test]
+fn group_state_round_trips_and_mismatched_groups_are_refused() {
+    let ps: Vec<Var<f64>> = (0..3).map(|i| param(&[2], i)).collect();
+    let groups = |sizes: &[usize]| {
+        let mut it = ps.clone().into_iter();
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                ParamGroup::new(it.by_ref().take(n).collect()).with_lr(0.1 * (i + 1) as f64)
+            })
+            .collect::<Vec<_>>()
+    };
+    let config = AdamConfig::adamw(0.01);
+    let mut opt = Adam::with_groups(groups(&[1, 2]), config).unwrap();
+    for p in &ps {
+        p.set_grad(Some(Tensor::ones(&[2]))).unwrap();
+    }
+    opt.step().unwrap();
+    opt.set_hyper_param(1, "initial_lr", 0.25).unwrap();
+    let state = opt.state();
+    assert_eq!(state.param_groups.len(), 2);
+    assert_eq!(state.param_groups[1].num_params, 2);
+    assert_eq!(state.param_groups[1].hyper_params["lr"], 0.2);
+    assert_eq!(state.param_groups[1].hyper_params["initial_lr"], 0.25);
+    assert!(
+        !state.param_groups[0]
+            .hyper_params
+            .contains_key("initial_lr")
+    );
+
+    let mut same = Adam::with_groups(groups(&[1, 2]), config).unwrap();
+    same.load_state(state.clone()).unwrap();
+    assert_eq!(same.state(), state);
+    assert_eq!(same.hyper_param(1, "initial_lr"), Some(0.25));
+
+    let mut other = Adam::with_groups(groups(&[2, 1]), config).unwrap();
+    let e = other.load_state(state.clone()).unwrap_err().to_string();
+    assert!(
+        e.contains("parameter group 0 has 1 parameters in the state but 2"),
+        "{e}"
+    );
+    let mut one = Adam::new(ps.clone(), config).unwrap();
+    let e = one.load_state(state.clone()).unwrap_err().to_string();
+    assert!(
+        e.contains("2 parameter groups but this optimizer has 1"),
+        "{e}"
+    );
+    let mut s = state.clone();
+    s.param_groups[0]
+        .hyper_params
+        .insert("momentum".into(), 0.9);
+    let e = same.load_state(s).unwrap_err().to_string();
+    assert!(e.contains("unknown hyper-parameter 'momentum'"), "{e}");
+    assert_eq!(same.state(), state, "a failed load changes nothing");
+}
+
+#[test]
+fn weight_decay_groups_split_biases_and_1d_weights() {
+    let named = vec![
+        ("fc.weight".to_string(), param::<f32>(&[2, 3], 0)),
+        ("fc.bias".to_string(), param::<f32>(&[2], 1)),
+        ("norm.weight".to_string(), param::<f32>(&[2], 2)),
+        ("scale_bias".to_string(), param::<f32>(&[2, 2], 3)),
+    ];
+    let groups = weight_decay_groups(named, 0.05);
+    let shapes = |g: &ParamGroup<f32>| g.params().iter().map(|p| p.shape()).collect::<Vec<_>>();
+    assert_eq!(shapes(&groups[0]), vec![vec![2, 3]]);
+    assert_eq!(shapes(&groups[1]), vec![vec![2], vec![2], vec![2, 2]]);
+    assert_eq!(groups[0].options()["weight_decay"], 0.05);
+    assert_eq!(groups[1].options()["weight_decay"], 0.0);
+}
+
+// ---------------------------------------------------------------------------------------
 // Schedulers
 
 fn sgd(lr: f64) -> Sgd<f32> {
     Sgd::new(vec![param(&[1], 0)], SgdConfig::new(lr)).unwrap()
 }
 
-#[test]
-fn step_lr_values() {
-    let mut opt = sgd(0.1);
-    let mut sched = StepLR::new(&opt, 2, 0.5).unwrap();
+/// The learning rate after construction, then after each of `steps` steps.
+fn run<S: LrScheduler>(opt: &mut Sgd<f32>, sched: &mut S, steps: usize) -> Vec<f64> {
     let mut lrs = vec![opt.lr()];
-    for _ in 0..6 {
-        sched.step(&mut opt).unwrap();
+    for _ in 0..steps {
+        sched.step(opt).unwrap();
         lrs.push(opt.lr());
         assert_eq!(sched.last_lr(), opt.lr());
     }
+    lrs
+}
+
+#[test]
+fn step_lr_values() {
+    let mut opt = sgd(0.1);
+    let mut sched = StepLR::new(&mut opt, 2, 0.5).unwrap();
     // epochs 0..=6: by hand
-    assert_eq!(lrs, vec![0.1, 0.1, 0.05, 0.05, 0.025, 0.025, 0.0125]);
+    assert_eq!(
+        run(&mut opt, &mut sched, 6),
+        vec![0.1, 0.1, 0.05, 0.05, 0.025, 0.025, 0.0125]
+    );
     assert_eq!(sched.last_epoch(), 6);
 }
 
@@ -607,12 +932,8 @@ fn pytorch_recursive_cosine(base_lr: f64, eta_min: f64, t_max: f64, epochs: usiz
 fn cosine_annealing_values() {
     let mut opt = sgd(0.1);
     let (t_max, eta_min) = (10u64, 0.001);
-    let mut sched = CosineAnnealingLR::new(&opt, t_max, eta_min).unwrap();
-    let mut lrs = vec![opt.lr()];
-    for _ in 0..25 {
-        sched.step(&mut opt).unwrap();
-        lrs.push(opt.lr());
-    }
+    let mut sched = CosineAnnealingLR::new(&mut opt, t_max, eta_min).unwrap();
+    let lrs = run(&mut opt, &mut sched, 25);
     // Hand values: start, halfway, bottom, back up after a full period.
     assert_eq!(lrs[0], 0.1);
     assert!((lrs[5] - (0.001 + 0.099 / 2.0)).abs() < 1e-15);
@@ -634,9 +955,201 @@ fn cosine_annealing_values() {
 }
 
 #[test]
+fn warm_restarts_follow_pytorch_counting() {
+    for (t_0, t_mult) in [(3u64, 1u64), (2, 2), (1, 3), (5, 2)] {
+        let mut opt = sgd(0.2);
+        let mut sched = CosineAnnealingWarmRestarts::new(&mut opt, t_0, t_mult, 0.01).unwrap();
+        let lrs = run(&mut opt, &mut sched, 60);
+        // PyTorch's step(): T_cur += 1; if T_cur >= T_i: T_cur -= T_i; T_i *= T_mult.
+        let (mut t_cur, mut t_i) = (0u64, t_0);
+        for (e, &lr) in lrs.iter().enumerate().skip(1) {
+            t_cur += 1;
+            if t_cur >= t_i {
+                t_cur -= t_i;
+                t_i *= t_mult;
+            }
+            let want = 0.01 + (0.2 - 0.01) * (1.0 + (PI * t_cur as f64 / t_i as f64).cos()) / 2.0;
+            assert_eq!(lr, want, "T_0 {t_0}, T_mult {t_mult}, epoch {e}");
+        }
+    }
+}
+
+#[test]
+fn multistep_exponential_and_linear_values() {
+    let mut opt = sgd(1.0);
+    let mut sched = MultiStepLR::new(&mut opt, &[3, 1, 3], 0.5).unwrap();
+    assert_eq!(
+        run(&mut opt, &mut sched, 4),
+        vec![1.0, 0.5, 0.5, 0.125, 0.125]
+    );
+    let mut opt = sgd(1.0);
+    let mut sched = ExponentialLR::new(&mut opt, 0.5).unwrap();
+    assert_eq!(run(&mut opt, &mut sched, 3), vec![1.0, 0.5, 0.25, 0.125]);
+    let mut opt = sgd(1.0);
+    let mut sched = LinearLR::new(&mut opt, 0.5, 1.0, 2).unwrap();
+    assert_eq!(run(&mut opt, &mut sched, 3), vec![0.5, 0.75, 1.0, 1.0]);
+    let mut opt = sgd(1.0);
+    let mut sched = LinearLR::new(&mut opt, 0.5, 1.0, 0).unwrap();
+    assert_eq!(run(&mut opt, &mut sched, 2), vec![0.5, 0.5, 0.5]);
+    let mut opt = sgd(1.0);
+    assert!(LinearLR::new(&mut opt, 1.5, 1.0, 2).is_err());
+    assert!(LinearLR::new(&mut opt, 0.5, -0.1, 2).is_err());
+    assert_eq!(
+        opt.lr(),
+        1.0,
+        "a refused scheduler leaves the optimizer alone"
+    );
+    assert_eq!(opt.hyper_param(0, "initial_lr"), None);
+}
+
+#[test]
+fn zero_periods_construct_and_fail_at_the_first_step() {
+    let mut opt = sgd(0.1);
+    let mut step = StepLR::new(&mut opt, 0, 0.5).unwrap();
+    let err = step.step(&mut opt).unwrap_err().to_string();
+    assert!(err.starts_with("StepLR: step_size is 0"), "{err}");
+    assert_eq!((step.last_epoch(), opt.lr()), (0, 0.1));
+    let mut cosine = CosineAnnealingLR::new(&mut opt, 0, 0.0).unwrap();
+    assert!(cosine.step(&mut opt).is_err());
+    assert_eq!(cosine.last_epoch(), 0);
+}
+
+#[test]
+fn schedulers_share_the_initial_lr_and_set_every_group() {
+    let (a, b) = (param::<f32>(&[1], 0), param::<f32>(&[1], 1));
+    let mut opt = Sgd::with_groups(
+        vec![
+            ParamGroup::new(vec![a]),
+            ParamGroup::new(vec![b]).with_lr(0.01),
+        ],
+        SgdConfig::new(0.1),
+    )
+    .unwrap();
+    let warmup = LinearLR::new(&mut opt, 0.5, 1.0, 2).unwrap();
+    assert_eq!(opt.lrs(), vec![0.05, 0.005]);
+    // Built after the warm-up changed the learning rates, it still starts from 0.1 / 0.01.
+    let decay = StepLR::new(&mut opt, 1, 0.5).unwrap();
+    assert_eq!(decay.base_lrs(), &[0.1, 0.01]);
+    let mut seq = SequentialLR::new(&mut opt, vec![warmup.into(), decay.into()], &[2]).unwrap();
+    let mut lrs = vec![opt.lrs()];
+    for _ in 0..4 {
+        seq.step(&mut opt).unwrap();
+        lrs.push(opt.lrs());
+    }
+    let want = [
+        [0.05, 0.005],
+        [0.075, 0.0075],
+        [0.1, 0.01],
+        [0.05, 0.005],
+        [0.025, 0.0025],
+    ];
+    for (got, want) in lrs.iter().zip(want) {
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-15, "{got:?} vs {want:?}");
+        }
+    }
+    for e in 0..=4 {
+        assert_eq!(
+            seq.lrs_at(e).unwrap(),
+            lrs[e as usize],
+            "closed form at {e}"
+        );
+    }
+}
+
+#[test]
+fn one_cycle_cycles_adam_beta1_and_refuses_past_the_end() {
+    let w = param::<f32>(&[1], 0);
+    let mut opt = Adam::new(vec![w], AdamConfig::new(0.01)).unwrap();
+    let config = OneCycleConfig {
+        anneal_strategy: AnnealStrategy::Linear,
+        ..OneCycleConfig::new(1.0, 4)
+    };
+    let mut sched = OneCycleLR::new(&mut opt, config).unwrap();
+    assert_eq!(opt.hyper_param(0, "initial_lr"), Some(0.04));
+    let mut seen = vec![(opt.lr(), opt.config().betas.0)];
+    for _ in 0..3 {
+        sched.step(&mut opt).unwrap();
+        seen.push((opt.lr(), opt.config().betas.0));
+    }
+    // Phase 1 ends at step 0.3 * 4 - 1 = 0.2, phase 2 at 3.
+    let (first, second) = (0.2, 2.8);
+    let lr = |t: f64| {
+        if t <= first {
+            (1.0 - 0.04) * (t / first) + 0.04
+        } else {
+            (0.04 / 1e4 - 1.0) * ((t - first) / second) + 1.0
+        }
+    };
+    let beta1 = |t: f64| (0.95 - 0.85) * ((t - first) / second) + 0.85;
+    for (t, &(got, b1)) in seen.iter().enumerate() {
+        assert!((got - lr(t as f64)).abs() < 1e-12, "step {t}: {got}");
+        let want = if t == 0 { 0.95 } else { beta1(t as f64) };
+        assert!((b1 - want).abs() < 1e-12, "step {t}: beta1 {b1}");
+    }
+    // Step 4 = total_steps extrapolates the linear phase below zero: PyTorch sets the
+    // negative learning rate, ferrite refuses it (and the step).
+    let err = sched.step(&mut opt).unwrap_err().to_string();
+    assert!(err.contains("Invalid learning rate: -"), "{err}");
+    assert_eq!(sched.last_epoch(), 3);
+    // Cosine annealing extrapolates above the final learning rate: step 4 runs, 5 cannot.
+    let mut opt = sgd(0.1);
+    let mut sched = OneCycleLR::new(&mut opt, OneCycleConfig::new(1.0, 4)).unwrap();
+    for _ in 0..4 {
+        sched.step(&mut opt).unwrap();
+    }
+    let err = sched.step(&mut opt).unwrap_err().to_string();
+    assert!(err.contains("Tried to step 5 times"), "{err}");
+    assert_eq!(sched.last_epoch(), 4);
+    // A zero-length first phase: pct_start * total_steps = 1.
+    let mut opt = sgd(0.1);
+    let config = OneCycleConfig {
+        pct_start: 0.1,
+        ..OneCycleConfig::new(0.1, 10)
+    };
+    assert!(OneCycleLR::new(&mut opt, config).is_err());
+    let config = OneCycleConfig {
+        total_steps: None,
+        ..OneCycleConfig::new(0.1, 10)
+    };
+    assert!(
+        OneCycleLR::new(&mut opt, config)
+            .unwrap_err()
+            .to_string()
+            .contains("total_steps OR")
+    );
+}
+
+#[test]
+fn plateau_reduces_after_patience_with_cooldown_and_min_lr() {
+    let mut opt = sgd(1.0);
+    let config = ReduceLROnPlateauConfig {
+        mode: PlateauMode::Max,
+        factor: 0.5,
+        patience: 1,
+        threshold: 0.1,
+        threshold_mode: ThresholdMode::Abs,
+        cooldown: 1,
+        min_lr: 0.3,
+        ..Default::default()
+    };
+    let mut sched = ReduceLROnPlateau::new(&opt, config).unwrap();
+    let mut lrs = Vec::new();
+    for metric in [1.0, 1.05, 1.08, 1.2, 1.2, 1.2, 1.2, 1.2, 1.2] {
+        sched.step(&mut opt, metric).unwrap();
+        lrs.push(opt.lr());
+    }
+    // 1.05 and 1.08 are not 0.1 better than 1.0: reduce at the 2nd bad epoch; 1.2 is better
+    // (and the cooldown epoch); two bad epochs, reduce to max(0.25, 0.3); then a cooldown
+    // epoch, two bad epochs, and max(0.15, 0.3) = 0.3 changes nothing.
+    assert_eq!(lrs, vec![1.0, 1.0, 0.5, 0.5, 0.5, 0.3, 0.3, 0.3, 0.3]);
+    assert_eq!(sched.best(), 1.2);
+}
+
+#[test]
 fn schedulers_serialize_and_resume() {
     let mut opt = sgd(0.1);
-    let mut sched = CosineAnnealingLR::new(&opt, 8, 0.0).unwrap();
+    let mut sched = CosineAnnealingLR::new(&mut opt, 8, 0.0).unwrap();
     for _ in 0..3 {
         sched.step(&mut opt).unwrap();
     }
@@ -648,27 +1161,42 @@ fn schedulers_serialize_and_resume() {
     restored.step(&mut opt2).unwrap();
     assert_eq!(opt.lr(), opt2.lr());
 
-    let step = StepLR::new(&opt, 3, 0.1).unwrap();
-    let json = serde_json::to_string(&step).unwrap();
-    assert_eq!(serde_json::from_str::<StepLR>(&json).unwrap(), step);
-    // Deserializing checks the settings.
-    let bad = json.replace("\"step_size\":3", "\"step_size\":0");
-    assert!(serde_json::from_str::<StepLR>(&bad).is_err());
-    let bad = serde_json::to_string(&sched)
-        .unwrap()
-        .replace("\"t_max\":8", "\"t_max\":0");
-    assert!(serde_json::from_str::<CosineAnnealingLR>(&bad).is_err());
+    let mut opt = sgd(0.1);
+    let warmup = LinearLR::new(&mut opt, 0.1, 1.0, 3).unwrap();
+    let cycle = OneCycleLR::new(&mut opt, OneCycleConfig::new(0.5, 20)).unwrap();
+    let mut seq = SequentialLR::new(&mut opt, vec![warmup.into(), cycle.into()], &[3]).unwrap();
+    for _ in 0..5 {
+        seq.step(&mut opt).unwrap();
+    }
+    let json = serde_json::to_string(&seq).unwrap();
+    let mut restored: SequentialLR = serde_json::from_str(&json).unwrap();
+    assert_eq!(restored, seq);
+    let mut opt2 = sgd(0.1);
+    opt2.load_state(opt.state()).unwrap();
+    seq.step(&mut opt).unwrap();
+    restored.step(&mut opt2).unwrap();
+    assert_eq!(opt.state(), opt2.state());
 }
 
 #[test]
 fn scheduler_settings_are_checked() {
-    let opt = sgd(0.1);
-    assert!(StepLR::new(&opt, 0, 0.1).is_err());
-    assert!(StepLR::new(&opt, 1, -0.1).is_err());
-    assert!(StepLR::new(&opt, 1, f64::NAN).is_err());
-    assert!(CosineAnnealingLR::new(&opt, 0, 0.0).is_err());
-    assert!(CosineAnnealingLR::new(&opt, 5, -1.0).is_err());
     let mut opt = sgd(0.1);
+    assert!(StepLR::new(&mut opt, 1, -0.1).is_err());
+    assert!(StepLR::new(&mut opt, 1, f64::NAN).is_err());
+    assert!(CosineAnnealingLR::new(&mut opt, 5, -1.0).is_err());
+    assert!(CosineAnnealingWarmRestarts::new(&mut opt, 0, 1, 0.0).is_err());
+    assert!(
+        ReduceLROnPlateau::new(
+            &opt,
+            ReduceLROnPlateauConfig {
+                factor: 1.0,
+                ..Default::default()
+            }
+        )
+        .is_err()
+    );
+    assert!("exp".parse::<AnnealStrategy>().is_err());
+    assert!("pct".parse::<ThresholdMode>().is_err());
     assert!(opt.set_lr(-1.0).is_err());
     assert!(opt.set_lr(f64::INFINITY).is_err());
     assert_eq!(opt.lr(), 0.1);
@@ -689,6 +1217,12 @@ fn a_step_counter_at_its_maximum_refuses_the_step_and_changes_nothing() {
         }),
         ("AdamW", |ps| {
             Box::new(Adam::new(ps, AdamConfig::adamw(0.1)).unwrap())
+        }),
+        ("RMSprop", |ps| {
+            Box::new(RMSprop::new(ps, RMSpropConfig::new(0.1)).unwrap())
+        }),
+        ("Adagrad", |ps| {
+            Box::new(Adagrad::new(ps, AdagradConfig::new(0.1)).unwrap())
         }),
     ];
     for (name, make) in makers {
@@ -717,7 +1251,7 @@ fn a_scheduler_at_the_last_epoch_refuses_to_step() {
     let p = param::<f32>(&[1], 2);
     let mut opt = Sgd::new(vec![p], SgdConfig::new(0.1)).unwrap();
     let mut step: StepLR = serde_json::from_str(
-        r#"{"step_size":1,"gamma":0.5,"base_lr":0.1,"last_epoch":18446744073709551615}"#,
+        r#"{"step_size":1,"gamma":0.5,"base_lrs":[0.1],"last_epoch":18446744073709551615}"#,
     )
     .unwrap();
     opt.set_lr(0.3).unwrap();
@@ -728,7 +1262,7 @@ fn a_scheduler_at_the_last_epoch_refuses_to_step() {
     );
     assert_eq!((step.last_epoch(), opt.lr()), (u64::MAX, 0.3));
     let mut cosine: CosineAnnealingLR = serde_json::from_str(
-        r#"{"t_max":10,"eta_min":0.0,"base_lr":0.1,"last_epoch":18446744073709551615}"#,
+        r#"{"t_max":10,"eta_min":0.0,"base_lrs":[0.1],"last_epoch":18446744073709551615}"#,
     )
     .unwrap();
     let err = cosine.step(&mut opt).unwrap_err().to_string();
