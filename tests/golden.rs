@@ -12,8 +12,12 @@ use ferrite::tensor::{Conv2dParams, PadMode, Pool2dParams};
 use serde::Deserialize;
 use serde_json::Value;
 
+#[path = "golden/conv.rs"]
+mod conv;
 #[path = "golden/pointwise.rs"]
 mod pointwise;
+#[path = "golden/resize.rs"]
+mod resize;
 
 #[derive(Debug, Deserialize)]
 struct File {
@@ -445,6 +449,8 @@ fn run_case<T: Float>(case: &Case, tol: f64) -> Outcome {
         }
         "sgd" | "adam" | "adamw" => optimizer_case::<T>(case, tol),
         op if pointwise::OPS.contains(&op) => pointwise::run::<T>(case, tol),
+        op if conv::OPS.contains(&op) => conv::run::<T>(case, tol),
+        op if resize::OPS.contains(&op) => resize::run::<T>(case, tol),
         op => Err(Failure::Wrong(format!("unknown op '{op}'"))),
     }
 }

@@ -41,12 +41,14 @@ pub mod prelude {
         AvgPool2d, BatchNorm2d, BatchNorm2dConfig, Conv2d, Conv2dConfig, Dropout, Flatten,
         Identity, Linear, MaxPool2d, Module, ModuleExt, ReLU, Sequential, Sigmoid, Tanh, init,
     };
+    pub use ferrite_nn::{Conv1d, Conv1dConfig, ConvTranspose2d, ConvTranspose2dConfig, Upsample};
     pub use ferrite_nn::{
         ELU, GELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSoftmax, ReLU6, SiLU, Softmax,
         Softplus,
     };
     pub use ferrite_tensor::{Float, Padding, PaddingMode, Rng, Tensor, TensorError, seeded_rng};
     pub use ferrite_tensor::{GeluApproximate, Mask};
+    pub use ferrite_tensor::{InterpolateMode, InterpolateOptions, Padding1d};
 }
 
 // The guides in `docs/`: every ```rust block in them is compiled and run by `cargo test`

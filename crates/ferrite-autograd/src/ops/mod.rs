@@ -13,6 +13,7 @@ mod pad;
 mod pointwise;
 mod pool;
 mod reduce;
+mod resize;
 mod shape;
 mod softmax;
 mod unary;

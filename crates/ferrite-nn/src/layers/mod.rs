@@ -3,15 +3,20 @@
 mod activation;
 mod batchnorm;
 mod conv;
+mod conv1d;
+mod conv_transpose;
 mod dropout;
 mod linear;
 mod nonlinear;
 mod pool;
 mod sequential;
+mod upsample;
 
 pub use activation::{Flatten, Identity, ReLU, Sigmoid, Tanh};
 pub use batchnorm::{BatchNorm2d, BatchNorm2dConfig, BatchNormOptions, batch_norm2d};
 pub use conv::{Conv2d, Conv2dConfig, Pair};
+pub use conv_transpose::{ConvTranspose2d, ConvTranspose2dConfig};
+pub use conv1d::{Conv1d, Conv1dConfig};
 pub use dropout::Dropout;
 pub use linear::Linear;
 pub use nonlinear::{
@@ -20,3 +25,4 @@ pub use nonlinear::{
 };
 pub use pool::{AvgPool2d, MaxPool2d};
 pub use sequential::Sequential;
+pub use upsample::Upsample;

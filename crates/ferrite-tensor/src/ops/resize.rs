@@ -164,7 +164,11 @@ impl InterpolateOptions {
                 for (o, (&n, &s)) in out.iter_mut().zip(input_hw.iter().zip(&scale)) {
                     let v = (n as f64 * s).floor();
                     // Negative and NaN products give 0, refused below.
-                    *o = if v >= 1.0 && v < usize::MAX as f64 { v as usize } else { 0 };
+                    *o = if v >= 1.0 && v < usize::MAX as f64 {
+                        v as usize
+                    } else {
+                        0
+                    };
                 }
                 out
             }
@@ -182,11 +186,14 @@ impl InterpolateOptions {
             }
         };
         if input_hw.contains(&0) || out.contains(&0) {
+            let scale = match self.scale_factor {
+                Some(s) => format!(" (scale_factor {s:?})"),
+                None => String::new(),
+            };
             return Err(TensorError::invalid(
                 OP,
                 format!(
-                    "input and output sizes should be greater than 0, found input {input_hw:?} and output {out:?} (scale_factor {:?})",
-                    self.scale_factor
+                    "input and output sizes should be greater than 0, found input {input_hw:?} and output {out:?}{scale}"
                 ),
             ));
         }
@@ -534,7 +541,9 @@ mod tests {
             // <resize(x), g> = <x, resize^T(g)>
             let g: Vec<f64> = (0..y.numel()).map(|i| (i as f64 * 0.71).cos()).collect();
             let gt = Tensor::from_vec(g.clone(), y.shape()).unwrap();
-            let gx = interpolate_backward(&gt, &[1, 2, h, w], &o).unwrap().to_vec();
+            let gx = interpolate_backward(&gt, &[1, 2, h, w], &o)
+                .unwrap()
+                .to_vec();
             let lhs: f64 = y.to_vec().iter().zip(&g).map(|(a, b)| a * b).sum();
             let rhs: f64 = x.iter().zip(&gx).map(|(a, b)| a * b).sum();
             assert!((lhs - rhs).abs() < 1e-12, "{o:?}: {lhs} vs {rhs}");
@@ -546,9 +555,15 @@ mod tests {
         // out = 2 * in halves; otherwise floor(o * s) in f32 with s = 1 / scale_factor.
         let o = InterpolateOptions::default().with_scale_factor([2.2, 1.3]);
         let rows: Vec<Tap<f32>> = axis_taps(3, 6, Some(2.2), &o);
-        assert_eq!(rows.iter().map(|t| t.i0).collect::<Vec<_>>(), [0, 0, 1, 1, 2, 2]);
+        assert_eq!(
+            rows.iter().map(|t| t.i0).collect::<Vec<_>>(),
+            [0, 0, 1, 1, 2, 2]
+        );
         let cols: Vec<Tap<f32>> = axis_taps(4, 5, Some(1.3), &o);
-        assert_eq!(cols.iter().map(|t| t.i0).collect::<Vec<_>>(), [0, 0, 1, 2, 3]);
+        assert_eq!(
+            cols.iter().map(|t| t.i0).collect::<Vec<_>>(),
+            [0, 0, 1, 2, 3]
+        );
     }
 
     #[test]
@@ -558,13 +573,19 @@ mod tests {
         for (o, needle) in [
             (nearest, "neither"),
             (nearest.with_size([2, 2]).with_scale_factor(2.0), "both"),
-            (nearest.with_size([2, 2]).with_align_corners(true), "align_corners"),
+            (
+                nearest.with_size([2, 2]).with_align_corners(true),
+                "align_corners",
+            ),
             (nearest.with_scale_factor(0.2), "greater than 0"),
             (nearest.with_scale_factor(-1.0), "greater than 0"),
             (nearest.with_size([0, 3]), "greater than 0"),
         ] {
             let err = x.interpolate(&o).unwrap_err().to_string();
-            assert!(err.starts_with("interpolate: ") && err.contains(needle), "{err}");
+            assert!(
+                err.starts_with("interpolate: ") && err.contains(needle),
+                "{err}"
+            );
         }
         let err = Tensor::<f32>::zeros(&[1, 4, 4])
             .interpolate(&nearest.with_size([2, 2]))

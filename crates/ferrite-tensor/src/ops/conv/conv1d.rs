@@ -145,7 +145,9 @@ impl Conv1dParams {
     /// # Ok::<(), ferrite_tensor::TensorError>(())
     /// ```
     pub fn output_size(&self, length: usize, kernel: usize) -> Result<usize> {
-        Ok(self.window("conv1d", kernel)?.output_size("conv1d", [length])?[0])
+        Ok(self
+            .window("conv1d", kernel)?
+            .output_size("conv1d", [length])?[0])
     }
 
     /// The sliding window of a `kernel`-tap kernel, padding resolved; errors name `op`.
@@ -170,7 +172,10 @@ impl Conv1dParams {
                 let total = window.axis(0).span().ok_or_else(|| {
                     TensorError::invalid(
                         op,
-                        format!("kernel {kernel} with dilation {} is too large", self.dilation),
+                        format!(
+                            "kernel {kernel} with dilation {} is too large",
+                            self.dilation
+                        ),
                     )
                 })? - 1;
                 [total / 2, total - total / 2]
@@ -206,7 +211,9 @@ fn lift(
     let &[n, c, len] = input else {
         return Err(TensorError::shape(
             op,
-            format!("expected a 2-D (unbatched) [C, L] or 3-D [N, C, L] input, found shape {input:?}"),
+            format!(
+                "expected a 2-D (unbatched) [C, L] or 3-D [N, C, L] input, found shape {input:?}"
+            ),
         ));
     };
     let &[o, c_per_group, k] = weight else {
@@ -346,7 +353,120 @@ pub fn conv1d_backward<T: Float>(
     let [go, x, w] = [&go, &x, weight].map(as_plane);
     let mut grads = backward_of_plan(OP, &plan, &go?, &x?, &w?, needs)?;
     let shape_of = |t: &Tensor<T>| t.shape().iter().map(|&d| d as isize).collect::<Vec<_>>();
-    grads.input = grads.input.map(|g| g.reshape(&shape_of(input))).transpose()?;
-    grads.weight = grads.weight.map(|g| g.reshape(&shape_of(weight))).transpose()?;
+    grads.input = grads
+        .input
+        .map(|g| g.reshape(&shape_of(input)))
+        .transpose()?;
+    grads.weight = grads
+        .weight
+        .map(|g| g.reshape(&shape_of(weight)))
+        .transpose()?;
     Ok(grads)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seeded_rng;
+
+    /// `out[n, o, x] = Σ_{c, j} w[o, c, j] · x[n, g·C/g + c, x·s + j·d − left]`.
+    fn naive(x: &Tensor<f64>, w: &Tensor<f64>, p: &Conv1dParams) -> Tensor<f64> {
+        let (xs, ws) = (x.shape(), w.shape());
+        let [n, c, len] = [xs[0], xs[1], xs[2]];
+        let [o, cg, k] = [ws[0], ws[1], ws[2]];
+        let [left, _] = p.resolve_padding(k).unwrap();
+        let out_len = p.output_size(len, k).unwrap();
+        let (xv, wv) = (x.to_vec(), w.to_vec());
+        let mut y = vec![0.0; n * o * out_len];
+        for img in 0..n {
+            for oc in 0..o {
+                let grp = oc / (o / p.groups);
+                for ox in 0..out_len {
+                    let mut acc = 0.0;
+                    for ci in 0..cg {
+                        for j in 0..k {
+                            let ix = (ox * p.stride + j * p.dilation) as isize - left as isize;
+                            if ix >= 0 && (ix as usize) < len {
+                                let ch = grp * cg + ci;
+                                acc += wv[(oc * cg + ci) * k + j]
+                                    * xv[(img * c + ch) * len + ix as usize];
+                            }
+                        }
+                    }
+                    y[(img * o + oc) * out_len + ox] = acc;
+                }
+            }
+        }
+        Tensor::from_vec(y, &[n, o, out_len]).unwrap()
+    }
+
+    #[test]
+    fn forward_matches_the_definition() {
+        let p = Conv1dParams::default;
+        for (i, p) in [
+            p(),
+            p().with_stride(2).with_padding(1),
+            p().with_dilation(2).with_padding(Padding1d::Same),
+            p().with_padding(Padding1d::Same),
+            p().with_stride(3).with_padding(Padding1d::Valid),
+            p().with_groups(2).with_padding(3),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let x = Tensor::<f64>::randn(&[2, 4, 9], &mut seeded_rng(i as u64));
+            let w = Tensor::<f64>::randn(&[6, 4 / p.groups, 4], &mut seeded_rng(9 + i as u64));
+            let got = x.conv1d(&w, None, p).unwrap();
+            let want = naive(&x, &w, p);
+            assert_eq!(got.shape(), want.shape(), "{p:?}");
+            for (a, b) in got.to_vec().iter().zip(want.to_vec()) {
+                assert!((a - b).abs() < 1e-12, "{p:?}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn errors_speak_of_one_dimension() {
+        let x = Tensor::<f32>::zeros(&[1, 4, 6]);
+        let w = Tensor::<f32>::zeros(&[2, 4, 3]);
+        let p = Conv1dParams::default();
+        let msg = |r: Result<Tensor<f32>>| r.unwrap_err().to_string();
+        assert!(
+            msg(Tensor::zeros(&[1, 1, 4, 6]).conv1d(&w, None, &p))
+                .starts_with("conv1d: expected a 2-D (unbatched) [C, L] or 3-D [N, C, L] input")
+        );
+        assert!(msg(x.conv1d(&Tensor::zeros(&[2, 4, 3, 1]), None, &p)).contains("3-D weight"));
+        assert!(msg(x.conv1d(&w, None, &p.with_groups(3))).contains("groups=3"));
+        assert!(
+            msg(x.conv1d(&w, None, &p.with_stride(0)))
+                .contains("stride must be positive, found [0]")
+        );
+        assert!(msg(x.conv1d(&w, None, &p.with_dilation(0))).contains("dilation"));
+        assert!(
+            msg(x.conv1d(&w, None, &p.with_padding(Padding1d::Same).with_stride(2)))
+                .contains("(stride 2)")
+        );
+        assert!(msg(x.conv1d(&Tensor::zeros(&[2, 4, 7]), None, &p)).contains("kernel [7]"));
+        assert!(
+            msg(x.conv1d(&w, Some(&Tensor::zeros(&[3])), &p))
+                .starts_with("conv1d: bias must have shape [2]")
+        );
+        let gy = Tensor::<f32>::zeros(&[1, 2, 5]);
+        assert!(
+            conv1d_backward(&gy, &x, &w, &p, [true; 3])
+                .unwrap_err()
+                .to_string()
+                .contains("[1, 2, 4]")
+        );
+        // Unbatched gradients keep the unbatched shape.
+        let g = conv1d_backward(
+            &Tensor::zeros(&[2, 4]),
+            &Tensor::zeros(&[4, 6]),
+            &w,
+            &p,
+            [true; 3],
+        )
+        .unwrap();
+        assert_eq!(g.input.unwrap().shape(), &[4, 6]);
+    }
 }

@@ -124,7 +124,11 @@ impl ConvPlan {
 /// Refuses a number of groups that does not divide the channels, or a weight whose input
 /// channels times `groups` are not the input's channels.
 pub(super) fn check_groups(
-    op: &'static str, input: &[usize], weight: &[usize], groups: usize) -> Result<()> {
+    op: &'static str,
+    input: &[usize],
+    weight: &[usize],
+    groups: usize,
+) -> Result<()> {
     let (c, o, wc) = (input[1], weight[0], weight[1]);
     if groups == 0 {
         return Err(TensorError::invalid(

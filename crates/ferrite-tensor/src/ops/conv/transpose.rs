@@ -198,23 +198,32 @@ fn transposed_plan(
     let &[batch, cin, h, w] = input else {
         return Err(TensorError::shape(
             op,
-            format!("expected a 3-D (unbatched) [C_in, H, W] or 4-D [N, C_in, H, W] input, found shape {input:?}"),
+            format!(
+                "expected a 3-D (unbatched) [C_in, H, W] or 4-D [N, C_in, H, W] input, found shape {input:?}"
+            ),
         ));
     };
     let &[w_cin, cout_per_group, kh, kw] = weight else {
         return Err(TensorError::shape(
             op,
-            format!("expected a 4-D weight [in_channels, out_channels / groups, kh, kw], found shape {weight:?}"),
+            format!(
+                "expected a 4-D weight [in_channels, out_channels / groups, kh, kw], found shape {weight:?}"
+            ),
         ));
     };
     let groups = params.groups;
     if groups == 0 {
-        return Err(TensorError::invalid(op, "groups must be at least 1, found 0"));
+        return Err(TensorError::invalid(
+            op,
+            "groups must be at least 1, found 0",
+        ));
     }
     if w_cin != cin {
         return Err(TensorError::shape(
             op,
-            format!("input has {cin} channels but weight expects {w_cin} (input {input:?}, weight {weight:?})"),
+            format!(
+                "input has {cin} channels but weight expects {w_cin} (input {input:?}, weight {weight:?})"
+            ),
         ));
     }
     if !cin.is_multiple_of(groups) {
@@ -224,7 +233,10 @@ fn transposed_plan(
         ));
     }
     let cout = cout_per_group.checked_mul(groups).ok_or_else(|| {
-        TensorError::invalid(op, format!("{cout_per_group} x {groups} output channels overflow"))
+        TensorError::invalid(
+            op,
+            format!("{cout_per_group} x {groups} output channels overflow"),
+        )
     })?;
     let window = params.window(op, [kh, kw])?;
     let output = params.output_size_for(op, [h, w], [kh, kw])?;
@@ -380,7 +392,10 @@ pub fn conv_transpose2d_backward<T: Float>(
     let go = batch_of_one(grad_output, 4)?.0;
     let [need_input, need_weight, need_bias] = needs;
     let input_grad = if need_input {
-        Some(unbatch(conv_forward(OP, &plan, &go, weight, None)?, unbatched)?)
+        Some(unbatch(
+            conv_forward(OP, &plan, &go, weight, None)?,
+            unbatched,
+        )?)
     } else {
         None
     };
@@ -391,4 +406,120 @@ pub fn conv_transpose2d_backward<T: Float>(
             .transpose()?,
         bias: need_bias.then(|| bias_grad(&go)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seeded_rng;
+
+    /// The definition: input pixel (ih, iw) of channel ci adds x·w[ci, co, a, b] at output
+    /// (ih·s − p + a·d, iw·s − p + b·d) for the output channels co of its group.
+    fn naive(x: &Tensor<f64>, w: &Tensor<f64>, p: &ConvTranspose2dParams) -> Tensor<f64> {
+        let (xs, ws) = (x.shape(), w.shape());
+        let [n, cin, h, wd] = [xs[0], xs[1], xs[2], xs[3]];
+        let [cout_g, kh, kw] = [ws[1], ws[2], ws[3]];
+        let [oh, ow] = p.output_size([h, wd], [kh, kw]).unwrap();
+        let cout = cout_g * p.groups;
+        let (xv, wv) = (x.to_vec(), w.to_vec());
+        let mut y = vec![0.0; n * cout * oh * ow];
+        for img in 0..n {
+            for ci in 0..cin {
+                let grp = ci / (cin / p.groups);
+                for (ih, iw, co, a, b) in (0..h).flat_map(|ih| {
+                    (0..wd).flat_map(move |iw| {
+                        (0..cout_g).flat_map(move |co| {
+                            (0..kh).flat_map(move |a| (0..kw).map(move |b| (ih, iw, co, a, b)))
+                        })
+                    })
+                }) {
+                    let y0 =
+                        (ih * p.stride[0] + a * p.dilation[0]) as isize - p.padding[0] as isize;
+                    let x0 =
+                        (iw * p.stride[1] + b * p.dilation[1]) as isize - p.padding[1] as isize;
+                    if y0 < 0 || x0 < 0 || y0 as usize >= oh || x0 as usize >= ow {
+                        continue;
+                    }
+                    let oc = grp * cout_g + co;
+                    let at = ((img * cout + oc) * oh + y0 as usize) * ow + x0 as usize;
+                    y[at] += xv[((img * cin + ci) * h + ih) * wd + iw]
+                        * wv[((ci * cout_g + co) * kh + a) * kw + b];
+                }
+            }
+        }
+        Tensor::from_vec(y, &[n, cout, oh, ow]).unwrap()
+    }
+
+    #[test]
+    fn forward_matches_the_definition() {
+        let p = ConvTranspose2dParams::default;
+        let configs = [
+            p(),
+            p().with_stride(2).with_padding(1).with_output_padding(1),
+            p().with_stride([2, 3])
+                .with_padding([1, 0])
+                .with_output_padding([1, 2]),
+            p().with_dilation(2).with_stride(2).with_output_padding(1),
+            p().with_dilation([2, 1])
+                .with_output_padding([1, 0])
+                .with_padding([3, 1]),
+            p().with_groups(2).with_padding(1),
+            p().with_stride(3).with_padding(2),
+        ];
+        for (i, p) in configs.iter().enumerate() {
+            let x = Tensor::<f64>::randn(&[2, 4, 3, 5], &mut seeded_rng(i as u64));
+            let w = Tensor::<f64>::randn(&[4, 6 / p.groups, 3, 2], &mut seeded_rng(9 + i as u64));
+            let got = x.conv_transpose2d(&w, None, p).unwrap();
+            let want = naive(&x, &w, p);
+            assert_eq!(got.shape(), want.shape(), "{p:?}");
+            for (a, b) in got.to_vec().iter().zip(want.to_vec()) {
+                assert!((a - b).abs() < 1e-12, "{p:?}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn errors_name_the_op_and_the_values() {
+        let x = Tensor::<f32>::zeros(&[1, 4, 3, 3]);
+        let w = Tensor::<f32>::zeros(&[4, 2, 3, 3]);
+        let p = ConvTranspose2dParams::default();
+        let msg = |r: Result<Tensor<f32>>| r.unwrap_err().to_string();
+        assert_eq!(
+            msg(x.conv_transpose2d(&Tensor::zeros(&[3, 2, 3, 3]), None, &p)),
+            "conv_transpose2d: input has 4 channels but weight expects 3 (input [1, 4, 3, 3], weight [3, 2, 3, 3])"
+        );
+        assert!(
+            msg(x.conv_transpose2d(&w, None, &p.with_groups(3)))
+                .contains("groups=3 must divide the 4")
+        );
+        assert!(
+            msg(x.conv_transpose2d(&w, None, &p.with_groups(0)))
+                .contains("groups must be at least 1")
+        );
+        assert!(
+            msg(x.conv_transpose2d(&w, Some(&Tensor::zeros(&[4])), &p))
+                .contains("bias must have shape [2]")
+        );
+        assert!(msg(x.conv_transpose2d(&w, None, &p.with_stride([0, 1]))).contains("stride"));
+        assert!(
+            msg(x.conv_transpose2d(&w, None, &p.with_output_padding(1))).contains("output_padding")
+        );
+        assert!(msg(x.conv_transpose2d(&w, None, &p.with_padding(3))).contains("at least 1"));
+        assert!(msg(Tensor::zeros(&[4, 3]).conv_transpose2d(&w, None, &p)).contains("4-D"));
+        assert!(
+            msg(x.conv_transpose2d(&Tensor::zeros(&[4, 2, 3]), None, &p)).contains("4-D weight")
+        );
+        let gy = Tensor::<f32>::zeros(&[1, 2, 4, 4]);
+        assert!(
+            conv_transpose2d_backward(&gy, &x, &w, &p, [true; 3])
+                .unwrap_err()
+                .to_string()
+                .contains("grad_output")
+        );
+        // Empty batch: an empty output.
+        let y = Tensor::<f32>::zeros(&[0, 4, 3, 3])
+            .conv_transpose2d(&w, None, &p)
+            .unwrap();
+        assert_eq!(y.shape(), &[0, 2, 5, 5]);
+    }
 }
