@@ -66,7 +66,7 @@ mod tests {
         for o in cases {
             gradcheck(
                 |v| v[0].interpolate(&o),
-                &[x.clone()],
+                std::slice::from_ref(&x),
                 &GradcheckOptions::default(),
             )
             .unwrap_or_else(|e| panic!("{o:?}: {e}"));

@@ -19,7 +19,7 @@ use crate::Module;
 /// let up = Upsample::new().with_scale_factor(2.0).with_mode(InterpolateMode::Bilinear);
 /// let x = Var::new(Tensor::<f32>::ones(&[1, 3, 4, 5]));
 /// assert_eq!(up.forward(&x)?.shape(), vec![1, 3, 8, 10]);
-/// assert_eq!(up.describe(), "Upsample(scale_factor=[2.0, 2.0], mode='bilinear')");
+/// assert_eq!(Module::<f32>::describe(&up), "Upsample(scale_factor=[2.0, 2.0], mode='bilinear')");
 /// let fixed = Upsample::new().with_size([7, 7]);
 /// assert_eq!(fixed.forward(&x)?.shape(), vec![1, 3, 7, 7]);
 /// assert!(Upsample::new().forward(&x).is_err());
