@@ -465,6 +465,11 @@ mod tests {
                 .with_padding([3, 1]),
             p().with_groups(2).with_padding(1),
             p().with_stride(3).with_padding(2),
+            // Stride 1 with a padding beyond the kernel's reach: the col2im strategy.
+            p().with_padding([1, 2]),
+            p().with_dilation(2)
+                .with_output_padding(1)
+                .with_padding([0, 3]),
         ];
         for (i, p) in configs.iter().enumerate() {
             let x = Tensor::<f64>::randn(&[2, 4, 3, 5], &mut seeded_rng(i as u64));
