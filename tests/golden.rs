@@ -15,6 +15,8 @@ use serde_json::Value;
 
 #[path = "golden/adaptive_pool.rs"]
 mod adaptive_pool;
+#[path = "golden/conv.rs"]
+mod conv;
 #[path = "golden/indexing.rs"]
 mod indexing;
 #[path = "golden/losses.rs"]
@@ -25,6 +27,8 @@ mod norms;
 mod optim;
 #[path = "golden/pointwise.rs"]
 mod pointwise;
+#[path = "golden/resize.rs"]
+mod resize;
 
 #[derive(Debug, Deserialize)]
 struct File {
@@ -459,6 +463,8 @@ fn run_case<T: Float>(case: &Case, tol: f64) -> Outcome {
         op if norms::OPS.contains(&op) => norms::run::<T>(case, tol),
         op if adaptive_pool::OPS.contains(&op) => adaptive_pool::run::<T>(case, tol),
         op if losses::OPS.contains(&op) => losses::run::<T>(case, tol),
+        op if conv::OPS.contains(&op) => conv::run::<T>(case, tol),
+        op if resize::OPS.contains(&op) => resize::run::<T>(case, tol),
         op => Err(Failure::Wrong(format!("unknown op '{op}'"))),
     }
 }

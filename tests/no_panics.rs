@@ -846,8 +846,8 @@ fn tensor_conv2d_refuses_bad_params() {
     let x = z(&[1, 3, 8, 8]);
     let w = z(&[4, 3, 3, 3]);
     let p = Conv2dParams::default();
-    a.refuses("conv2d: 3-D input", &["conv2d", "4-D", "[3, 8, 8]"], || {
-        z(&[3, 8, 8]).conv2d(&w, None, &p)
+    a.refuses("conv2d: 2-D input", &["conv2d", "4-D", "[8, 8]"], || {
+        z(&[8, 8]).conv2d(&w, None, &p)
     });
     a.refuses(
         "conv2d: 2-D weight",

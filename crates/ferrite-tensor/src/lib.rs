@@ -30,7 +30,8 @@ pub use float::Float;
 pub use ops::activation::GeluApproximate;
 pub use ops::binary::broadcast_shapes;
 pub use ops::conv::{
-    Conv2dGrads, Conv2dParams, Padding, PaddingMode, conv2d_backward, conv2d_bias_grad,
+    Conv1dParams, Conv2dGrads, Conv2dParams, ConvTranspose2dParams, Padding, Padding1d,
+    PaddingMode, conv_transpose2d_backward, conv1d_backward, conv2d_backward, conv2d_bias_grad,
     conv2d_input_grad, conv2d_weight_grad,
 };
 pub use ops::dropout::{dropout_mask, dropout2d_mask};
@@ -54,6 +55,7 @@ pub use ops::pool::{
     AdaptiveSize, Pool2dParams, Unpool2dParams, adaptive_avg_pool2d_backward, avg_pool2d_backward,
     max_pool2d_backward, max_unpool2d_backward,
 };
+pub use ops::resize::{InterpolateMode, InterpolateOptions, ScaleFactor, interpolate_backward};
 pub use ops::window::{Pair, Window, Window1d, Window2d, WindowAxis};
 pub use tensor::{Tensor, checked_numel, normalize_dim};
 

@@ -56,6 +56,7 @@ pub mod prelude {
         Flatten, Identity, Linear, LinearConfig, MaxPool2d, Module, ModuleExt, ReLU, Sequential,
         Sigmoid, Tanh, init,
     };
+    pub use ferrite_nn::{Conv1d, Conv1dConfig, ConvTranspose2d, ConvTranspose2dConfig, Upsample};
     pub use ferrite_nn::{
         ELU, GELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSoftmax, ReLU6, SiLU, Softmax,
         Softplus,
@@ -65,6 +66,7 @@ pub mod prelude {
         with_default_rng,
     };
     pub use ferrite_tensor::{GeluApproximate, Indices, Mask};
+    pub use ferrite_tensor::{InterpolateMode, InterpolateOptions, Padding1d};
 }
 
 // The guides in `docs/`: every ```rust block in them is compiled and run by `cargo test`

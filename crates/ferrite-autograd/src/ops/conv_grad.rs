@@ -88,8 +88,12 @@ pub(crate) fn conv2d_double_backward<T: Float>(
         let (x, w) = (&inputs[0], &inputs[1]);
         grads.set(0, || Var::conv2d_input_grad(g, w, &x.shape(), &params))?;
         grads.set(1, || Var::conv2d_weight_grad(g, x, &w.shape(), &params))?;
-        let rank = g.shape().len() as isize;
-        let spatial: Vec<isize> = (2..rank).collect();
-        grads.set(2, || g.sum(&[&[0], spatial.as_slice()].concat(), false))
+        // Over the images and positions: [N, O, H, W], or [O, H, W] unbatched.
+        let dims: &[isize] = if g.shape().len() == 3 {
+            &[1, 2]
+        } else {
+            &[0, 2, 3]
+        };
+        grads.set(2, || g.sum(dims, false))
     }
 }

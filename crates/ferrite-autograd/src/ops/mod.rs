@@ -17,6 +17,7 @@ mod pad;
 mod pointwise;
 mod pool;
 mod reduce;
+mod resize;
 mod shape;
 mod softmax;
 mod unary;

@@ -11,16 +11,21 @@
 mod activation;
 mod batchnorm;
 mod conv;
+mod conv1d;
+mod conv_transpose;
 mod dropout;
 mod linear;
 mod nonlinear;
 mod norm;
 mod pool;
 mod sequential;
+mod upsample;
 
 pub use activation::{Flatten, Identity, ReLU, Sigmoid, Tanh};
 pub use batchnorm::{BatchNorm2d, BatchNorm2dConfig, BatchNormOptions, batch_norm2d};
 pub use conv::{Conv2d, Conv2dConfig, Pair};
+pub use conv_transpose::{ConvTranspose2d, ConvTranspose2dConfig};
+pub use conv1d::{Conv1d, Conv1dConfig};
 pub use dropout::{Dropout, Dropout2d};
 pub use linear::{Linear, LinearConfig};
 pub use nonlinear::{
@@ -41,3 +46,4 @@ pub(crate) fn default_bias<T: Float>(weight_shape: &[usize], rng: &mut Rng) -> R
     let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
     Tensor::try_uniform(&[weight_shape[0]], T::of(-bound), T::of(bound), rng)
 }
+pub use upsample::Upsample;

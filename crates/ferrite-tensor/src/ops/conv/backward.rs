@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use super::im2col::{ColGeometry, col2im, im2col, im2col_strided};
 use super::plan::ConvPlan;
-use super::{Conv2dParams, checked_mul, mat, mat_mut, matmul_into};
+use super::{Conv2dParams, batch_of_one, checked_mul, mat, mat_mut, matmul_into, unbatch};
 use crate::buffer::{self, Scratch};
 use crate::ops::window::Window2d;
 use crate::{Float, Result, Tensor, TensorError};
@@ -17,7 +17,7 @@ use crate::{Float, Result, Tensor, TensorError};
 /// The gradients computed by [`conv2d_backward`]; a field is `None` when it was not requested.
 ///
 /// # Shapes
-/// - `input`: like the convolution's input, `[N, C, H, W]`
+/// - `input`: like the convolution's input, `[N, C, H, W]` (or `[C, H, W]`)
 /// - `weight`: like the weight, `[O, C / groups, kh, kw]`
 /// - `bias`: `[O]`
 ///
@@ -54,8 +54,9 @@ pub struct Conv2dGrads<T: Float> {
 /// threads.
 ///
 /// # Shapes
-/// - `grad_output`: `[N, O, oh, ow]`, the shape of the convolution's output
-/// - `input`: `[N, C, H, W]`
+/// - `grad_output`: `[N, O, oh, ow]`, the shape of the convolution's output (`[O, oh, ow]`
+///   for an unbatched input)
+/// - `input`: `[N, C, H, W]`, or unbatched `[C, H, W]`
 /// - `weight`: `[O, C / groups, kh, kw]`
 /// - result: see [`Conv2dGrads`]
 ///
@@ -86,16 +87,36 @@ pub fn conv2d_backward<T: Float>(
     needs: [bool; 3],
 ) -> Result<Conv2dGrads<T>> {
     const OP: &str = "conv2d_backward";
+    let (input, unbatched) = batch_of_one(input, 4)?;
+    let grad_output = if unbatched {
+        batch_of_one(grad_output, 4)?.0
+    } else {
+        grad_output.clone()
+    };
     let plan = ConvPlan::new(OP, input.shape(), weight.shape(), params)?;
-    plan.check_grad_output(OP, grad_output.shape())?;
+    let mut grads = backward_of_plan(OP, &plan, &grad_output, &input, weight, needs)?;
+    grads.input = grads.input.map(|g| unbatch(g, unbatched)).transpose()?;
+    Ok(grads)
+}
+
+/// [`conv2d_backward`] of a validated plan, on batched tensors; errors name `op`.
+pub(super) fn backward_of_plan<T: Float>(
+    op: &'static str,
+    plan: &ConvPlan,
+    grad_output: &Tensor<T>,
+    input: &Tensor<T>,
+    weight: &Tensor<T>,
+    needs: [bool; 3],
+) -> Result<Conv2dGrads<T>> {
+    plan.check_grad_output(op, grad_output.shape())?;
     let [need_input, need_weight, need_bias] = needs;
     let (input, weight) = match (need_input, need_weight) {
         (true, true) => {
-            let (gi, gw) = input_and_weight_grad(OP, &plan, grad_output, input, weight)?;
+            let (gi, gw) = input_and_weight_grad(op, plan, grad_output, input, weight)?;
             (Some(gi), Some(gw))
         }
-        (true, false) => (Some(input_grad(OP, &plan, grad_output, weight)?), None),
-        (false, true) => (None, Some(weight_grad(OP, &plan, grad_output, input)?)),
+        (true, false) => (Some(input_grad(op, plan, grad_output, weight)?), None),
+        (false, true) => (None, Some(weight_grad(op, plan, grad_output, input)?)),
         (false, false) => (None, None),
     };
     Ok(Conv2dGrads {
@@ -108,9 +129,10 @@ pub fn conv2d_backward<T: Float>(
 /// The gradient of [`Tensor::conv2d`] with respect to its input.
 ///
 /// # Shapes
-/// - `grad_output`: `[N, O, oh, ow]`
+/// - `grad_output`: `[N, O, oh, ow]` (`[O, oh, ow]` for an unbatched input)
 /// - `weight`: `[O, C / groups, kh, kw]`
-/// - `input_shape`: `[N, C, H, W]`, the shape of the forward input and of the result
+/// - `input_shape`: `[N, C, H, W]` or `[C, H, W]`, the shape of the forward input and of the
+///   result
 ///
 /// # Errors
 /// Every error of [`Tensor::conv2d`] (named `conv2d_input_grad`), and when `grad_output`
@@ -131,6 +153,11 @@ pub fn conv2d_input_grad<T: Float>(
     params: &Conv2dParams,
 ) -> Result<Tensor<T>> {
     const OP: &str = "conv2d_input_grad";
+    if input_shape.len() == 3 {
+        let batched = [&[1], input_shape].concat();
+        let go = batch_of_one(grad_output, 4)?.0;
+        return conv2d_input_grad(&go, weight, &batched, params)?.squeeze(0);
+    }
     let plan = ConvPlan::new(OP, input_shape, weight.shape(), params)?;
     plan.check_grad_output(OP, grad_output.shape())?;
     input_grad(OP, &plan, grad_output, weight)
@@ -141,8 +168,8 @@ pub fn conv2d_input_grad<T: Float>(
 /// chunks' partial sums added in order.
 ///
 /// # Shapes
-/// - `grad_output`: `[N, O, oh, ow]`
-/// - `input`: `[N, C, H, W]`, the forward input
+/// - `grad_output`: `[N, O, oh, ow]` (`[O, oh, ow]` for an unbatched input)
+/// - `input`: `[N, C, H, W]` or `[C, H, W]`, the forward input
 /// - `weight_shape`: `[O, C / groups, kh, kw]`, the shape of the weight and of the result
 ///
 /// # Errors
@@ -164,9 +191,15 @@ pub fn conv2d_weight_grad<T: Float>(
     params: &Conv2dParams,
 ) -> Result<Tensor<T>> {
     const OP: &str = "conv2d_weight_grad";
+    let (input, unbatched) = batch_of_one(input, 4)?;
+    let grad_output = if unbatched {
+        batch_of_one(grad_output, 4)?.0
+    } else {
+        grad_output.clone()
+    };
     let plan = ConvPlan::new(OP, input.shape(), weight_shape, params)?;
     plan.check_grad_output(OP, grad_output.shape())?;
-    weight_grad(OP, &plan, grad_output, input)
+    weight_grad(OP, &plan, &grad_output, &input)
 }
 
 /// The gradient of a convolution with respect to its bias: `grad_output` summed over every
@@ -203,7 +236,7 @@ pub fn conv2d_bias_grad<T: Float>(grad_output: &Tensor<T>) -> Result<Tensor<T>> 
 /// `db[o] = Σ_{n, pixels} dY[n, o, pixels]` for a `[N, O, ...]` gradient, in parallel over
 /// the channels, with eight running sums per channel (in a fixed order, so the result never
 /// depends on the threads), which unlike one chain of additions can use SIMD.
-fn bias_grad<T: Float>(grad_output: &Tensor<T>) -> Tensor<T> {
+pub(super) fn bias_grad<T: Float>(grad_output: &Tensor<T>) -> Tensor<T> {
     let shape = grad_output.shape();
     let (batch, channels) = (shape[0], shape[1]);
     let out_pixels: usize = shape[2..].iter().product();
@@ -287,7 +320,7 @@ impl<T: Float> InputGradStrategy<T> {
 
 /// The input gradient for a validated plan: one task per image, each group by the strategy
 /// the shapes call for.
-fn input_grad<T: Float>(
+pub(super) fn input_grad<T: Float>(
     op: &'static str,
     plan: &ConvPlan,
     grad_output: &Tensor<T>,
@@ -534,7 +567,7 @@ impl WeightGradSchedule {
 /// `dW_gᵀ = unfold(X)_g · dY_gᵀ` writes an output whose rows are the short output-channel
 /// axis, which the GEMM does markedly faster than `dW_g = dY_g · unfold(X)_gᵀ` (about 1.5x
 /// for 32 images of 64 channels of 32x32 into 64 channels with 3x3 kernels).
-fn weight_grad<T: Float>(
+pub(super) fn weight_grad<T: Float>(
     op: &'static str,
     plan: &ConvPlan,
     grad_output: &Tensor<T>,

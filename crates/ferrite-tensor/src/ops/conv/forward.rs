@@ -3,7 +3,7 @@
 use rayon::prelude::*;
 
 use super::plan::ConvPlan;
-use super::{Conv2dParams, im2col::im2col, mat, mat_mut, matmul_into};
+use super::{Conv2dParams, batch_of_one, im2col::im2col, mat, mat_mut, matmul_into, unbatch};
 use crate::buffer::{self, Scratch};
 use crate::checked_numel;
 use crate::{Float, Result, Tensor, TensorError};
@@ -19,13 +19,14 @@ impl<T: Float> Tensor<T> {
     /// [`Padding::Valid`](crate::Padding::Valid), as the `Conv2d` layer does.
     ///
     /// # Shapes
-    /// - `self` (input): `[N, C, H, W]`
+    /// - `self` (input): `[N, C, H, W]`, or unbatched `[C, H, W]`
     /// - `weight`: `[O, C / groups, kh, kw]`
     /// - `bias`: `[O]`
-    /// - result: `[N, O, oh, ow]` with `[oh, ow]` = [`Conv2dParams::output_size`]
+    /// - result: `[N, O, oh, ow]` with `[oh, ow]` = [`Conv2dParams::output_size`] (`[O, oh, ow]`
+    ///   for an unbatched input)
     ///
     /// # Errors
-    /// When the input or weight is not 4-D; `groups` is 0 or does not divide the input and
+    /// When the input is not 3-D or 4-D or the weight not 4-D; `groups` is 0 or does not divide the input and
     /// output channels; the input channels differ from `weight.shape()[1] * groups`; the bias
     /// is not `[O]`; the stride or dilation has a zero or the kernel a zero size; `Same` is used
     /// with a stride other than 1; the dilated kernel is larger than the padded input.
@@ -47,6 +48,9 @@ impl<T: Float> Tensor<T> {
     /// let valid = p.with_padding(Padding::Valid);
     /// assert_eq!(replicated.conv2d(&w1, None, &valid)?.to_vec()[0], 9.0);
     ///
+    /// // An unbatched [C, H, W] input gives an unbatched output.
+    /// assert_eq!(x.reshape(&[1, 4, 4])?.conv2d(&w, Some(&b), &Conv2dParams::default())?.shape(), &[2, 2, 2]);
+    ///
     /// // Channel mismatch.
     /// let x3 = Tensor::<f32>::randn(&[8, 3, 28, 28], &mut seeded_rng(0));
     /// let w16 = Tensor::<f32>::zeros(&[16, 1, 3, 3]);
@@ -63,31 +67,44 @@ impl<T: Float> Tensor<T> {
         params: &Conv2dParams,
     ) -> Result<Tensor<T>> {
         const OP: &str = "conv2d";
-        let plan = ConvPlan::new(OP, self.shape(), weight.shape(), params)?;
-        if let Some(b) = bias
-            && b.shape() != [plan.out_channels]
-        {
-            return Err(TensorError::shape(
-                OP,
-                format!(
-                    "bias must have shape [{}] (one value per output channel), found {:?}",
-                    plan.out_channels,
-                    b.shape()
-                ),
-            ));
-        }
-        let out_shape = plan.output_shape();
-        let out_len = checked_numel(OP, &out_shape)?;
-        // Each task writes its images' output rows: the bias first, then the products are
-        // added onto it (without a bias the products overwrite the rows).
-        let mut out = buffer::for_overwrite(out_len);
-        if out_len > 0 {
-            let b = bias.map(Tensor::contiguous);
-            let bs = b.as_ref().map(|b| b.as_slice().expect("contiguous bias"));
-            forward_images(&plan, self, weight, bs, &mut out, plan.cols_len(OP)?);
-        }
-        Tensor::from_vec(out, &out_shape)
+        let (input, unbatched) = batch_of_one(self, 4)?;
+        let plan = ConvPlan::new(OP, input.shape(), weight.shape(), params)?;
+        unbatch(conv_forward(OP, &plan, &input, weight, bias)?, unbatched)
     }
+}
+
+/// The forward convolution of a validated plan (also conv1d's and conv_transpose2d's input
+/// gradient): checks the bias, then im2col + GEMM image by image. Errors name `op`.
+pub(super) fn conv_forward<T: Float>(
+    op: &'static str,
+    plan: &ConvPlan,
+    input: &Tensor<T>,
+    weight: &Tensor<T>,
+    bias: Option<&Tensor<T>>,
+) -> Result<Tensor<T>> {
+    if let Some(b) = bias
+        && b.shape() != [plan.out_channels]
+    {
+        return Err(TensorError::shape(
+            op,
+            format!(
+                "bias must have shape [{}] (one value per output channel), found {:?}",
+                plan.out_channels,
+                b.shape()
+            ),
+        ));
+    }
+    let out_shape = plan.output_shape();
+    let out_len = checked_numel(op, &out_shape)?;
+    // Each task writes its images' output rows: the bias first, then the products are
+    // added onto it (without a bias the products overwrite the rows).
+    let mut out = buffer::for_overwrite(out_len);
+    if out_len > 0 {
+        let b = bias.map(Tensor::contiguous);
+        let bs = b.as_ref().map(|b| b.as_slice().expect("contiguous bias"));
+        forward_images(plan, input, weight, bs, &mut out, plan.cols_len(op)?);
+    }
+    Tensor::from_vec(out, &out_shape)
 }
 
 /// `Y_g = W_g · unfold(X)_g (+ b) : [O/g, C/g·kh·kw] × [C/g·kh·kw, oh·ow]` for every image

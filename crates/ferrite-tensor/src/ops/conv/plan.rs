@@ -34,7 +34,9 @@ impl ConvPlan {
         let &[batch, in_channels, h, w] = input else {
             return Err(TensorError::shape(
                 op,
-                format!("expected a 4-D input [N, C, H, W], found shape {input:?}"),
+                format!(
+                    "expected a 3-D (unbatched) [C, H, W] or 4-D [N, C, H, W] input, found shape {input:?}"
+                ),
             ));
         };
         let &[out_channels, in_per_group, kh, kw] = weight else {
@@ -121,7 +123,12 @@ impl ConvPlan {
 
 /// Refuses a number of groups that does not divide the channels, or a weight whose input
 /// channels times `groups` are not the input's channels.
-fn check_groups(op: &'static str, input: &[usize], weight: &[usize], groups: usize) -> Result<()> {
+pub(super) fn check_groups(
+    op: &'static str,
+    input: &[usize],
+    weight: &[usize],
+    groups: usize,
+) -> Result<()> {
     let (c, o, wc) = (input[1], weight[0], weight[1]);
     if groups == 0 {
         return Err(TensorError::invalid(
