@@ -17,6 +17,7 @@ mod pad;
 mod pointwise;
 mod pool;
 mod reduce;
+mod repeat;
 mod resize;
 mod shape;
 mod softmax;

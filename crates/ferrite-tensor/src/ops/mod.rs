@@ -16,6 +16,7 @@ pub mod norm;
 pub mod pad;
 pub mod pool;
 pub mod reduce;
+pub mod repeat;
 pub mod resize;
 pub mod shape;
 pub mod unary;

@@ -1,5 +1,5 @@
 //! Shape operations: reshape, flatten, permute, transpose, squeeze, unsqueeze, narrow,
-//! broadcast_to, cat and stack. Each returns a new tensor; none changes the elements.
+//! broadcast_to, cat and stack (`expand` and `repeat` are in `repeat.rs`). Each returns a new tensor; none changes the elements.
 
 use ndarray::{Axis, IxDyn, Slice};
 
