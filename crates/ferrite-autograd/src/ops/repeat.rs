@@ -65,13 +65,13 @@ mod tests {
         let o = GradcheckOptions::default();
         gradcheck(
             |v: &[Var<f64>]| v[0].expand(&[2, 2, 4, -1]),
-            &[x.clone()],
+            std::slice::from_ref(&x),
             &o,
         )
         .unwrap();
         gradcheck(
             |v: &[Var<f64>]| v[0].repeat(&[2, 1, 3, 2]),
-            &[x.clone()],
+            std::slice::from_ref(&x),
             &o,
         )
         .unwrap();
