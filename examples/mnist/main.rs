@@ -511,7 +511,23 @@ fn write_pictures(
     let sample = test_set.get(0)?;
     let [h, w] = test_set.image_size();
     let x = Var::new(sample.features.reshape(&[1, 1, h as isize, w as isize])?);
-    let maps = no_grad(|| conv1.forward(&x).and_then(|y| y.relu()))?.value();
+    // A forward hook keeps conv1's output while the whole model classifies the digit, as
+    // PyTorch's `register_forward_hook` would; the maps drawn are after conv1's ReLU.
+    let kept = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let slot = std::sync::Arc::clone(&kept);
+    let handle = conv1.register_forward_hook(move |_, y| {
+        *slot
+            .lock()
+            .map_err(|_| TensorError::invalid("hook", "poisoned lock"))? = Some(y.value());
+        Ok(None)
+    })?;
+    let ran = no_grad(|| model.forward(&x));
+    handle.remove();
+    ran?;
+    let conv1_out = kept.lock().map_err(|_| "poisoned lock")?.take();
+    let maps = conv1_out
+        .ok_or("the forward hook on conv1 did not run")?
+        .relu();
     let maps = maps.reshape(&[maps.shape()[1] as isize, h as isize, w as isize])?;
     let pixels: Vec<f32> = test_set
         .image(0)
