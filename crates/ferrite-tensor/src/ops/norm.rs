@@ -20,7 +20,9 @@
 //! # Ok::<(), ferrite_tensor::TensorError>(())
 //! ```
 
-use crate::{Float, Result, Tensor, TensorError};
+use rayon::prelude::*;
+
+use crate::{Float, Result, Tensor, TensorError, buffer};
 
 mod layer;
 mod rows;
@@ -159,10 +161,12 @@ pub struct BatchNormSaved<T: Float> {
 
 #[derive(Debug, Clone)]
 enum Saved<T: Float> {
-    /// Training mode: x̂ of every element, and per channel `1 / sqrt(var + eps)` and the
-    /// weight (ones without one).
+    /// Training mode: the input, and per channel the batch mean, `1 / sqrt(var + eps)` and
+    /// the weight (ones without one). x̂ is recomputed in the backward rather than kept: it
+    /// would be an `f64` copy of the input.
     BatchStats {
-        xhat: Vec<f64>,
+        input: Tensor<T>,
+        mean: Vec<f64>,
         invstd: Vec<f64>,
         weight: Vec<f64>,
     },
@@ -188,10 +192,12 @@ pub struct BatchNormGrads<T: Float> {
     pub bias: Option<Tensor<T>>,
 }
 
-/// Where an element of an `[N, C, *]` tensor belongs: `channels` is `C`, `inner` the
-/// product of the dims after it, `count` the number of values per channel (`N · inner`).
+/// The planes of an `[N, C, *]` tensor: `batch` is `N`, `channels` is `C`, `inner` the
+/// product of the dims after it (one plane of a sample and channel is `inner` contiguous
+/// values), `count` the number of values per channel (`N · inner`).
 #[derive(Debug, Clone, Copy)]
 struct ChannelLayout {
+    batch: usize,
     channels: usize,
     inner: usize,
     count: usize,
@@ -208,17 +214,126 @@ impl ChannelLayout {
         // Sub-products of an existing tensor's shape: they cannot overflow.
         let inner: usize = rest.iter().product();
         Ok(ChannelLayout {
+            batch: n,
             channels,
             inner,
             count: n * inner,
         })
     }
 
-    /// The channel of the element at row-major index `i` (only called for an element,
-    /// so `inner` and `channels` are non-zero).
-    fn channel_of(&self, i: usize) -> usize {
-        (i / self.inner) % self.channels
+    /// The row-major range of sample `n`'s plane of channel `ch`.
+    fn plane(&self, n: usize, ch: usize) -> std::ops::Range<usize> {
+        let start = (n * self.channels + ch) * self.inner;
+        start..start + self.inner
     }
+
+    /// Large enough to split over threads.
+    fn parallel(&self) -> bool {
+        self.count * self.channels >= PARALLEL_MIN
+    }
+
+    /// `plane_sum(ch, range)` summed over the batch for every channel, in batch order (the
+    /// bits depend on the shape only, not on the threads).
+    fn channel_sums(
+        &self,
+        plane_sum: impl Fn(usize, std::ops::Range<usize>) -> f64 + Sync,
+    ) -> Vec<f64> {
+        if self.inner == 1 {
+            // `[N, C]`: walk the rows (contiguous), adding in the same batch order.
+            let mut sums = vec![0.0; self.channels];
+            for n in 0..self.batch {
+                for (ch, s) in sums.iter_mut().enumerate() {
+                    *s += plane_sum(ch, self.plane(n, ch));
+                }
+            }
+            return sums;
+        }
+        let per_channel = |ch| {
+            (0..self.batch)
+                .map(|n| plane_sum(ch, self.plane(n, ch)))
+                .sum()
+        };
+        if self.parallel() {
+            (0..self.channels)
+                .into_par_iter()
+                .map(per_channel)
+                .collect()
+        } else {
+            (0..self.channels).map(per_channel).collect()
+        }
+    }
+
+    /// A new tensor's values: `elem(ch, i)` for the element at row-major index `i`, of
+    /// channel `ch`. Samples go to different threads when the tensor is large.
+    fn map_elements<T: Float>(&self, elem: impl Fn(usize, usize) -> T + Sync) -> Vec<T> {
+        let len = self.count * self.channels;
+        let mut out = buffer::for_overwrite(len);
+        let row = self.channels * self.inner;
+        if len == 0 {
+            return out;
+        }
+        let fill_row = |n: usize, o: &mut [T]| {
+            let base = n * row;
+            if self.inner == 1 {
+                // `[N, C]`: the channel is the position in the row.
+                for (ch, o) in o.iter_mut().enumerate() {
+                    *o = elem(ch, base + ch);
+                }
+                return;
+            }
+            for (ch, o) in o.chunks_mut(self.inner).enumerate() {
+                let start = base + ch * self.inner;
+                for (j, o) in o.iter_mut().enumerate() {
+                    *o = elem(ch, start + j);
+                }
+            }
+        };
+        if self.parallel() {
+            out.par_chunks_mut(row)
+                .enumerate()
+                .for_each(|(n, o)| fill_row(n, o));
+        } else {
+            out.chunks_mut(row)
+                .enumerate()
+                .for_each(|(n, o)| fill_row(n, o));
+        }
+        out
+    }
+}
+
+/// Below this many elements batch norm runs on the calling thread.
+const PARALLEL_MIN: usize = 1 << 15;
+
+/// `Σ f(x)` over one plane in `f64`, with four accumulators so the loop vectorises; the
+/// order of the additions depends on the plane's length only.
+fn plane_sum<T: Float>(xs: &[T], f: impl Fn(f64) -> f64) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let mut quads = xs.chunks_exact(4);
+    for q in &mut quads {
+        for k in 0..4 {
+            acc[k] += f(q[k].as_f64());
+        }
+    }
+    let tail: f64 = quads.remainder().iter().map(|&x| f(x.as_f64())).sum();
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// `Σ f(g, x)` over one plane of two tensors, as [`plane_sum`].
+fn plane_sum2<T: Float>(gs: &[T], xs: &[T], f: impl Fn(f64, f64) -> f64) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let (mut gq, mut xq) = (gs.chunks_exact(4), xs.chunks_exact(4));
+    for (g, x) in (&mut gq).zip(&mut xq) {
+        for k in 0..4 {
+            acc[k] += f(g[k].as_f64(), x[k].as_f64());
+        }
+    }
+    let tail: f64 = gq
+        .remainder()
+        .iter()
+        .zip(xq.remainder())
+        .map(|(&g, &x)| f(g.as_f64(), x.as_f64()))
+        .sum();
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
 /// A per-channel tensor as `f64`s, checked to have shape `[C]`.
@@ -354,15 +469,8 @@ fn normalize_with_running_stats<T: Float>(
     let shift: Vec<f64> = (0..c)
         .map(|ch| affine.bias.as_ref().map_or(0.0, |b| b[ch]) - rmean[ch] * scale[ch])
         .collect();
-    let out: Vec<T> = x
-        .row_major()
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            let ch = layout.channel_of(i);
-            T::of(v.as_f64() * scale[ch] + shift[ch])
-        })
-        .collect();
+    let xs = x.row_major();
+    let out = layout.map_elements(|ch, i| T::of(xs[i].as_f64() * scale[ch] + shift[ch]));
     Ok(BatchNormOutput {
         output: Tensor::from_vec(out, x.shape())?,
         running_mean: None,
@@ -404,17 +512,11 @@ fn normalize_with_batch_stats<T: Float>(
     let xs = x.row_major();
     let (mean, var) = channel_stats(&xs, layout);
     let invstd: Vec<f64> = var.iter().map(|v| 1.0 / (v + options.eps).sqrt()).collect();
-
-    let mut xhat = Vec::with_capacity(xs.len());
-    let mut out = Vec::with_capacity(xs.len());
-    for (i, v) in xs.iter().enumerate() {
-        let ch = layout.channel_of(i);
-        let xh = (v.as_f64() - mean[ch]) * invstd[ch];
-        let w = affine.weight.as_ref().map_or(1.0, |w| w[ch]);
-        let b = affine.bias.as_ref().map_or(0.0, |b| b[ch]);
-        xhat.push(xh);
-        out.push(T::of(xh * w + b));
-    }
+    let weight = affine.weight.unwrap_or_else(|| vec![1.0; c]);
+    let bias = affine.bias.unwrap_or_else(|| vec![0.0; c]);
+    let out = layout.map_elements(|ch, i| {
+        T::of((xs[i].as_f64() - mean[ch]) * invstd[ch] * weight[ch] + bias[ch])
+    });
     let (running_mean, running_var) = match running {
         Some(r) if m > 0 => {
             let (new_mean, new_var) = update_running_stats(&r, &mean, &var, m, options.momentum);
@@ -430,9 +532,10 @@ fn normalize_with_batch_stats<T: Float>(
             shape: x.shape().to_vec(),
             layout,
             mode: Saved::BatchStats {
-                xhat,
+                input: x.clone(),
+                mean,
                 invstd,
-                weight: affine.weight.unwrap_or_else(|| vec![1.0; c]),
+                weight,
             },
         },
     })
@@ -441,20 +544,14 @@ fn normalize_with_batch_stats<T: Float>(
 /// Per-channel mean and biased variance, in two passes (mean, then squared deviations) for
 /// accuracy.
 fn channel_stats<T: Float>(xs: &[T], layout: ChannelLayout) -> (Vec<f64>, Vec<f64>) {
-    let (c, m) = (layout.channels, layout.count);
-    let mut mean = vec![0.0; c];
-    for (i, v) in xs.iter().enumerate() {
-        mean[layout.channel_of(i)] += v.as_f64();
-    }
-    mean.iter_mut().for_each(|s| *s /= m as f64);
-    let mut var = vec![0.0; c];
-    for (i, v) in xs.iter().enumerate() {
-        let ch = layout.channel_of(i);
-        let d = v.as_f64() - mean[ch];
-        var[ch] += d * d;
-    }
-    var.iter_mut().for_each(|s| *s /= m as f64);
-    (mean, var)
+    let m = layout.count as f64;
+    let sums = layout.channel_sums(|_, plane| plane_sum(&xs[plane], |x| x));
+    let mean: Vec<f64> = sums.iter().map(|s| s / m).collect();
+    let squares = layout.channel_sums(|ch, plane| {
+        let mu = mean[ch];
+        plane_sum(&xs[plane], |x| (x - mu) * (x - mu))
+    });
+    (mean, squares.iter().map(|s| s / m).collect())
 }
 
 /// `running = (1 - momentum) · running + momentum · batch`, with the batch's variance made
@@ -523,10 +620,11 @@ pub fn batch_norm_backward<T: Float>(
     let gs = grad_output.row_major();
     match &saved.mode {
         Saved::BatchStats {
-            xhat,
+            input,
+            mean,
             invstd,
             weight,
-        } => batch_stats_backward(&gs, saved, xhat, invstd, weight, needs),
+        } => batch_stats_backward(&gs, saved, input, mean, invstd, weight, needs),
         Saved::RunningStats {
             input,
             mean,
@@ -536,37 +634,33 @@ pub fn batch_norm_backward<T: Float>(
     }
 }
 
-/// Training mode's backward: one pass for the per-channel `Σ g` and `Σ g · x̂`, which give
-/// d(bias), d(weight) and, with a second pass, d(input).
+/// Training mode's backward: per channel `Σ g` and `Σ g · x̂` (x̂ recomputed from the
+/// input), which give d(bias), d(weight) and, with a second pass, d(input).
 fn batch_stats_backward<T: Float>(
     gs: &[T],
     saved: &BatchNormSaved<T>,
-    xhat: &[f64],
+    input: &Tensor<T>,
+    mean: &[f64],
     invstd: &[f64],
     weight: &[f64],
     needs: [bool; 3],
 ) -> Result<BatchNormGrads<T>> {
     let layout = saved.layout;
-    let (c, m) = (layout.channels, layout.count);
-    let mut sum_g = vec![0.0; c];
-    let mut sum_gx = vec![0.0; c];
-    for (i, (gv, xh)) in gs.iter().zip(xhat).enumerate() {
-        let ch = layout.channel_of(i);
-        sum_g[ch] += gv.as_f64();
-        sum_gx[ch] += gv.as_f64() * xh;
-    }
+    let xs = input.row_major();
+    let sum_g = layout.channel_sums(|_, plane| plane_sum(&gs[plane], |g| g));
+    let sum_gx = layout.channel_sums(|ch, plane| {
+        let (mu, k) = (mean[ch], invstd[ch]);
+        plane_sum2(&gs[plane.clone()], &xs[plane], |g, x| g * ((x - mu) * k))
+    });
     let input = if needs[0] {
-        let mf = m as f64;
-        let dx = gs
-            .iter()
-            .zip(xhat)
-            .enumerate()
-            .map(|(i, (gv, xh))| {
-                let ch = layout.channel_of(i);
-                let k = weight[ch] * invstd[ch];
-                T::of(k * (gv.as_f64() - sum_g[ch] / mf - xh * sum_gx[ch] / mf))
-            })
-            .collect();
+        let mf = layout.count as f64;
+        let scale: Vec<f64> = weight.iter().zip(invstd).map(|(w, k)| w * k).collect();
+        let mean_g: Vec<f64> = sum_g.iter().map(|s| s / mf).collect();
+        let mean_gx: Vec<f64> = sum_gx.iter().map(|s| s / mf).collect();
+        let dx = layout.map_elements(|ch, i| {
+            let xh = (xs[i].as_f64() - mean[ch]) * invstd[ch];
+            T::of(scale[ch] * (gs[i].as_f64() - mean_g[ch] - xh * mean_gx[ch]))
+        });
         Some(Tensor::from_vec(dx, &saved.shape)?)
     } else {
         None
@@ -589,34 +683,26 @@ fn running_stats_backward<T: Float>(
     needs: [bool; 3],
 ) -> Result<BatchNormGrads<T>> {
     let layout = saved.layout;
-    let c = layout.channels;
     let dx = if needs[0] {
-        let dx = gs
-            .iter()
-            .enumerate()
-            .map(|(i, gv)| T::of(gv.as_f64() * scale[layout.channel_of(i)]))
-            .collect();
+        let dx = layout.map_elements(|ch, i| T::of(gs[i].as_f64() * scale[ch]));
         Some(Tensor::from_vec(dx, &saved.shape)?)
     } else {
         None
     };
     let dw = if needs[1] {
         let xs = input.row_major();
-        let mut dw = vec![0.0; c];
-        for (i, (gv, xv)) in gs.iter().zip(xs.iter()).enumerate() {
-            let ch = layout.channel_of(i);
-            dw[ch] += gv.as_f64() * (xv.as_f64() - mean[ch]) * invstd[ch];
-        }
+        let dw = layout.channel_sums(|ch, plane| {
+            let (mu, k) = (mean[ch], invstd[ch]);
+            plane_sum2(&gs[plane.clone()], &xs[plane], |g, x| g * (x - mu) * k)
+        });
         Some(to_tensor(&dw)?)
     } else {
         None
     };
     let db = if needs[2] {
-        let mut db = vec![0.0; c];
-        for (i, gv) in gs.iter().enumerate() {
-            db[layout.channel_of(i)] += gv.as_f64();
-        }
-        Some(to_tensor(&db)?)
+        Some(to_tensor(
+            &layout.channel_sums(|_, plane| plane_sum(&gs[plane], |g| g)),
+        )?)
     } else {
         None
     };
@@ -662,7 +748,12 @@ mod tests {
 
     #[test]
     fn training_matches_a_naive_reference_for_every_rank() {
-        for shape in [&[6, 3][..], &[4, 3, 5], &[2, 3, 2, 3], &[2, 3, 2, 1, 2]] {
+        // The last two are large enough to be split over threads.
+        let shapes = [&[6, 3][..], &[4, 3, 5], &[2, 3, 2, 3], &[2, 3, 2, 1, 2]];
+        for shape in shapes
+            .into_iter()
+            .chain([&[4, 3, 63, 47][..], &[12_000, 3]])
+        {
             let x = randn(shape, 1);
             let (w, b) = (randn(&[3], 2), randn(&[3], 3));
             let (rm, rv) = (randn(&[3], 4), randn(&[3], 5).abs());
@@ -809,6 +900,34 @@ mod tests {
                 assert!((db[ch] - gs[ch].iter().sum::<f64>()).abs() < 1e-12);
             }
         }
+    }
+
+    #[test]
+    fn one_and_two_threads_give_the_same_bits() {
+        let x = randn(&[5, 4, 61, 37], 7);
+        let (w, b, g) = (randn(&[4], 8), randn(&[4], 9), randn(x.shape(), 10));
+        let (rm, rv) = (randn(&[4], 11), randn(&[4], 12).abs());
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut bits = Vec::new();
+                for training in [true, false] {
+                    let opts = BatchNormOptions::new().with_training(training);
+                    let bn = x
+                        .batch_norm(Some(&rm), Some(&rv), Some(&w), Some(&b), &opts)
+                        .unwrap();
+                    let grads = batch_norm_backward(&g, &bn.saved, [true; 3]).unwrap();
+                    for t in [bn.output, grads.input.unwrap(), grads.weight.unwrap()] {
+                        bits.extend(t.to_vec().iter().map(|v| v.to_bits()));
+                    }
+                }
+                bits
+            })
+        };
+        assert_eq!(run(1), run(2));
     }
 
     #[test]
