@@ -70,13 +70,12 @@ fn erf<T: Float>(x: T) -> T {
 }
 
 /// `1 / (1 + e^-x)` without overflow for large `|x|`.
+/// Branch-free (both sides share `e = e^-|x|`), so loops over it vectorise.
+#[inline]
 pub(crate) fn sigmoid_scalar<T: Float>(x: T) -> T {
-    if x >= T::zero() {
-        T::one() / (T::one() + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (T::one() + e)
-    }
+    let e = (-x.abs()).exp_kernel();
+    let numerator = if x >= T::zero() { T::one() } else { e };
+    numerator / (T::one() + e)
 }
 
 impl<T: Float> Tensor<T> {
@@ -159,7 +158,7 @@ impl<T: Float> Tensor<T> {
                 let (r, c) = (T::of(std::f64::consts::FRAC_1_SQRT_2), T::of(INV_SQRT_2PI));
                 self.zip_with("gelu_backward", input, move |g, x| {
                     let cdf = half * (T::one() + erf(x * r));
-                    let pdf = (-half * x * x).exp() * c;
+                    let pdf = (-half * x * x).exp_kernel() * c;
                     g * (cdf + x * pdf)
                 })
             }
@@ -192,7 +191,7 @@ impl<T: Float> Tensor<T> {
         match approximate {
             GeluApproximate::None => {
                 let c = T::of(INV_SQRT_2PI);
-                self.map(move |x| (-half * x * x).exp() * c * (T::of(2.0) - x * x))
+                self.map(move |x| (-half * x * x).exp_kernel() * c * (T::of(2.0) - x * x))
             }
             GeluApproximate::Tanh => {
                 let (beta, kappa) = (T::of(SQRT_2_OVER_PI), T::of(GELU_KAPPA));

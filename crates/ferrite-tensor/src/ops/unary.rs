@@ -20,7 +20,7 @@ impl<T: Float> Tensor<T> {
     /// assert_eq!(Tensor::<f64>::zeros(&[1]).exp().to_vec(), vec![1.0]);
     /// ```
     pub fn exp(&self) -> Tensor<T> {
-        self.map(|x| x.exp())
+        self.map(|x| x.exp_kernel())
     }
 
     /// Natural logarithm elementwise (`log(0) = -inf`, negative gives NaN, as in PyTorch).
@@ -88,14 +88,7 @@ impl<T: Float> Tensor<T> {
     /// assert_eq!(Tensor::<f64>::zeros(&[1]).sigmoid().to_vec(), vec![0.5]);
     /// ```
     pub fn sigmoid(&self) -> Tensor<T> {
-        self.map(|x| {
-            if x >= T::zero() {
-                T::one() / (T::one() + (-x).exp())
-            } else {
-                let e = x.exp();
-                e / (T::one() + e)
-            }
-        })
+        self.map(crate::ops::activation::sigmoid_scalar)
     }
 
     /// Hyperbolic tangent elementwise.
