@@ -110,14 +110,8 @@ pub fn exp_f32(x: f32) -> f32 {
     // which has no vector instruction on baseline x86-64.
     const ROUNDER: f32 = 12_582_912.0;
     // Past these, e^x is infinite or zero in f32 anyway; clamping keeps `n` small.
-    // (Comparisons are false for NaN, which passes through.)
-    let x = if x > 89.0 {
-        89.0
-    } else if x < -104.0 {
-        -104.0
-    } else {
-        x
-    };
+    // (`clamp` keeps a NaN.)
+    let x = x.clamp(-104.0, 89.0);
     let shifted = x * LOG2E + ROUNDER;
     let n = shifted - ROUNDER;
     let r = x - n * LN2_HI - n * LN2_LO;
@@ -126,7 +120,7 @@ pub fn exp_f32(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.5;
     let er = p * r * r + r + 1.0;
     // `n` as an integer, read from the low bits of `shifted` (an `as i32` conversion would
     // not vectorise); for a NaN input it is garbage, and the NaN stays in `er`.
