@@ -7,6 +7,14 @@
 //! only, never over the inner dimension, and its blocking depends only on the shapes: every
 //! output element is accumulated in the same order whatever the number of threads, so results
 //! are bit-identical with 1, 2 or more threads (checked by the tests below).
+//!
+//! Nor does the order depend on `m` or `n`: the crate's small-product shortcuts (matrix-vector,
+//! dot-product and two-term kernels) and its choice of `k` blocking round differently than
+//! its main kernels, so [`gemm()`] slices `k` itself and hands the crate padded copies where
+//! it would take a shortcut. A row of a product is then the same bits whatever the other
+//! rows, which makes `linear` and `matmul` batch-invariant (`tests/batch_invariance.rs`). It
+//! costs products with one row their shortcut: a `Linear` layer at batch 1 is about 4x
+//! slower than the crate's matrix-vector kernel (`docs/performance.md`).
 
 use std::any::TypeId;
 
@@ -165,7 +173,10 @@ fn main_kernels<T: Float>(
         raw_gemm(a_used, b_used, c, accumulate, parallelism);
         return;
     }
-    let mut c_pad = Array2::<T>::zeros((mp, np));
+    // Column-major, so that the crate does not transpose the product: `b` (a `Linear`
+    // layer's weight, at batch 1) is then read in place rather than packed on every call;
+    // the same micro-kernels, the same sums, about 20% faster at batch 1.
+    let mut c_pad = Array2::<T>::zeros((mp, np).f());
     if accumulate {
         c_pad.slice_mut(s![..m, ..n]).assign(&c);
     }
@@ -231,7 +242,7 @@ fn raw_gemm<T: Float>(
 
 #[cfg(test)]
 mod tests {
-    use ndarray::{Array2, ShapeBuilder};
+    use ndarray::{Array2, ShapeBuilder, s};
 
     use super::*;
 
@@ -323,6 +334,37 @@ mod tests {
             assert_eq!(one, serial);
             for threads in [2, 3, 4] {
                 assert_eq!(one, run(threads, transposed), "{threads} threads");
+            }
+        }
+    }
+
+    #[test]
+    fn a_row_does_not_depend_on_the_other_rows() {
+        // Row 0 of `a[..m] @ b` (and of `b.t() @ a[..m].t()`, column 0) must be the same bits
+        // for every `m`: what makes `linear` and `matmul` batch-invariant.
+        for &k in &[1, 2, 3, 100, 513, 1568] {
+            for &n in &[1, 5, 128] {
+                let a = Array2::from_shape_vec((300, k), lcg(5, 300 * k)).unwrap();
+                let w = Array2::from_shape_vec((n, k), lcg(6, n * k)).unwrap();
+                let row = |m: usize, accumulate: bool| {
+                    let mut c = Array2::from_elem((m, n), 0.5);
+                    gemm(a.slice(s![..m, ..]), w.t(), c.view_mut(), accumulate);
+                    let mut ct = Array2::from_elem((n, m), 0.5);
+                    gemm(
+                        w.view(),
+                        a.slice(s![..m, ..]).t(),
+                        ct.view_mut(),
+                        accumulate,
+                    );
+                    assert_eq!(c.t(), ct, "k {k}, n {n}, m {m}: transposed product differs");
+                    c.row(0).to_vec()
+                };
+                for accumulate in [false, true] {
+                    let alone = row(1, accumulate);
+                    for m in [2, 3, 7, 64, 65, 300] {
+                        assert!(alone == row(m, accumulate), "k {k}, n {n}, m {m}");
+                    }
+                }
             }
         }
     }
