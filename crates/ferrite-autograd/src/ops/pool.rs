@@ -33,6 +33,11 @@ impl<T: Float> Var<T> {
     /// ```
     pub fn max_pool2d(&self, params: &Pool2dParams) -> Result<Var<T>> {
         let x = self.value();
+        if !(crate::is_grad_enabled() && self.requires_grad()) {
+            // No graph will be recorded (inference): the argmax indices would never be read.
+            let value = x.max_pool2d(params)?;
+            return Var::from_op("max_pool2d", value, &[self], |_, _| Ok(()));
+        }
         let (value, indices) = x.max_pool2d_with_indices(params)?;
         // Recycled when the graph is freed, like the tensors.
         let indices = Scratch::from(indices);
