@@ -13,6 +13,8 @@ for line in open(sys.argv[1]):
         section = "batch"
     elif line.startswith("## W5d"):
         section = "W5"
+    elif line.startswith("## W7"):
+        section = "W7"
     elif line.startswith("## round"):
         section = "2 threads"
     if line.startswith("RESULT"):

@@ -1,4 +1,4 @@
-//! The standard workloads W0–W5 (`../shared/bench/WORKLOADS.md`), printed in the format of
+//! The standard workloads W0–W9 (`../shared/bench/WORKLOADS.md`), printed in the format of
 //! PyTorch's `torch_bench.py` so the two can be pasted side by side:
 //!
 //! ```text
@@ -6,10 +6,16 @@
 //! ```
 //!
 //! ```text
-//! cargo run --release --example bench                    # W0 W1 W1b W2 W3 W4 W5
+//! cargo run --release --example bench                    # every workload (`all`)
 //! cargo run --release --example bench -- W4 W5 --lr 0.02 --epochs 5 --threads 2
 //! cargo run --release --example bench -- W4 --batch 16 --threads 1
+//! cargo run --release --example bench -- W0 W6 W9 --iters 30   # W6 = W6a W6b, W9 = W9b1 .. W9b256
+//! cargo run --release --example bench -- W7 --data-dir ../shared/data/mnist-full
 //! ```
+//!
+//! W7 reads the full MNIST from `--data-dir` (default `../shared/data/mnist-full`, relative to
+//! the project root, as `torch_bench.py`'s default) and is skipped with a message when it is
+//! absent; `--max-batches N` stops its epoch early (printed as `W7-partial`).
 
 use std::time::Instant;
 
@@ -29,6 +35,10 @@ struct Args {
     seed: u64,
     /// W4's batch size (the standard workload uses 64).
     batch: usize,
+    /// W7's data: a directory with the full MNIST's IDX files.
+    data_dir: String,
+    /// W7: stop the epoch after this many batches (a smoke test).
+    max_batches: Option<usize>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -40,6 +50,8 @@ fn parse_args() -> Result<Args, String> {
         epochs: 3,
         seed: 0,
         batch: 64,
+        data_dir: "../shared/data/mnist-full".to_string(),
+        max_batches: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -71,6 +83,14 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|e| format!("--batch: {e}"))?
             }
+            "--data-dir" => args.data_dir = value("--data-dir")?,
+            "--max-batches" => {
+                args.max_batches = Some(
+                    value("--max-batches")?
+                        .parse()
+                        .map_err(|e| format!("--max-batches: {e}"))?,
+                )
+            }
             "--threads" => {
                 let n: usize = value("--threads")?
                     .parse()
@@ -85,10 +105,24 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     if args.workloads.is_empty() || args.workloads.iter().any(|w| w == "all") {
-        args.workloads = ["W0", "W1", "W1b", "W2", "W3", "W4", "W5"]
-            .map(String::from)
-            .to_vec();
+        args.workloads = [
+            "W0", "W1", "W1b", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9",
+        ]
+        .map(String::from)
+        .to_vec();
     }
+    // Groups expand as in torch_bench.py.
+    args.workloads = args
+        .workloads
+        .iter()
+        .flat_map(|w| match w.as_str() {
+            "W6" => vec!["W6a".to_string(), "W6b".to_string()],
+            "W9" => ["W9b1", "W9b16", "W9b64", "W9b256"]
+                .map(String::from)
+                .to_vec(),
+            _ => vec![w.clone()],
+        })
+        .collect();
     Ok(args)
 }
 
@@ -194,28 +228,107 @@ fn train_step(model: &dyn Module, opt: &mut Sgd, x: &Tensor, y: &[usize]) -> f32
     loss.item().expect("scalar")
 }
 
-fn w4(a: &Args, rng: &mut Rng) {
+/// SmallCnn (fresh, from the default generator) trained on one fixed batch of `n`: the
+/// step times in ms and the losses. Shared by W4 and W9.
+fn small_cnn_steps(a: &Args, n: usize, rng: &mut Rng) -> (Vec<f64>, Vec<f32>) {
     let model = small_cnn::<f32>([28, 28]).expect("model");
     let mut opt =
         Sgd::new(model.parameters(), SgdConfig::new(0.05).with_momentum(0.9)).expect("sgd");
-    let n = a.batch;
     let x = Tensor::<f32>::rand(&[n, 1, 28, 28], rng).map(|p| (p - 0.1307) / 0.3081);
     let y: Vec<usize> = (0..n).map(|i| (i * 7) % 10).collect();
     let mut losses = Vec::new();
-    let mut ts = time_it(a.iters, a.warmup, || {
+    let ts = time_it(a.iters, a.warmup, || {
         losses.push(train_step(&model, &mut opt, &x, &y))
     });
     // Sanity: the steps train. (Many steps on one small batch at lr 0.05 may overshoot
     // later, so the check is on the best loss, not the last.)
     let best = losses.iter().copied().fold(f32::INFINITY, f32::min);
-    assert!(best < losses[0], "W4 loss never decreased: {losses:?}");
-    let note = format!(
-        "train step, batch {n}; loss {:.4} -> {:.4} over {} steps (same batch)",
+    assert!(
+        best < losses[0],
+        "loss never decreased at batch {n}: {losses:?}"
+    );
+    (ts, losses)
+}
+
+fn loss_note(losses: &[f32]) -> String {
+    format!(
+        "loss {:.4} -> {:.4} over {} steps (same batch)",
         losses[0],
         losses[losses.len() - 1],
         losses.len()
-    );
+    )
+}
+
+fn w4(a: &Args, rng: &mut Rng) {
+    let n = a.batch;
+    let (mut ts, losses) = small_cnn_steps(a, n, rng);
+    let note = format!("train step, batch {n}; {}", loss_note(&losses));
     report("W4", &mut ts, Some(3.0 * n as f64 * 2.44e6), &note);
+}
+
+/// W9: the W4 step at batch `n`, reported per sample (step time / n).
+fn w9(a: &Args, name: &str, n: usize, rng: &mut Rng) {
+    let (ts, losses) = small_cnn_steps(a, n, rng);
+    let mut sorted = ts.clone();
+    sorted.sort_by(f64::total_cmp);
+    let step_median = sorted[sorted.len() / 2];
+    let mut per_sample: Vec<f64> = ts.iter().map(|t| t / n as f64).collect();
+    let note = format!(
+        "SmallCnn train step, batch {n}; per sample (step / {n}); step median {step_median:.3} ms; {}",
+        loss_note(&losses)
+    );
+    report(name, &mut per_sample, Some(3.0 * 2.44e6), &note);
+}
+
+/// W6: SmallCnn in eval mode, forward only under `no_grad`, one call per timed iteration.
+fn w6(a: &Args, name: &str, n: usize, rng: &mut Rng) {
+    let model = small_cnn::<f32>([28, 28]).expect("model");
+    model.eval();
+    let x = Tensor::<f32>::rand(&[n, 1, 28, 28], rng).map(|p| (p - 0.1307) / 0.3081);
+    let infer = |x: &Tensor| {
+        no_grad(|| model.forward(&Var::new(x.clone())))
+            .expect("forward")
+            .value()
+    };
+    let y = infer(&x);
+    assert_eq!(y.shape(), &[n, 10]);
+    // The logits of sample 0 must not depend on the rest of the batch.
+    let first = infer(&x.narrow(0, 0, 1).expect("sample 0"));
+    let row0 = y.narrow(0, 0, 1).expect("row 0").to_vec();
+    for (p, q) in first.to_vec().iter().zip(&row0) {
+        assert!(
+            (p - q).abs() <= 1e-5 + 1e-4 * q.abs(),
+            "{name}: logits of sample 0 depend on the batch: {p} vs {q}"
+        );
+    }
+    let mut ts = time_it(a.iters, a.warmup, || {
+        std::hint::black_box(infer(&x));
+    });
+    let note = format!("SmallCnn eval forward under no_grad, batch {n}; time per call");
+    report(name, &mut ts, Some(n as f64 * 2.44e6), &note);
+}
+
+// ---- W8: the tiny ResNet train step -------------------------------------------------------
+// TO BE WIRED BY THE LEAD after merging the branch that adds
+// `ferrite::nn::models::tiny_resnet::<T>()` (WORKLOADS.md, "TinyResNet"). The step is W4's
+// with `Sgd` weight decay 5e-4, the model in train mode, and the note of torch_bench.py:
+//
+//     fn w8(a: &Args, rng: &mut Rng) {
+//         let model = ferrite::nn::models::tiny_resnet::<f32>().expect("model");
+//         model.train();
+//         let config = SgdConfig::new(0.05).with_momentum(0.9).with_weight_decay(5e-4);
+//         let mut opt = Sgd::new(model.parameters(), config).expect("sgd");
+//         let x = Tensor::<f32>::rand(&[64, 1, 28, 28], rng).map(|p| (p - 0.1307) / 0.3081);
+//         let y: Vec<usize> = (0..64).map(|i| (i * 7) % 10).collect();
+//         let mut losses = Vec::new();
+//         let mut ts = time_it(a.iters, a.warmup, || {
+//             losses.push(train_step(&model, &mut opt, &x, &y))
+//         });
+//         let note = format!("TinyResNet train step (BN train mode, SGD wd 5e-4); {}", loss_note(&losses));
+//         report("W8", &mut ts, Some(3.0 * 64.0 * 18_691_840.0), &note);
+//     }
+fn w8(_a: &Args, _rng: &mut Rng) {
+    eprintln!("W8 skipped: needs ferrite::nn::models::tiny_resnet (not on this branch yet)");
 }
 
 fn w5(a: &Args) {
@@ -264,6 +377,100 @@ fn w5(a: &Args) {
     );
 }
 
+/// W7: one shuffled epoch of SmallCnn over the full MNIST (lr 0.02, momentum 0.9, batch
+/// 64), then the accuracy on the 10,000 test images. Loading and a 3-step warm-up on a
+/// throwaway model are not timed.
+fn w7(a: &Args) {
+    let dir = std::path::Path::new(&a.data_dir);
+    let load = |split| Mnist::from_dir(dir, split);
+    let (train, test) = match (load(Split::Train), load(Split::Test)) {
+        (Ok(train), Ok(test)) => (train, test),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("W7 skipped: {e} (pass --data-dir with the full MNIST)");
+            return;
+        }
+    };
+    if (train.len(), test.len()) != (60_000, 10_000) {
+        eprintln!(
+            "W7 skipped: needs the full MNIST (60000 / 10000 images); {} has {} / {}",
+            a.data_dir,
+            train.len(),
+            test.len()
+        );
+        return;
+    }
+    let batches = |seed| {
+        DataLoader::new(&train)
+            .with_batch_size(64)
+            .with_shuffle(true)
+            .with_seed(seed)
+    };
+    let step_model = |lr: f64| {
+        let model = small_cnn::<f32>([28, 28]).expect("model");
+        let opt = Sgd::new(model.parameters(), SgdConfig::new(lr).with_momentum(0.9));
+        (model, opt.expect("sgd"))
+    };
+    let (warm, mut warm_opt) = step_model(0.02);
+    for batch in batches(a.seed).epoch(0).take(3) {
+        let batch = batch.expect("batch");
+        train_step(&warm, &mut warm_opt, &batch.images, &batch.labels);
+    }
+    manual_seed(a.seed);
+    let (model, mut opt) = step_model(0.02);
+    let steps_epoch = train.len().div_ceil(64);
+    let steps = a
+        .max_batches
+        .map_or(steps_epoch, |m| m.clamp(1, steps_epoch));
+    let t0 = Instant::now();
+    let mut losses = Vec::with_capacity(steps);
+    for batch in batches(a.seed).epoch(0).take(steps) {
+        let batch = batch.expect("batch");
+        losses.push(train_step(&model, &mut opt, &batch.images, &batch.labels) as f64);
+    }
+    let train_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let t1 = Instant::now();
+    let acc = accuracy(&model, &test);
+    let eval_ms = t1.elapsed().as_secs_f64() * 1e3;
+    let q = (steps / 4).max(1);
+    let mean = |l: &[f64]| l.iter().sum::<f64>() / l.len() as f64;
+    let (first, last) = (mean(&losses[..q]), mean(&losses[steps - q..]));
+    assert!(
+        last < first,
+        "W7 loss did not decrease: {first:.4} -> {last:.4}"
+    );
+    let (w, part) = if steps == steps_epoch {
+        ("W7", String::new())
+    } else {
+        let note = format!(" of {steps_epoch} (--max-batches: smoke test, not a W7 result)");
+        ("W7-partial", note)
+    };
+    println!(
+        "RESULT\tferrite\t{w}\t{train_ms:.1}\t{train_ms:.1}\t{train_ms:.1}\t-\tseed {} test_acc {acc:.4} eval_ms {eval_ms:.1} epoch_mean_loss [{:.4}] steps {steps}{part} first_quarter_loss {first:.4} last_quarter_loss {last:.4}",
+        a.seed,
+        mean(&losses)
+    );
+}
+
+/// The share of `test` that `model` (in eval mode, no graph) classifies right, in batches
+/// of 500.
+fn accuracy(model: &dyn Module, test: &Mnist) -> f64 {
+    model.eval();
+    let mut correct = 0;
+    for batch in DataLoader::new(test).with_batch_size(500).epoch(0) {
+        let batch = batch.expect("batch");
+        let logits = no_grad(|| model.forward(&Var::new(batch.images))).expect("forward");
+        let pred = logits.value().argmax(1, false).expect("argmax");
+        correct += pred
+            .as_array()
+            .iter()
+            .zip(&batch.labels)
+            .filter(|&(&p, &l)| p as usize == l)
+            .count();
+    }
+    model.train();
+    correct as f64 / test.len() as f64
+}
+
 fn main() {
     let args = match parse_args() {
         Ok(a) => a,
@@ -283,6 +490,14 @@ fn main() {
             "W3" => conv_case(&args, "W3", (32, 64, 64, 32), true, &mut rng),
             "W4" => w4(&args, &mut rng),
             "W5" => w5(&args),
+            "W6a" => w6(&args, "W6a", 1, &mut rng),
+            "W6b" => w6(&args, "W6b", 64, &mut rng),
+            "W7" => w7(&args),
+            "W8" => w8(&args, &mut rng),
+            "W9b1" => w9(&args, "W9b1", 1, &mut rng),
+            "W9b16" => w9(&args, "W9b16", 16, &mut rng),
+            "W9b64" => w9(&args, "W9b64", 64, &mut rng),
+            "W9b256" => w9(&args, "W9b256", 256, &mut rng),
             other => eprintln!("unknown workload {other}"),
         }
     }

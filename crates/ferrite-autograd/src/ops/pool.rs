@@ -33,6 +33,11 @@ impl<T: Float> Var<T> {
     /// ```
     pub fn max_pool2d(&self, params: &Pool2dParams) -> Result<Var<T>> {
         let x = self.value();
+        if !(crate::is_grad_enabled() && self.requires_grad()) {
+            // No graph will be recorded (inference): the argmax indices would never be read.
+            let value = x.max_pool2d(params)?;
+            return Var::from_op("max_pool2d", value, &[self], |_, _| Ok(()));
+        }
         let (value, indices) = x.max_pool2d_with_indices(params)?;
         // Recycled when the graph is freed, like the tensors.
         let indices = Scratch::from(indices);
@@ -255,6 +260,33 @@ mod tests {
                 &GradcheckOptions::default(),
             )
             .unwrap();
+        }
+    }
+
+    #[test]
+    fn max_pool_without_a_graph_gives_the_same_values() {
+        // The inference path skips the argmax; values (NaN and ties included) must not move.
+        let mut data = randn(&[2, 3, 6, 6], 5).to_vec();
+        data[7] = f64::NAN;
+        (data[20], data[21]) = (1.5, 1.5);
+        let x = Tensor::from_vec(data, &[2, 3, 6, 6]).unwrap();
+        for p in [
+            Pool2dParams::new(2),
+            Pool2dParams::new(3).with_stride(2).with_padding(1),
+        ] {
+            let with_graph = Var::parameter(x.clone()).max_pool2d(&p).unwrap().value();
+            let inference = crate::no_grad(|| Var::parameter(x.clone()).max_pool2d(&p));
+            let plain = Var::new(x.clone()).max_pool2d(&p).unwrap();
+            for y in [inference.unwrap(), plain] {
+                assert!(!y.requires_grad());
+                let same = y
+                    .value()
+                    .to_vec()
+                    .iter()
+                    .zip(with_graph.to_vec())
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same);
+            }
         }
     }
 
