@@ -35,7 +35,10 @@ fn close(what: &str, got: &Tensor<f64>, want: &Value) {
 
 fn scalar(what: &str, got: &Var<f64>, want: &Value) {
     let (g, w) = (got.item().expect("scalar"), want.as_f64().expect("number"));
-    assert!((g - w).abs() <= 1e-9 * w.abs().max(1.0), "{what}: ferrite {g}, PyTorch {w}");
+    assert!(
+        (g - w).abs() <= 1e-9 * w.abs().max(1.0),
+        "{what}: ferrite {g}, PyTorch {w}"
+    );
 }
 
 #[test]
@@ -58,8 +61,16 @@ fn hessian_vector_product_matches_pytorch() -> Result<(), TensorError> {
     scalar("loss", &loss, &want["loss"]);
     close("grad_w1", &g1.value(), &want["grad_w1"]);
     close("grad_w2", &g2.value(), &want["grad_w2"]);
-    close("hvp_w1", &h[0].as_ref().expect("h1").value(), &want["hvp_w1"]);
-    close("hvp_w2", &h[1].as_ref().expect("h2").value(), &want["hvp_w2"]);
+    close(
+        "hvp_w1",
+        &h[0].as_ref().expect("h1").value(),
+        &want["hvp_w1"],
+    );
+    close(
+        "hvp_w2",
+        &h[1].as_ref().expect("h2").value(),
+        &want["hvp_w2"],
+    );
     Ok(())
 }
 
@@ -74,7 +85,10 @@ fn gradient_penalty_matches_pytorch() -> Result<(), TensorError> {
     let conv = Conv2dParams::default().with_padding(1);
     let pool = ferrite::tensor::Pool2dParams::new(2);
     let h = x.conv2d(&w, Some(&b), &conv)?.tanh()?;
-    let critic = h.avg_pool2d(&pool)?.flatten(1, -1)?.linear(&lw, Some(&lb))?;
+    let critic = h
+        .avg_pool2d(&pool)?
+        .flatten(1, -1)?
+        .linear(&lw, Some(&lb))?;
     let create = GradOptions::default().with_create_graph(true);
     let gx = ferrite::autograd::grad(&[critic.sum_all()?], &[x.clone()], None, &create)?;
     let gx = gx[0].clone().expect("grad x");

@@ -353,7 +353,8 @@ fn batched_check(
     let params: Vec<Var<f64>> = inputs.iter().map(|t| Var::parameter(t.clone())).collect();
     let shared = f(&params)?;
     let mut total = Tensor::zeros(out_shape);
-    let mut expected_total: Vec<Tensor<f64>> = inputs.iter().map(|t| Tensor::zeros(t.shape())).collect();
+    let mut expected_total: Vec<Tensor<f64>> =
+        inputs.iter().map(|t| Tensor::zeros(t.shape())).collect();
     for (b, v) in vs.iter().enumerate() {
         let at_once = gradients(&shared, &params, v, true)?;
         let alone = one_at_a_time(v)?;
@@ -381,7 +382,12 @@ fn gradients(
     let options = crate::GradOptions::default()
         .with_retain_graph(retain)
         .with_allow_unused(true);
-    let grads = crate::grad(&[out.clone()], params, Some(&[Var::new(v.clone())]), &options)?;
+    let grads = crate::grad(
+        std::slice::from_ref(out),
+        params,
+        Some(&[Var::new(v.clone())]),
+        &options,
+    )?;
     Ok((grads.into_iter().zip(params))
         .map(|(g, p)| g.map_or_else(|| Tensor::zeros(&p.shape()), |g| g.value()))
         .collect())

@@ -7,9 +7,8 @@ use std::collections::BTreeSet;
 use ferrite_autograd::{GradcheckOptions, Var, gradgradcheck};
 use ferrite_tensor::{
     BatchNormOptions, Conv1dParams, Conv2dParams, ConvTranspose2dParams, CrossEntropyOptions,
-    GeluApproximate, Indices, InterpolateMode, InterpolateOptions, KlDivReduction,
-    NllLossOptions, PadMode, Padding1d, Pool2dParams, Reduction, Result, Tensor, Unpool2dParams,
-    seeded_rng,
+    GeluApproximate, Indices, InterpolateMode, InterpolateOptions, KlDivReduction, NllLossOptions,
+    PadMode, Padding1d, Pool2dParams, Reduction, Result, Tensor, Unpool2dParams, seeded_rng,
 };
 
 type Op = Box<dyn Fn(&[Var<f64>]) -> Result<Var<f64>>>;
@@ -44,7 +43,10 @@ fn positive(shape: &[usize], seed: u64) -> Tensor<f64> {
 
 /// Values in (0.05, 0.95): probabilities for binary_cross_entropy.
 fn probabilities(shape: &[usize], seed: u64) -> Tensor<f64> {
-    randn(shape, seed).sigmoid().mul_scalar(0.9).add_scalar(0.05)
+    randn(shape, seed)
+        .sigmoid()
+        .mul_scalar(0.9)
+        .add_scalar(0.05)
 }
 
 fn pointwise_rows() -> Vec<Row> {
@@ -75,7 +77,9 @@ fn pointwise_rows() -> Vec<Row> {
         }),
         row("powf", vec![positive(&[2, 3], 6)], |v| v[0].powf(0.7)),
         row("clamp", vec![x()], |v| v[0].clamp(Some(-0.5), Some(0.7))),
-        row("clamp min only", vec![x()], |v| v[0].clamp(Some(-0.5), None)),
+        row("clamp min only", vec![x()], |v| {
+            v[0].clamp(Some(-0.5), None)
+        }),
         row("add_scalar", vec![x()], |v| v[0].add_scalar(2.0)),
         row("sub_scalar", vec![x()], |v| v[0].sub_scalar(2.0)),
         row("mul_scalar", vec![x()], |v| v[0].mul_scalar(-3.0)),
@@ -105,23 +109,31 @@ fn binary_rows() -> Vec<Row> {
 
 fn matmul_rows() -> Vec<Row> {
     vec![
-        row("matmul 2-D", vec![randn(&[2, 3], 20), randn(&[3, 4], 21)], |v| {
-            v[0].matmul(&v[1])
-        }),
+        row(
+            "matmul 2-D",
+            vec![randn(&[2, 3], 20), randn(&[3, 4], 21)],
+            |v| v[0].matmul(&v[1]),
+        ),
         row(
             "matmul batched broadcast",
             vec![randn(&[2, 1, 2, 3], 22), randn(&[3, 3, 2], 23)],
             |v| v[0].matmul(&v[1]),
         ),
-        row("matmul 1-D · 1-D", vec![randn(&[3], 24), randn(&[3], 25)], |v| {
-            v[0].matmul(&v[1])
-        }),
-        row("matmul 1-D · 3-D", vec![randn(&[3], 26), randn(&[2, 3, 2], 27)], |v| {
-            v[0].matmul(&v[1])
-        }),
-        row("matmul 3-D · 1-D", vec![randn(&[2, 2, 3], 28), randn(&[3], 29)], |v| {
-            v[0].matmul(&v[1])
-        }),
+        row(
+            "matmul 1-D · 1-D",
+            vec![randn(&[3], 24), randn(&[3], 25)],
+            |v| v[0].matmul(&v[1]),
+        ),
+        row(
+            "matmul 1-D · 3-D",
+            vec![randn(&[3], 26), randn(&[2, 3, 2], 27)],
+            |v| v[0].matmul(&v[1]),
+        ),
+        row(
+            "matmul 3-D · 1-D",
+            vec![randn(&[2, 2, 3], 28), randn(&[3], 29)],
+            |v| v[0].matmul(&v[1]),
+        ),
         row(
             "linear",
             vec![randn(&[3, 4], 30), randn(&[2, 4], 31), randn(&[2], 32)],
@@ -162,7 +174,11 @@ fn conv_rows() -> Vec<Row> {
     vec![
         row(
             "conv2d stride 2 pad 1",
-            vec![randn(&[1, 2, 5, 5], 40), randn(&[2, 2, 3, 3], 41), randn(&[2], 42)],
+            vec![
+                randn(&[1, 2, 5, 5], 40),
+                randn(&[2, 2, 3, 3], 41),
+                randn(&[2], 42),
+            ],
             move |v| v[0].conv2d(&v[1], Some(&v[2]), &p2),
         ),
         row(
@@ -172,7 +188,11 @@ fn conv_rows() -> Vec<Row> {
         ),
         row(
             "conv1d stride 2 pad 1",
-            vec![randn(&[2, 2, 5], 45), randn(&[3, 2, 3], 46), randn(&[3], 47)],
+            vec![
+                randn(&[2, 2, 5], 45),
+                randn(&[3, 2, 3], 46),
+                randn(&[3], 47),
+            ],
             move |v| v[0].conv1d(&v[1], Some(&v[2]), &p1),
         ),
         row(
@@ -182,7 +202,11 @@ fn conv_rows() -> Vec<Row> {
         ),
         row(
             "conv_transpose2d stride 2 output_padding 1",
-            vec![randn(&[1, 2, 2, 3], 50), randn(&[2, 2, 3, 3], 51), randn(&[2], 52)],
+            vec![
+                randn(&[1, 2, 2, 3], 50),
+                randn(&[2, 2, 3, 3], 51),
+                randn(&[2], 52),
+            ],
             move |v| v[0].conv_transpose2d(&v[1], Some(&v[2]), &pt),
         ),
         row(
@@ -218,10 +242,14 @@ fn pool_rows() -> Vec<Row> {
         row("max_pool2d", vec![x()], |v| {
             v[0].max_pool2d(&Pool2dParams::new(2).with_stride(2))
         }),
-        row("max_pool2d dilated, padded, unbatched", vec![randn(&[2, 5, 5], 61)], |v| {
-            let p = Pool2dParams::new(2).with_dilation(2).with_padding(1);
-            Ok(v[0].max_pool2d_with_indices(&p)?.0)
-        }),
+        row(
+            "max_pool2d dilated, padded, unbatched",
+            vec![randn(&[2, 5, 5], 61)],
+            |v| {
+                let p = Pool2dParams::new(2).with_dilation(2).with_padding(1);
+                Ok(v[0].max_pool2d_with_indices(&p)?.0)
+            },
+        ),
         row("avg_pool2d", vec![x()], |v| {
             let p = Pool2dParams::new(3).with_stride(2).with_padding(1);
             v[0].avg_pool2d(&p.with_count_include_pad(false))
@@ -230,25 +258,33 @@ fn pool_rows() -> Vec<Row> {
             let p = Pool2dParams::new(2).with_ceil_mode(true);
             v[0].avg_pool2d(&p.with_divisor_override(-3))
         }),
-        row("adaptive_avg_pool2d", vec![x()], |v| v[0].adaptive_avg_pool2d([3, 2])),
+        row("adaptive_avg_pool2d", vec![x()], |v| {
+            v[0].adaptive_avg_pool2d([3, 2])
+        }),
         row("adaptive_max_pool2d", vec![x()], |v| {
             v[0].adaptive_max_pool2d([Some(3), None])
         }),
         row("max_unpool2d", vec![pooled], move |v| {
             v[0].max_unpool2d(&indices, &Unpool2dParams::new(2).with_output_size([4, 5]))
         }),
-        row("interpolate nearest", vec![x()], move |v| v[0].interpolate(&nearest)),
+        row("interpolate nearest", vec![x()], move |v| {
+            v[0].interpolate(&nearest)
+        }),
         row("interpolate bilinear", vec![x()], move |v| {
             v[0].interpolate(&bilinear)
         }),
         row("pad constant", vec![randn(&[2, 3], 62)], |v| {
             v[0].pad(&[1, 2, -1, 1], PadMode::Constant(0.5))
         }),
-        row("pad reflect", vec![x()], |v| v[0].pad(&[1, 2, 2, 1], PadMode::Reflect)),
+        row("pad reflect", vec![x()], |v| {
+            v[0].pad(&[1, 2, 2, 1], PadMode::Reflect)
+        }),
         row("pad replicate", vec![x()], |v| {
             v[0].pad(&[2, 0, 1, 1], PadMode::Replicate)
         }),
-        row("pad circular", vec![x()], |v| v[0].pad(&[1, 1, 2, 1], PadMode::Circular)),
+        row("pad circular", vec![x()], |v| {
+            v[0].pad(&[1, 1, 2, 1], PadMode::Circular)
+        }),
     ]
 }
 
@@ -262,10 +298,14 @@ fn norm_rows() -> Vec<Row> {
             vec![randn(&[3, 2, 2, 2], 72), randn(&[2], 73), randn(&[2], 74)],
             move |v| v[0].batch_norm(None, None, Some(&v[1]), Some(&v[2]), &train),
         ),
-        row("batch_norm train [N,C], running stats, no affine", vec![randn(&[4, 2], 75)], move |v| {
-            let (m, s) = (Var::new(Tensor::zeros(&[2])), Var::new(Tensor::ones(&[2])));
-            v[0].batch_norm(Some(&m), Some(&s), None, None, &train)
-        }),
+        row(
+            "batch_norm train [N,C], running stats, no affine",
+            vec![randn(&[4, 2], 75)],
+            move |v| {
+                let (m, s) = (Var::new(Tensor::zeros(&[2])), Var::new(Tensor::ones(&[2])));
+                v[0].batch_norm(Some(&m), Some(&s), None, None, &train)
+            },
+        ),
         row(
             "batch_norm eval [N,C,L]",
             vec![randn(&[2, 2, 3], 76), randn(&[2], 77), randn(&[2], 78)],
@@ -279,17 +319,21 @@ fn norm_rows() -> Vec<Row> {
             vec![randn(&[3, 4], 79), randn(&[4], 80), randn(&[4], 81)],
             |v| v[0].layer_norm(&[4], Some(&v[1]), Some(&v[2]), 1e-5),
         ),
-        row("layer_norm two dims, bias only", vec![randn(&[2, 2, 3], 82), randn(&[2, 3], 83)], |v| {
-            v[0].layer_norm(&[2, 3], None, Some(&v[1]), 1e-5)
-        }),
+        row(
+            "layer_norm two dims, bias only",
+            vec![randn(&[2, 2, 3], 82), randn(&[2, 3], 83)],
+            |v| v[0].layer_norm(&[2, 3], None, Some(&v[1]), 1e-5),
+        ),
         row(
             "group_norm",
             vec![randn(&[2, 4, 3], 84), randn(&[4], 85), randn(&[4], 86)],
             |v| v[0].group_norm(2, Some(&v[1]), Some(&v[2]), 1e-5),
         ),
-        row("group_norm no affine", vec![randn(&[2, 4, 2, 2], 87)], |v| {
-            v[0].group_norm(4, None, None, 1e-5)
-        }),
+        row(
+            "group_norm no affine",
+            vec![randn(&[2, 4, 2, 2], 87)],
+            |v| v[0].group_norm(4, None, None, 1e-5),
+        ),
     ]
 }
 
@@ -308,7 +352,9 @@ fn reduce_rows() -> Vec<Row> {
             v[0].logsumexp(&[0, 2], true)
         }),
         row("var", vec![x()], |v| v[0].var(&[1], 1.0, false)),
-        row("var all, correction 0", vec![x()], |v| v[0].var(&[], 0.0, true)),
+        row("var all, correction 0", vec![x()], |v| {
+            v[0].var(&[], 0.0, true)
+        }),
         row("std", vec![x()], |v| v[0].std(&[0], 1.0, false)),
         row("softmax", vec![x()], |v| v[0].softmax(1)),
         row("log_softmax", vec![x()], |v| v[0].log_softmax(0)),
@@ -322,18 +368,32 @@ fn shape_rows() -> Vec<Row> {
     let select = Indices::from_vec(vec![2, 0, 2], &[3]).expect("indices");
     vec![
         row("reshape", vec![x()], |v| v[0].reshape(&[3, -1])),
-        row("flatten", vec![randn(&[2, 2, 3], 101)], |v| v[0].flatten(1, 2)),
-        row("permute", vec![randn(&[2, 2, 3], 102)], |v| v[0].permute(&[2, 0, 1])),
+        row("flatten", vec![randn(&[2, 2, 3], 101)], |v| {
+            v[0].flatten(1, 2)
+        }),
+        row("permute", vec![randn(&[2, 2, 3], 102)], |v| {
+            v[0].permute(&[2, 0, 1])
+        }),
         row("transpose", vec![x()], |v| v[0].transpose(0, 1)),
         row("squeeze", vec![randn(&[2, 1, 3], 103)], |v| v[0].squeeze(1)),
         row("unsqueeze", vec![x()], |v| v[0].unsqueeze(0)),
         row("narrow", vec![x()], |v| v[0].narrow(1, 1, 2)),
-        row("broadcast_to", vec![randn(&[3], 104)], |v| v[0].broadcast_to(&[2, 3])),
-        row("cat", vec![x(), randn(&[1, 3], 105)], |v| Var::cat(&[&v[0], &v[1]], 0)),
-        row("stack", vec![x(), randn(&[2, 3], 106)], |v| Var::stack(&[&v[0], &v[1]], 1)),
+        row("broadcast_to", vec![randn(&[3], 104)], |v| {
+            v[0].broadcast_to(&[2, 3])
+        }),
+        row("cat", vec![x(), randn(&[1, 3], 105)], |v| {
+            Var::cat(&[&v[0], &v[1]], 0)
+        }),
+        row("stack", vec![x(), randn(&[2, 3], 106)], |v| {
+            Var::stack(&[&v[0], &v[1]], 1)
+        }),
         row("gather", vec![x()], move |v| v[0].gather(0, &pick)),
-        row("index_select repeated", vec![x()], move |v| v[0].index_select(1, &select)),
-        row("dropout", vec![x()], |v| v[0].dropout(0.5, &mut seeded_rng(7))),
+        row("index_select repeated", vec![x()], move |v| {
+            v[0].index_select(1, &select)
+        }),
+        row("dropout", vec![x()], |v| {
+            v[0].dropout(0.5, &mut seeded_rng(7))
+        }),
         row("dropout2d", vec![randn(&[2, 3, 2], 107)], |v| {
             v[0].dropout2d(0.5, &mut seeded_rng(8))
         }),
@@ -351,9 +411,11 @@ fn loss_rows() -> Vec<Row> {
                 .with_weight(&positive(&[4], 110))
                 .with_ignore_index(0);
             let t = classes.clone();
-            rows.push(row("cross_entropy classes", vec![randn(&[3, 4], 111)], move |v| {
-                v[0].cross_entropy(&t, &o)
-            }));
+            rows.push(row(
+                "cross_entropy classes",
+                vec![randn(&[3, 4], 111)],
+                move |v| v[0].cross_entropy(&t, &o),
+            ));
         }
         let o = NllLossOptions::new()
             .with_reduction(reduction)
@@ -363,8 +425,12 @@ fn loss_rows() -> Vec<Row> {
             v[0].nll_loss(&t, o.clone())
         }));
         let pair = || vec![randn(&[2, 3], 114), randn(&[2, 3], 115)];
-        rows.push(row("mse_loss", pair(), move |v| v[0].mse_loss(&v[1], reduction)));
-        rows.push(row("l1_loss", pair(), move |v| v[0].l1_loss(&v[1], reduction)));
+        rows.push(row("mse_loss", pair(), move |v| {
+            v[0].mse_loss(&v[1], reduction)
+        }));
+        rows.push(row("l1_loss", pair(), move |v| {
+            v[0].l1_loss(&v[1], reduction)
+        }));
         rows.push(row("smooth_l1_loss", pair(), move |v| {
             v[0].smooth_l1_loss(&v[1], reduction, 0.8)
         }));
@@ -384,16 +450,25 @@ fn loss_rows() -> Vec<Row> {
             move |v| v[0].binary_cross_entropy_with_logits(&v[1], None, Some(&pw), reduction),
         ));
     }
-    let probs = Var::new(randn(&[3, 4], 122)).softmax(1).expect("softmax").value();
+    let probs = Var::new(randn(&[3, 4], 122))
+        .softmax(1)
+        .expect("softmax")
+        .value();
     let o = CrossEntropyOptions::default().with_label_smoothing(0.1);
-    rows.push(row("cross_entropy probabilities", vec![randn(&[3, 4], 123)], move |v| {
-        v[0].cross_entropy(&probs, &o)
-    }));
+    rows.push(row(
+        "cross_entropy probabilities",
+        vec![randn(&[3, 4], 123)],
+        move |v| v[0].cross_entropy(&probs, &o),
+    ));
     let o = CrossEntropyOptions::default().with_reduction(Reduction::None);
-    rows.push(row("cross_entropy K-dim", vec![randn(&[2, 3, 2], 124)], move |v| {
-        let t = Indices::from_vec(vec![0, 2, 1, 1], &[2, 2])?;
-        v[0].cross_entropy(&t, &o)
-    }));
+    rows.push(row(
+        "cross_entropy K-dim",
+        vec![randn(&[2, 3, 2], 124)],
+        move |v| {
+            let t = Indices::from_vec(vec![0, 2, 1, 1], &[2, 2])?;
+            v[0].cross_entropy(&t, &o)
+        },
+    ));
     for (reduction, log_target) in [
         (KlDivReduction::BatchMean, false),
         (KlDivReduction::Sum, true),
@@ -452,8 +527,10 @@ fn recorded_op_names() -> BTreeSet<String> {
             for (i, literal) in line.split('"').enumerate() {
                 let is_name = !literal.is_empty()
                     && literal.starts_with(|c: char| c.is_ascii_lowercase())
-                    && (literal.chars()).all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-                if i % 2 == 1 && is_name && !literal.ends_with("_backward") && literal != "identity" {
+                    && (literal.chars())
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                if i % 2 == 1 && is_name && !literal.ends_with("_backward") && literal != "identity"
+                {
                     names.insert(literal.to_string());
                 }
             }

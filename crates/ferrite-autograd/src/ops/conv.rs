@@ -4,8 +4,7 @@
 
 use ferrite_tensor::{
     Conv1dParams, Conv2dGrads, Conv2dParams, ConvTranspose2dParams, Float, Padding, Padding1d,
-    Result, Tensor,
-    conv_transpose2d_backward, conv1d_backward, conv2d_backward,
+    Result, Tensor, conv_transpose2d_backward, conv1d_backward, conv2d_backward,
 };
 
 use crate::Var;
@@ -208,7 +207,11 @@ fn conv_transpose2d_composite<T: Float>(
     params: &ConvTranspose2dParams,
 ) -> Result<Var<T>> {
     let unbatched = v[0].shape().len() == 3;
-    let x = if unbatched { v[0].unsqueeze(0)? } else { v[0].clone() };
+    let x = if unbatched {
+        v[0].unsqueeze(0)?
+    } else {
+        v[0].clone()
+    };
     let (xs, ws) = (x.shape(), v[1].shape());
     let size = |i: usize| {
         let p = params;

@@ -46,7 +46,9 @@ impl<T: Float> Var<T> {
         .map(|y| {
             y.with_double_backward(move |a, v, grads| {
                 grads.set(0, || a.conv2d(&v[1], None, &params))?;
-                grads.set(1, || Var::conv2d_weight_grad(&v[0], a, &v[1].shape(), &params))
+                grads.set(1, || {
+                    Var::conv2d_weight_grad(&v[0], a, &v[1].shape(), &params)
+                })
             })
         })
     }
@@ -87,7 +89,9 @@ impl<T: Float> Var<T> {
         .map(|y| {
             y.with_double_backward(move |a, v, grads| {
                 grads.set(0, || v[1].conv2d(a, None, &params))?;
-                grads.set(1, || Var::conv2d_input_grad(&v[0], a, &v[1].shape(), &params))
+                grads.set(1, || {
+                    Var::conv2d_input_grad(&v[0], a, &v[1].shape(), &params)
+                })
             })
         })
     }

@@ -73,11 +73,19 @@ pub(crate) fn linear_op<T: Float>(
     ft: LinearFn<T>,
 ) -> Result<Var<T>> {
     let first = Arc::clone(&ft);
-    let y = Var::from_op(names[0], value, &[x], move |g, grads| grads.set(0, || first(g)))?;
+    let y = Var::from_op(names[0], value, &[x], move |g, grads| {
+        grads.set(0, || first(g))
+    })?;
     Ok(y.with_double_backward(move |g, _, grads| {
         grads.set(0, || {
             let value = ft(&g.value())?;
-            linear_op([names[1], names[0]], g, value, Arc::clone(&ft), Arc::clone(&f))
+            linear_op(
+                [names[1], names[0]],
+                g,
+                value,
+                Arc::clone(&ft),
+                Arc::clone(&f),
+            )
         })
     }))
 }

@@ -36,7 +36,9 @@ impl<T: Float> Var<T> {
             grads.put(1, fused.b);
             Ok(())
         })
-        .map(|y| y.with_double_backward(|g, v, grads| matmul_double_backward(g, &v[0], &v[1], grads)))
+        .map(|y| {
+            y.with_double_backward(|g, v, grads| matmul_double_backward(g, &v[0], &v[1], grads))
+        })
     }
 
     /// `y = x W^T + b` over the last dim, like `torch.nn.functional.linear`.
@@ -90,8 +92,16 @@ fn matmul_double_backward<T: Float>(
     grads: &mut VarGrads<T>,
 ) -> Result<()> {
     let (sa, sb) = (a.shape(), b.shape());
-    let a2 = if sa.len() == 1 { a.unsqueeze(0)? } else { a.clone() };
-    let b2 = if sb.len() == 1 { b.unsqueeze(1)? } else { b.clone() };
+    let a2 = if sa.len() == 1 {
+        a.unsqueeze(0)?
+    } else {
+        a.clone()
+    };
+    let b2 = if sb.len() == 1 {
+        b.unsqueeze(1)?
+    } else {
+        b.clone()
+    };
     let g2 = match (sa.len(), sb.len()) {
         (1, 1) => g.reshape(&[1, 1])?,
         (1, _) => g.unsqueeze(-2)?,

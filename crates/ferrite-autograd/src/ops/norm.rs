@@ -107,7 +107,8 @@ impl<T: Float> Var<T> {
                     .collect();
                 let normalized = match &stats {
                     Some((Some(mean), Some(var))) => {
-                        let per_channel = |t: &Tensor<T>| channel_column(&Var::new(t.clone()), &v[0]);
+                        let per_channel =
+                            |t: &Tensor<T>| channel_column(&Var::new(t.clone()), &v[0]);
                         let (mean, var) = (per_channel(mean)?, per_channel(var)?);
                         v[0].sub(&mean)?.div(&var.add_scalar(T::of(eps))?.sqrt()?)?
                     }
@@ -196,7 +197,12 @@ impl<T: Float> Var<T> {
         Ok(y.with_double_backward(recomputed(move |v| {
             let n = v[0].shape().len() as isize;
             let dims: Vec<isize> = (n - k..n).collect();
-            scale_shift(standardize(&v[0], &dims, eps)?, v, affine, |p| Ok(p.clone()))
+            scale_shift(
+                standardize(&v[0], &dims, eps)?,
+                v,
+                affine,
+                |p| Ok(p.clone()),
+            )
         })))
     }
 

@@ -39,7 +39,13 @@ impl<T: Float> Var<T> {
         let (value, indices) = x.max_pool2d_with_indices(params)?;
         // Recycled when the graph is freed, like the tensors.
         let input_shape = x.shape().to_vec();
-        picked(["max_pool2d", "max_pool2d_backward"], self, value, indices, input_shape)
+        picked(
+            ["max_pool2d", "max_pool2d_backward"],
+            self,
+            value,
+            indices,
+            input_shape,
+        )
     }
 
     /// 2-D max pooling that also returns where each maximum was, like

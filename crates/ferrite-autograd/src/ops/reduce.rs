@@ -190,7 +190,10 @@ impl<T: Float> Var<T> {
         };
         let f = linear_fn(move |a: &Tensor<T>| {
             let (mask, count) = forward_ties()?;
-            a.mul(&mask)?.div(&count)?.sum_to(count.shape())?.reshape(&out_shape)
+            a.mul(&mask)?
+                .div(&count)?
+                .sum_to(count.shape())?
+                .reshape(&out_shape)
         });
         let ft = linear_fn(move |g: &Tensor<T>| {
             let (mask, count) = ties()?;
@@ -440,13 +443,22 @@ fn spread<T: Float>(
 
 /// logsumexp over `dims` (kept) in differentiable ops, shifted by the (constant) maximum
 /// for stability.
-pub(crate) fn logsumexp_composite<T: Float>(x: &Var<T>, max: &Tensor<T>, dims: &[isize]) -> Result<Var<T>> {
+pub(crate) fn logsumexp_composite<T: Float>(
+    x: &Var<T>,
+    max: &Tensor<T>,
+    dims: &[isize],
+) -> Result<Var<T>> {
     let shift = Var::new(max.map(|m| if m.is_finite() { m } else { T::zero() }));
     x.sub(&shift)?.exp()?.sum(dims, true)?.log()?.add(&shift)
 }
 
 /// `Σ(x − mean)² · scale` over `dims` in differentiable ops (var's recomputation).
-fn var_composite<T: Float>(x: &Var<T>, dims: &[isize], scale: f64, keepdim: bool) -> Result<Var<T>> {
+fn var_composite<T: Float>(
+    x: &Var<T>,
+    dims: &[isize],
+    scale: f64,
+    keepdim: bool,
+) -> Result<Var<T>> {
     let d = x.sub(&x.mean(dims, true)?)?;
     d.mul(&d)?.sum(dims, keepdim)?.mul_scalar(T::of(scale))
 }

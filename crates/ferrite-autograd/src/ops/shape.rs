@@ -153,7 +153,12 @@ impl<T: Float> Var<T> {
     pub fn unsqueeze(&self, dim: isize) -> Result<Var<T>> {
         let input_shape = as_isize(&self.shape());
         let value = self.value().unsqueeze(dim)?;
-        reshaping(["unsqueeze", "unsqueeze_backward"], self, value, input_shape)
+        reshaping(
+            ["unsqueeze", "unsqueeze_backward"],
+            self,
+            value,
+            input_shape,
+        )
     }
 
     /// Elements `start..start + length` along `dim`, like `torch.narrow` (slicing).

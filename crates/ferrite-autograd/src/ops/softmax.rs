@@ -84,7 +84,9 @@ impl<T: Float> Var<T> {
             grads.set(0, || saved.mul(&g.sub(&dot)?))
         })
         .map(|y| {
-            y.with_double_backward(recomputed(move |v| log_softmax_composite(&v[0], dim)?.exp()))
+            y.with_double_backward(recomputed(move |v| {
+                log_softmax_composite(&v[0], dim)?.exp()
+            }))
         })
     }
 }
