@@ -54,7 +54,7 @@ fn hessian_vector_product_matches_pytorch() -> Result<(), TensorError> {
     let loss = prediction.mse_loss(&y, Reduction::Mean)?;
     let params = [w1.clone(), w2.clone()];
     let create = GradOptions::default().with_create_graph(true);
-    let g = ferrite::autograd::grad(&[loss.clone()], &params, None, &create)?;
+    let g = ferrite::autograd::grad(std::slice::from_ref(&loss), &params, None, &create)?;
     let (g1, g2) = (g[0].clone().expect("g1"), g[1].clone().expect("g2"));
     let dot = g1.mul(&v1)?.sum_all()?.add(&g2.mul(&v2)?.sum_all()?)?;
     let h = ferrite::autograd::grad(&[dot], &params, None, &GradOptions::default())?;
@@ -90,13 +90,18 @@ fn gradient_penalty_matches_pytorch() -> Result<(), TensorError> {
         .flatten(1, -1)?
         .linear(&lw, Some(&lb))?;
     let create = GradOptions::default().with_create_graph(true);
-    let gx = ferrite::autograd::grad(&[critic.sum_all()?], &[x.clone()], None, &create)?;
+    let gx = ferrite::autograd::grad(
+        &[critic.sum_all()?],
+        std::slice::from_ref(&x),
+        None,
+        &create,
+    )?;
     let gx = gx[0].clone().expect("grad x");
     let norms = gx.reshape(&[2, -1])?.pow(2.0)?.sum(&[1], false)?.sqrt()?;
     let penalty = norms.sub_scalar(1.0)?.pow(2.0)?.mean(&[], false)?;
     let params = [w, b, lw, lb];
     let unused = GradOptions::default().with_allow_unused(true);
-    let grads = ferrite::autograd::grad(&[penalty.clone()], &params, None, &unused)?;
+    let grads = ferrite::autograd::grad(std::slice::from_ref(&penalty), &params, None, &unused)?;
     close("critic", &critic.value(), &want["critic"]);
     close("grad_x", &gx.value(), &want["grad_x"]);
     close("norms", &norms.value(), &want["norms"]);
