@@ -494,11 +494,20 @@ fn batch_norm_case<T: Float>(case: &Case, tol: f64, f: BatchNormFn<T>) -> Outcom
         .with_training(boolean(case, "training")?)
         .with_momentum(float(case, "momentum")?)
         .with_eps(float(case, "eps")?);
+    // Only the first forward updates the case's running statistics (PyTorch's ran once);
+    // the second-order check runs the forward again, on copies.
+    let first = std::cell::Cell::new(true);
+    let copy = |b: &Option<Var<T>>| b.as_ref().map(|b| Var::new(b.value()));
     differentiable::<T>(case, &["input", "weight", "bias"], tol, |v| {
+        let (m, s) = if first.replace(false) {
+            (mean.clone(), var.clone())
+        } else {
+            (copy(&mean), copy(&var))
+        };
         f(
             some(&v[0]),
-            mean.as_ref(),
-            var.as_ref(),
+            m.as_ref(),
+            s.as_ref(),
             v[1].as_ref(),
             v[2].as_ref(),
             &options,

@@ -83,6 +83,7 @@ impl<T: Float> Var<T> {
             retain_graph: false,
             accumulate: true,
             capture: HashMap::new(),
+            stop: HashSet::new(),
         };
         run_pass(vec![(self.clone(), grad_output.clone())], &pass)?;
         Ok(())
@@ -110,6 +111,7 @@ impl<T: Float> Var<T> {
             retain_graph: true,
             accumulate: true,
             capture: HashMap::new(),
+            stop: HashSet::new(),
         };
         run_pass(vec![(self.clone(), grad_output.clone())], &pass)?;
         Ok(())
@@ -153,6 +155,9 @@ pub(crate) struct Pass {
     pub(crate) accumulate: bool,
     /// Node ids whose gradient the caller wants back, with their position in the result.
     pub(crate) capture: HashMap<u64, usize>,
+    /// Node ids the pass does not go beyond (their inputs are neither visited nor given a
+    /// gradient): the boundary of a double backward's own small graph.
+    pub(crate) stop: HashSet<u64>,
 }
 
 /// A gradient flowing backwards: a tensor in a first-order pass, or a `Var` on its own graph
@@ -237,6 +242,31 @@ impl<T: Float> Flow<T> for Var<T> {
     }
 }
 
+/// The gradients of `output` (seeded with `grad_output`) with respect to `targets`, on a
+/// graph of their own, walking no further back than `stops` (which include the targets):
+/// how a double backward differentiates a small recomputation of its op.
+pub(crate) fn grad_within<T: Float>(
+    output: &Var<T>,
+    grad_output: &Var<T>,
+    targets: &[Var<T>],
+    stops: &[Var<T>],
+) -> Result<Vec<Option<Var<T>>>> {
+    if !output.requires_grad() {
+        return Ok(vec![None; targets.len()]);
+    }
+    // The gradients refer to the recomputation's nodes (mul's double backward uses its
+    // inputs), so its graph must stay differentiable: retained, as create_graph implies.
+    let pass = Pass {
+        retain_graph: true,
+        accumulate: false,
+        capture: (targets.iter().enumerate())
+            .map(|(i, t)| (t.node.id, i))
+            .collect(),
+        stop: stops.iter().map(|s| s.node.id).collect(),
+    };
+    mode::enable_grad(|| run_pass(vec![(output.clone(), grad_output.clone())], &pass))
+}
+
 /// A gradient computed by `op`'s first-order backward during a `create_graph` pass.
 fn no_double_backward<T: Float>(
     op: &'static str,
@@ -263,7 +293,7 @@ pub(crate) fn run_pass<T: Float, G: Flow<T>>(
     for (root, g) in &roots {
         accumulate(&mut grads, root.node.id, g.clone())?;
     }
-    let nodes = reachable_nodes(roots.iter().map(|(v, _)| v.clone()).collect());
+    let nodes = reachable_nodes(roots.iter().map(|(v, _)| v.clone()).collect(), &pass.stop);
     let needed = needed_nodes(&nodes, pass);
     let mut captured: Vec<Option<G>> = vec![None; pass.capture.len()];
     for (var, depth) in &nodes {
@@ -280,7 +310,7 @@ pub(crate) fn run_pass<T: Float, G: Flow<T>>(
         if pass.accumulate && var.keeps_grad() {
             accumulate_into_grad(node, grad.value())?;
         }
-        if node.kind == NodeKind::Leaf || !needed(node.id) {
+        if node.kind == NodeKind::Leaf || !needed(node.id) || pass.stop.contains(&node.id) {
             continue;
         }
         let grad_fn = if pass.retain_graph {
@@ -403,7 +433,7 @@ fn check_input_grad<T: Float>(
 
 /// Every node reachable from `root` through inputs that require a gradient, with its
 /// distance from the root, in decreasing id order (a topological order).
-fn reachable_nodes<T: Float>(roots: Vec<Var<T>>) -> Vec<(Var<T>, usize)> {
+fn reachable_nodes<T: Float>(roots: Vec<Var<T>>, stop: &HashSet<u64>) -> Vec<(Var<T>, usize)> {
     let mut seen: HashSet<u64> = HashSet::new();
     let mut out: Vec<(Var<T>, usize)> = Vec::new();
     let mut stack: Vec<(Var<T>, usize)> = Vec::new();
@@ -413,7 +443,12 @@ fn reachable_nodes<T: Float>(roots: Vec<Var<T>>) -> Vec<(Var<T>, usize)> {
         }
     }
     while let Some((var, depth)) = stack.pop() {
-        for input in var.inputs() {
+        let inputs = if stop.contains(&var.node.id) {
+            Vec::new()
+        } else {
+            var.inputs()
+        };
+        for input in inputs {
             if input.requires_grad() && seen.insert(input.node.id) {
                 stack.push((input, depth + 1));
             }

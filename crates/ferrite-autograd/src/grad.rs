@@ -138,6 +138,7 @@ pub fn grad<T: Float>(
         retain_graph: options.retain_graph(),
         accumulate: false,
         capture,
+        stop: Default::default(),
     };
     let captured: Vec<Option<Var<T>>> = if options.create_graph() {
         enable_grad(|| run_pass(roots, &pass))?

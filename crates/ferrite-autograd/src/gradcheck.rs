@@ -29,6 +29,12 @@ pub struct GradcheckOptions {
     /// backward and two forwards per input, like PyTorch's `fast_mode`); a failure is then
     /// located element by element with the full check of that input.
     pub fast_mode: bool,
+    /// Also check the gradients for a batch of grad_outputs (PyTorch's
+    /// `check_batched_grad`): computed at once on one graph — kept with `retain_graph` and
+    /// run backward once per grad_output, then once for their sum — they must equal those
+    /// computed one at a time, each from a fresh forward. Catches backwards that are not
+    /// linear in the output gradient or that use up what the forward saved.
+    pub check_batched_grad: bool,
 }
 
 impl Default for GradcheckOptions {
@@ -39,6 +45,7 @@ impl Default for GradcheckOptions {
             rtol: 1e-3,
             input_names: Vec::new(),
             fast_mode: false,
+            check_batched_grad: false,
         }
     }
 }
@@ -68,6 +75,20 @@ impl GradcheckOptions {
     /// ```
     pub fn with_fast_mode(mut self, fast_mode: bool) -> Self {
         self.fast_mode = fast_mode;
+        self
+    }
+    /// Sets [`check_batched_grad`](GradcheckOptions::check_batched_grad).
+    ///
+    /// ```
+    /// use ferrite_autograd::{gradcheck, GradcheckOptions, Var};
+    /// use ferrite_tensor::{seeded_rng, Tensor};
+    /// let x = Tensor::<f64>::randn(&[2, 3], &mut seeded_rng(0));
+    /// let batched = GradcheckOptions::default().with_batched_grad(true);
+    /// gradcheck(|v: &[Var<f64>]| v[0].tanh(), &[x], &batched)?;
+    /// # Ok::<(), ferrite_autograd::GradcheckError>(())
+    /// ```
+    pub fn with_batched_grad(mut self, check_batched_grad: bool) -> Self {
+        self.check_batched_grad = check_batched_grad;
         self
     }
     /// Sets the absolute and relative tolerances.
@@ -248,6 +269,9 @@ pub fn gradcheck(
         .collect::<Vec<_>>())?;
     let op = reference.op();
     let out_shape = reference.shape();
+    if options.check_batched_grad {
+        batched_check(&f, inputs, options, op, &out_shape)?;
+    }
     if options.fast_mode {
         return fast_check(&f, inputs, options, op, &out_shape);
     }
@@ -305,6 +329,105 @@ fn compare_input(
         }
     }
     Ok((checked, max_abs_error))
+}
+
+/// How many grad_outputs [`batched_check`] draws.
+const GRAD_BATCH: usize = 3;
+
+/// The batched-gradient check (see [`GradcheckOptions::check_batched_grad`]).
+fn batched_check(
+    f: &impl Fn(&[Var<f64>]) -> Result<Var<f64>, TensorError>,
+    inputs: &[Tensor<f64>],
+    options: &GradcheckOptions,
+    op: &'static str,
+    out_shape: &[usize],
+) -> Result<(), GradcheckError> {
+    let mut rng = seeded_rng(0xba7c);
+    let vs: Vec<Tensor<f64>> = (0..GRAD_BATCH)
+        .map(|_| Tensor::randn(out_shape, &mut rng))
+        .collect();
+    let one_at_a_time = |v: &Tensor<f64>| -> Result<Vec<Tensor<f64>>, TensorError> {
+        let params: Vec<Var<f64>> = inputs.iter().map(|t| Var::parameter(t.clone())).collect();
+        gradients(&f(&params)?, &params, v, false)
+    };
+    let params: Vec<Var<f64>> = inputs.iter().map(|t| Var::parameter(t.clone())).collect();
+    let shared = f(&params)?;
+    let mut total = Tensor::zeros(out_shape);
+    let mut expected_total: Vec<Tensor<f64>> =
+        inputs.iter().map(|t| Tensor::zeros(t.shape())).collect();
+    for (b, v) in vs.iter().enumerate() {
+        let at_once = gradients(&shared, &params, v, true)?;
+        let alone = one_at_a_time(v)?;
+        compare_batched(&at_once, &alone, options, op, b)?;
+        total = total.add(v)?;
+        for (acc, g) in expected_total.iter_mut().zip(&alone) {
+            *acc = acc.add(g)?;
+        }
+    }
+    let summed = gradients(&shared, &params, &total, true)?;
+    compare_batched(&summed, &expected_total, options, op, GRAD_BATCH)
+}
+
+/// The gradients of `out` for `grad_output` `v` with respect to each of `params` (zeros
+/// where unused), keeping the graph when `retain`.
+fn gradients(
+    out: &Var<f64>,
+    params: &[Var<f64>],
+    v: &Tensor<f64>,
+    retain: bool,
+) -> Result<Vec<Tensor<f64>>, TensorError> {
+    if !out.requires_grad() {
+        return Ok(params.iter().map(|p| Tensor::zeros(&p.shape())).collect());
+    }
+    let options = crate::GradOptions::default()
+        .with_retain_graph(retain)
+        .with_allow_unused(true);
+    let grads = crate::grad(
+        std::slice::from_ref(out),
+        params,
+        Some(&[Var::new(v.clone())]),
+        &options,
+    )?;
+    Ok((grads.into_iter().zip(params))
+        .map(|(g, p)| g.map_or_else(|| Tensor::zeros(&p.shape()), |g| g.value()))
+        .collect())
+}
+
+/// Compares the gradients computed on the shared graph (`at_once`) with those of fresh
+/// passes (`alone`) for grad_output `b` of the batch (`b = GRAD_BATCH`: their sum).
+fn compare_batched(
+    at_once: &[Tensor<f64>],
+    alone: &[Tensor<f64>],
+    options: &GradcheckOptions,
+    op: &'static str,
+    b: usize,
+) -> Result<(), GradcheckError> {
+    for (i, (a, e)) in at_once.iter().zip(alone).enumerate() {
+        for (k, (x, y)) in a.to_vec().into_iter().zip(e.to_vec()).enumerate() {
+            let err = (x - y).abs();
+            if err > options.atol + options.rtol * y.abs() || err.is_nan() {
+                let which = if b == GRAD_BATCH {
+                    "the sum of the batch".to_string()
+                } else {
+                    format!("grad_output {b} of {GRAD_BATCH}")
+                };
+                return Err(GradcheckError::Mismatch {
+                    op,
+                    input: format!(
+                        "{} (batched grad: {which} on one retained graph vs a fresh pass)",
+                        input_name(options, i)
+                    ),
+                    input_index: unravel(k, a.shape()),
+                    output_index: b,
+                    analytical: x,
+                    numerical: y,
+                    order: 1,
+                    projection: false,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 fn input_name(options: &GradcheckOptions, i: usize) -> String {

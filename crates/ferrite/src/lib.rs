@@ -87,6 +87,11 @@ pub struct ArchitectureGuide;
 #[cfg(doctest)]
 pub struct ConvOneGuide;
 
+/// `docs/autograd.md`
+#[doc = include_str!("../../../docs/autograd.md")]
+#[cfg(doctest)]
+pub struct AutogradGuide;
+
 /// `docs/training.md`
 #[doc = include_str!("../../../docs/training.md")]
 #[cfg(doctest)]

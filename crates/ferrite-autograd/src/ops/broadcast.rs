@@ -4,6 +4,7 @@
 use ferrite_tensor::{Float, Result};
 
 use crate::Var;
+use crate::ops::double::{linear_fn, linear_op};
 
 impl<T: Float> Var<T> {
     /// Sums over the dimensions that broadcasting added or stretched, giving `shape`
@@ -28,14 +29,13 @@ impl<T: Float> Var<T> {
             return Ok(self.clone());
         }
         let value = self.value().sum_to(shape)?;
-        let from = input_shape.clone();
-        let y = Var::from_op("sum_to", value, &[self], move |g, grads| {
-            grads.set(0, || g.broadcast_to(&from))
-        })?;
-        Ok(
-            y.with_double_backward(move |g, _, grads| {
-                grads.set(0, || g.broadcast_to(&input_shape))
-            }),
+        let shape = shape.to_vec();
+        linear_op(
+            ["sum_to", "sum_to_backward"],
+            self,
+            value,
+            linear_fn(move |a| a.sum_to(&shape)),
+            linear_fn(move |g| g.broadcast_to(&input_shape)),
         )
     }
 }

@@ -3,12 +3,13 @@
 //! gradient computed only when its input needs it.
 
 use ferrite_tensor::{
-    Conv1dParams, Conv2dGrads, Conv2dParams, ConvTranspose2dParams, Float, Result, Tensor,
-    conv_transpose2d_backward, conv1d_backward, conv2d_backward,
+    Conv1dParams, Conv2dGrads, Conv2dParams, ConvTranspose2dParams, Float, Padding, Padding1d,
+    Result, Tensor, conv_transpose2d_backward, conv1d_backward, conv2d_backward,
 };
 
 use crate::Var;
 use crate::ops::conv_grad::conv2d_double_backward;
+use crate::ops::double::recomputed;
 
 /// Records a convolution-like op `name` of `input`, `weight` and an optional `bias` whose
 /// forward value is `value` and whose three gradients `backward(g, x, w, needs)` computes.
@@ -128,6 +129,7 @@ impl<T: Float> Var<T> {
             (self, weight, bias),
             move |g, x, w, needs| conv1d_backward(g, x, w, &params, needs),
         )
+        .map(|y| y.with_double_backward(recomputed(move |v| conv1d_composite(v, &params))))
     }
 
     /// Transposed 2-D convolution like `torch.nn.functional.conv_transpose2d`, the
@@ -174,7 +176,60 @@ impl<T: Float> Var<T> {
             (self, weight, bias),
             move |g, x, w, needs| conv_transpose2d_backward(g, x, w, &params, needs),
         )
+        .map(|y| {
+            y.with_double_backward(recomputed(move |v| conv_transpose2d_composite(v, &params)))
+        })
     }
+}
+
+/// conv1d as a conv2d over a height of 1 (the recomputation its double backward
+/// differentiates): `v` is the input, the weight and the optional bias.
+fn conv1d_composite<T: Float>(v: &[Var<T>], params: &Conv1dParams) -> Result<Var<T>> {
+    let padding = match params.padding {
+        Padding1d::Explicit(p) => Padding::Explicit([0, p]),
+        Padding1d::Same => Padding::Same,
+        Padding1d::Valid => Padding::Valid,
+    };
+    let params2 = Conv2dParams {
+        stride: [1, params.stride],
+        padding,
+        dilation: [1, params.dilation],
+        groups: params.groups,
+    };
+    let (x, w) = (v[0].unsqueeze(-2)?, v[1].unsqueeze(-2)?);
+    x.conv2d(&w, v.get(2), &params2)?.squeeze(-2)
+}
+
+/// conv_transpose2d as the input gradient of a conv2d (the recomputation its double
+/// backward differentiates): `v` is the input, the weight and the optional bias.
+fn conv_transpose2d_composite<T: Float>(
+    v: &[Var<T>],
+    params: &ConvTranspose2dParams,
+) -> Result<Var<T>> {
+    let unbatched = v[0].shape().len() == 3;
+    let x = if unbatched {
+        v[0].unsqueeze(0)?
+    } else {
+        v[0].clone()
+    };
+    let (xs, ws) = (x.shape(), v[1].shape());
+    let size = |i: usize| {
+        let p = params;
+        (xs[2 + i] - 1) * p.stride[i] + p.dilation[i] * (ws[2 + i] - 1) + p.output_padding[i] + 1
+            - 2 * p.padding[i]
+    };
+    let out_shape = [xs[0], ws[1] * params.groups, size(0), size(1)];
+    let params2 = Conv2dParams {
+        stride: params.stride,
+        padding: Padding::Explicit(params.padding),
+        dilation: params.dilation,
+        groups: params.groups,
+    };
+    let mut y = Var::conv2d_input_grad(&x, &v[1], &out_shape, &params2)?;
+    if let Some(b) = v.get(2) {
+        y = y.add(&b.reshape(&[-1, 1, 1])?)?;
+    }
+    if unbatched { y.squeeze(0) } else { Ok(y) }
 }
 
 #[cfg(test)]

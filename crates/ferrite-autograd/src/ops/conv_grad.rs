@@ -2,7 +2,8 @@
 //! is bilinear, so its own gradients are again a conv2d or the other gradient kernel.
 //! From `⟨g, conv2d(x, w)⟩ = ⟨input_grad(g, w), x⟩ = ⟨weight_grad(g, x), w⟩`:
 //! `∂⟨a, input_grad(g, w)⟩ = (conv2d(a, w), weight_grad(g, a))` and
-//! `∂⟨a, weight_grad(g, x)⟩ = (conv2d(x, a), input_grad(g, a))`.
+//! `∂⟨a, weight_grad(g, x)⟩ = (conv2d(x, a), input_grad(g, a))`; the same identities, in
+//! `Var` ops, make the two kernels differentiable again, so conv2d is to any order.
 
 use ferrite_tensor::{Conv2dParams, Float, Result, conv2d_input_grad, conv2d_weight_grad};
 
@@ -42,6 +43,14 @@ impl<T: Float> Var<T> {
                 grads.set(1, || conv2d_weight_grad(&g, a, w.shape(), &params))
             },
         )
+        .map(|y| {
+            y.with_double_backward(move |a, v, grads| {
+                grads.set(0, || a.conv2d(&v[1], None, &params))?;
+                grads.set(1, || {
+                    Var::conv2d_weight_grad(&v[0], a, &v[1].shape(), &params)
+                })
+            })
+        })
     }
 
     /// The gradient of `conv2d` with respect to its weight, for `grad_output` and `input`,
@@ -77,6 +86,14 @@ impl<T: Float> Var<T> {
                 grads.set(1, || conv2d_input_grad(&g, a, x.shape(), &params))
             },
         )
+        .map(|y| {
+            y.with_double_backward(move |a, v, grads| {
+                grads.set(0, || v[1].conv2d(a, None, &params))?;
+                grads.set(1, || {
+                    Var::conv2d_input_grad(&v[0], a, &v[1].shape(), &params)
+                })
+            })
+        })
     }
 }
 

@@ -1,9 +1,12 @@
 //! `dropout` and `dropout2d`: the `ferrite-tensor` kernel draws the mask and multiplies; the
 //! backward multiplies the gradient by the same mask.
 
-use ferrite_tensor::{Float, Result, Rng};
+use std::sync::Arc;
+
+use ferrite_tensor::{Float, Result, Rng, Tensor};
 
 use crate::Var;
+use crate::ops::double::{linear_fn, linear_op};
 
 impl<T: Float> Var<T> {
     /// Zeroes each element with probability `p` and scales the survivors by `1 / (1 - p)`,
@@ -33,9 +36,14 @@ impl<T: Float> Var<T> {
             return Ok(self.clone());
         }
         let (value, mask) = self.value().dropout(p, rng)?;
-        Var::from_op("dropout", value, &[self], move |g, grads| {
-            grads.set(0, || g.mul(&mask))
-        })
+        let by_mask = linear_fn(move |a: &Tensor<T>| a.mul(&mask));
+        linear_op(
+            ["dropout", "dropout_backward"],
+            self,
+            value,
+            Arc::clone(&by_mask),
+            by_mask,
+        )
     }
 
     /// Zeroes whole channels: each `[n, c]` slice of an `[N, C, ...]` input with probability
@@ -66,9 +74,14 @@ impl<T: Float> Var<T> {
             return Ok(self.clone());
         }
         let (value, mask) = self.value().dropout2d(p, rng)?;
-        Var::from_op("dropout2d", value, &[self], move |g, grads| {
-            grads.set(0, || g.mul(&mask))
-        })
+        let by_mask = linear_fn(move |a: &Tensor<T>| a.mul(&mask));
+        linear_op(
+            ["dropout2d", "dropout2d_backward"],
+            self,
+            value,
+            Arc::clone(&by_mask),
+            by_mask,
+        )
     }
 }
 

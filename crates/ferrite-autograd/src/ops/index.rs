@@ -4,6 +4,7 @@
 use ferrite_tensor::{Float, Indices, Result, gather_backward, index_select_backward};
 
 use crate::Var;
+use crate::ops::double::{linear_fn, linear_op};
 
 impl<T: Float> Var<T> {
     /// Values along `dim` picked by `index`, like `torch.gather(x, dim, index)`: for
@@ -28,9 +29,14 @@ impl<T: Float> Var<T> {
     pub fn gather(&self, dim: isize, index: &Indices) -> Result<Var<T>> {
         let value = self.value().gather(dim, index)?;
         let (index, shape) = (index.clone(), self.shape());
-        Var::from_op("gather", value, &[self], move |g, grads| {
-            grads.set(0, || gather_backward(g, &index, dim, &shape))
-        })
+        let picks = index.clone();
+        linear_op(
+            ["gather", "gather_backward"],
+            self,
+            value,
+            linear_fn(move |a| a.gather(dim, &picks)),
+            linear_fn(move |g| gather_backward(g, &index, dim, &shape)),
+        )
     }
 
     /// The slices of `dim` listed in a 1-D or 0-d `index`, like
@@ -54,8 +60,13 @@ impl<T: Float> Var<T> {
     pub fn index_select(&self, dim: isize, index: &Indices) -> Result<Var<T>> {
         let value = self.value().index_select(dim, index)?;
         let (index, shape) = (index.clone(), self.shape());
-        Var::from_op("index_select", value, &[self], move |g, grads| {
-            grads.set(0, || index_select_backward(g, &index, dim, &shape))
-        })
+        let picks = index.clone();
+        linear_op(
+            ["index_select", "index_select_backward"],
+            self,
+            value,
+            linear_fn(move |a| a.index_select(dim, &picks)),
+            linear_fn(move |g| index_select_backward(g, &index, dim, &shape)),
+        )
     }
 }

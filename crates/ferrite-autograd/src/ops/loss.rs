@@ -11,7 +11,37 @@ use ferrite_tensor::{
     smooth_l1_loss_backward,
 };
 
+use std::sync::Arc;
+
 use crate::Var;
+use crate::ops::double::{linear_fn, linear_op, recomputed};
+
+/// `l · weight` for an optional constant weight broadcast to `l`.
+fn weighted<T: Float>(l: Var<T>, weight: Option<&Tensor<T>>) -> Result<Var<T>> {
+    match weight {
+        Some(w) => l.mul(&Var::new(w.clone())),
+        None => Ok(l),
+    }
+}
+
+/// cross_entropy in differentiable ops: linear in the log-probabilities, with the
+/// coefficients the fused backward gives for probabilities 0 (`∂loss/∂log p`), summed over
+/// the classes (and over the positions unless the reduction is none).
+fn cross_entropy_composite<T: Float>(
+    x: &Var<T>,
+    target: CrossEntropyTarget<'_, T>,
+    options: &CrossEntropyOptions,
+) -> Result<Var<T>> {
+    let class_dim: isize = if x.shape().len() == 1 { 0 } else { 1 };
+    let out = x.value().cross_entropy(target, options)?.0;
+    let zeros = Tensor::zeros(&x.shape());
+    let coeff = cross_entropy_backward(&Tensor::ones(out.shape()), &zeros, target, options)?;
+    let terms = x.log_softmax(class_dim)?.mul(&Var::new(coeff))?;
+    match options.reduction {
+        Reduction::None => terms.sum(&[class_dim], false),
+        _ => terms.sum_all(),
+    }
+}
 
 /// A cross-entropy target kept by the backward closure.
 enum OwnedTarget<T: Float> {
@@ -43,12 +73,45 @@ fn pointwise_op<T: Float>(
     input: &Var<T>,
     target: &Var<T>,
     grads: impl Fn(&Tensor<T>) -> Result<LossGrads<T>> + Send + Sync + 'static,
+    elementwise: impl Fn(&Var<T>, &Var<T>) -> Result<Var<T>> + Send + Sync + 'static,
+    reduction: KlDivReduction,
 ) -> Result<Var<T>> {
     Var::from_op(name, value, &[input, target], move |g, slots| {
         let LossGrads { input, target } = grads(g)?;
         slots.set(1, || Ok(target))?;
         slots.set(0, || Ok(input))
     })
+    .map(|y| {
+        y.with_double_backward(recomputed(move |v| {
+            reduce(elementwise(&v[0], &v[1])?, reduction)
+        }))
+    })
+}
+
+/// A loss's reduction of its elementwise values, in differentiable ops.
+fn reduce<T: Float>(l: Var<T>, reduction: KlDivReduction) -> Result<Var<T>> {
+    match reduction {
+        KlDivReduction::None => Ok(l),
+        KlDivReduction::Sum => l.sum_all(),
+        KlDivReduction::Mean => l.mean(&[], false),
+        KlDivReduction::BatchMean => {
+            let batch = l.shape().first().copied().unwrap_or(1);
+            l.sum_all()?.div_scalar(T::of(batch as f64))
+        }
+    }
+}
+
+/// `|d| < limit ? ½d²·inner : outer(|d|)` elementwise: smooth_l1 and huber.
+fn quadratic_near_zero<T: Float>(
+    d: &Var<T>,
+    limit: f64,
+    inner: f64,
+    outer: impl Fn(&Var<T>) -> Result<Var<T>>,
+) -> Result<Var<T>> {
+    let a = d.abs()?;
+    let near = a.value().lt_scalar(T::of(limit));
+    let quadratic = d.mul(d)?.mul_scalar(T::of(0.5 * inner))?;
+    Var::where_cond(&near, &quadratic, &outer(&a)?)
 }
 
 impl<T: Float> Var<T> {
@@ -99,10 +162,17 @@ impl<T: Float> Var<T> {
         let (value, softmax) = self.value().cross_entropy(target, options)?;
         let target = OwnedTarget::new(target);
         let options = options.clone();
+        let target = Arc::new(target);
+        let (targets, opts) = (Arc::clone(&target), options.clone());
         Var::from_op("cross_entropy", value, &[self], move |g, grads| {
             grads.set(0, || {
                 cross_entropy_backward(g, &softmax, target.borrow(), &options)
             })
+        })
+        .map(|y| {
+            y.with_double_backward(recomputed(move |v| {
+                cross_entropy_composite(&v[0], targets.borrow(), &opts)
+            }))
         })
     }
 
@@ -140,9 +210,14 @@ impl<T: Float> Var<T> {
         let value = x.nll_loss(target, &options)?;
         let shape = x.shape().to_vec();
         let target = target.clone();
-        Var::from_op("nll_loss", value, &[self], move |g, grads| {
-            grads.set(0, || nll_loss_backward(g, &shape, &target, &options))
-        })
+        let (picks, opts) = (target.clone(), options.clone());
+        linear_op(
+            ["nll_loss", "nll_loss_backward"],
+            self,
+            value,
+            linear_fn(move |a| a.nll_loss(&picks, &opts)),
+            linear_fn(move |g| nll_loss_backward(g, &shape, &target, &options)),
+        )
     }
 
     /// Mean squared error, like `F.mse_loss(input, target, reduction=...)`:
@@ -181,6 +256,12 @@ impl<T: Float> Var<T> {
             grads.set(1, || Ok(grad.neg()))?;
             grads.set(0, || Ok(grad))
         })
+        .map(|y| {
+            y.with_double_backward(recomputed(move |v| {
+                let d = v[0].sub(&v[1])?;
+                reduce(d.mul(&d)?, reduction.into())
+            }))
+        })
     }
 
     /// Mean absolute error, like `F.l1_loss(input, target, reduction=...)`:
@@ -207,9 +288,15 @@ impl<T: Float> Var<T> {
     pub fn l1_loss(&self, target: &Var<T>, reduction: Reduction) -> Result<Var<T>> {
         let (x, t) = (self.value(), target.value());
         let value = x.l1_loss(&t, reduction)?;
-        pointwise_op("l1_loss", value, self, target, move |g| {
-            l1_loss_backward(g, &x, &t, reduction)
-        })
+        pointwise_op(
+            "l1_loss",
+            value,
+            self,
+            target,
+            move |g| l1_loss_backward(g, &x, &t, reduction),
+            |x, t| x.sub(t)?.abs(),
+            reduction.into(),
+        )
     }
 
     /// Smooth L1 loss, like `F.smooth_l1_loss(input, target, reduction=..., beta=...)`:
@@ -241,9 +328,21 @@ impl<T: Float> Var<T> {
     ) -> Result<Var<T>> {
         let (x, t) = (self.value(), target.value());
         let value = x.smooth_l1_loss(&t, reduction, beta)?;
-        pointwise_op("smooth_l1_loss", value, self, target, move |g| {
-            smooth_l1_loss_backward(g, &x, &t, reduction, beta)
-        })
+        pointwise_op(
+            "smooth_l1_loss",
+            value,
+            self,
+            target,
+            move |g| smooth_l1_loss_backward(g, &x, &t, reduction, beta),
+            move |x, t| {
+                let d = x.sub(t)?;
+                if beta == 0.0 {
+                    return d.abs();
+                }
+                quadratic_near_zero(&d, beta, 1.0 / beta, |a| a.sub_scalar(T::of(0.5 * beta)))
+            },
+            reduction.into(),
+        )
     }
 
     /// Huber loss, like `F.huber_loss(input, target, reduction=..., delta=...)`: with
@@ -270,9 +369,19 @@ impl<T: Float> Var<T> {
     pub fn huber_loss(&self, target: &Var<T>, reduction: Reduction, delta: f64) -> Result<Var<T>> {
         let (x, t) = (self.value(), target.value());
         let value = x.huber_loss(&t, reduction, delta)?;
-        pointwise_op("huber_loss", value, self, target, move |g| {
-            huber_loss_backward(g, &x, &t, reduction, delta)
-        })
+        pointwise_op(
+            "huber_loss",
+            value,
+            self,
+            target,
+            move |g| huber_loss_backward(g, &x, &t, reduction, delta),
+            move |x, t| {
+                quadratic_near_zero(&x.sub(t)?, delta, 1.0, |a| {
+                    a.sub_scalar(T::of(0.5 * delta))?.mul_scalar(T::of(delta))
+                })
+            },
+            reduction.into(),
+        )
     }
 
     /// Binary cross-entropy between probabilities and targets, like
@@ -311,9 +420,24 @@ impl<T: Float> Var<T> {
         let (x, t) = (self.value(), target.value());
         let value = x.binary_cross_entropy(&t, weight, reduction)?;
         let weight = weight.cloned();
-        pointwise_op("binary_cross_entropy", value, self, target, move |g| {
-            binary_cross_entropy_backward(g, &x, &t, weight.as_ref(), reduction)
-        })
+        let w = weight.clone();
+        pointwise_op(
+            "binary_cross_entropy",
+            value,
+            self,
+            target,
+            move |g| binary_cross_entropy_backward(g, &x, &t, weight.as_ref(), reduction),
+            move |x, t| {
+                // −w·(t·log x + (1 − t)·log(1 − x)), each log clamped at −100 as PyTorch's.
+                let floor = Some(T::of(-100.0));
+                let log_x = x.log()?.clamp(floor, None)?;
+                let log_rest = x.neg()?.add_scalar(T::one())?.log()?.clamp(floor, None)?;
+                let rest = t.neg()?.add_scalar(T::one())?;
+                let l = t.mul(&log_x)?.add(&rest.mul(&log_rest)?)?.neg()?;
+                weighted(l, w.as_ref())
+            },
+            reduction.into(),
+        )
     }
 
     /// Binary cross-entropy on logits, like `F.binary_cross_entropy_with_logits(input,
@@ -350,6 +474,7 @@ impl<T: Float> Var<T> {
         let (x, t) = (self.value(), target.value());
         let value = x.binary_cross_entropy_with_logits(&t, weight, pos_weight, reduction)?;
         let (weight, pos_weight) = (weight.cloned(), pos_weight.cloned());
+        let (w, pw) = (weight.clone(), pos_weight.clone());
         pointwise_op(
             "binary_cross_entropy_with_logits",
             value,
@@ -365,6 +490,18 @@ impl<T: Float> Var<T> {
                     reduction,
                 )
             },
+            move |x, t| {
+                // −w·(pos_weight·t·log σ(x) + (1 − t)·log σ(−x)), log σ(x) = −softplus(−x).
+                let (one, twenty) = (T::one(), T::of(20.0));
+                let mut positive = t.mul(&x.neg()?.softplus(one, twenty)?)?;
+                if let Some(pw) = &pw {
+                    positive = positive.mul(&Var::new(pw.clone()))?;
+                }
+                let rest = t.neg()?.add_scalar(one)?;
+                let l = positive.add(&rest.mul(&x.softplus(one, twenty)?)?)?;
+                weighted(l, w.as_ref())
+            },
+            reduction.into(),
         )
     }
 
@@ -401,8 +538,23 @@ impl<T: Float> Var<T> {
     ) -> Result<Var<T>> {
         let (x, t) = (self.value(), target.value());
         let value = x.kl_div(&t, reduction, log_target)?;
-        pointwise_op("kl_div", value, self, target, move |g| {
-            kl_div_backward(g, &x, &t, reduction, log_target)
-        })
+        pointwise_op(
+            "kl_div",
+            value,
+            self,
+            target,
+            move |g| kl_div_backward(g, &x, &t, reduction, log_target),
+            move |x, t| {
+                if log_target {
+                    return t.exp()?.mul(&t.sub(x)?);
+                }
+                // t·log t is 0 where t = 0 (PyTorch's xlogy): take the log of 1 there.
+                let positive = t.value().gt_scalar(T::zero());
+                let one = Var::new(Tensor::ones(&t.shape()));
+                let safe = Var::where_cond(&positive, t, &one)?;
+                t.mul(&safe.log()?)?.sub(&t.mul(x)?)
+            },
+            reduction,
+        )
     }
 }

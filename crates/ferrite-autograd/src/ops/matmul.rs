@@ -2,7 +2,7 @@
 
 use ferrite_tensor::{Float, Result, Tensor, linear_backward, matmul_backward};
 
-use crate::Var;
+use crate::{Var, VarGrads};
 
 impl<T: Float> Var<T> {
     /// Matrix product like `torch.matmul`: `[k]·[k]` is a 0-d dot product, a 1-D left
@@ -35,6 +35,9 @@ impl<T: Float> Var<T> {
             grads.put(0, fused.a);
             grads.put(1, fused.b);
             Ok(())
+        })
+        .map(|y| {
+            y.with_double_backward(|g, v, grads| matmul_double_backward(g, &v[0], &v[1], grads))
         })
     }
 
@@ -75,5 +78,55 @@ impl<T: Float> Var<T> {
             grads.put(2, fused.bias);
             Ok(())
         })
+        .map(|y| y.with_double_backward(linear_double_backward))
     }
+}
+
+/// matmul's gradients in matmul ops (so differentiable to any order): with 1-D operands
+/// promoted as the forward does, `∂a = g·bᵀ` and `∂b = aᵀ·g`, summed over broadcast batch
+/// dims.
+fn matmul_double_backward<T: Float>(
+    g: &Var<T>,
+    a: &Var<T>,
+    b: &Var<T>,
+    grads: &mut VarGrads<T>,
+) -> Result<()> {
+    let (sa, sb) = (a.shape(), b.shape());
+    let a2 = if sa.len() == 1 {
+        a.unsqueeze(0)?
+    } else {
+        a.clone()
+    };
+    let b2 = if sb.len() == 1 {
+        b.unsqueeze(1)?
+    } else {
+        b.clone()
+    };
+    let g2 = match (sa.len(), sb.len()) {
+        (1, 1) => g.reshape(&[1, 1])?,
+        (1, _) => g.unsqueeze(-2)?,
+        (_, 1) => g.unsqueeze(-1)?,
+        _ => g.clone(),
+    };
+    let back = |grad: Var<T>, promoted: &Var<T>, shape: &[usize]| -> Result<Var<T>> {
+        let shape: Vec<isize> = shape.iter().map(|&d| d as isize).collect();
+        grad.sum_to(&promoted.shape())?.reshape(&shape)
+    };
+    grads.set(0, || back(g2.matmul(&b2.transpose(-1, -2)?)?, &a2, &sa))?;
+    grads.set(1, || back(a2.transpose(-1, -2)?.matmul(&g2)?, &b2, &sb))
+}
+
+/// linear's gradients in matmul ops: `∂x = g·W`, `∂W = gᵀ·x` and `∂b = Σ g` over every
+/// leading dim.
+fn linear_double_backward<T: Float>(
+    g: &Var<T>,
+    inputs: &[Var<T>],
+    grads: &mut VarGrads<T>,
+) -> Result<()> {
+    let (x, w) = (&inputs[0], &inputs[1]);
+    let (outs, ins) = (w.shape()[0] as isize, w.shape()[1] as isize);
+    grads.set(0, || g.matmul(w))?;
+    let rows = g.reshape(&[-1, outs])?;
+    grads.set(1, || rows.transpose(0, 1)?.matmul(&x.reshape(&[-1, ins])?))?;
+    grads.set(2, || rows.sum(&[0], false))
 }

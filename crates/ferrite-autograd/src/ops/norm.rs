@@ -3,11 +3,12 @@
 //! their `Var`s), backward by their closed-form backward kernels.
 
 use ferrite_tensor::{
-    BatchNormOptions, Float, NormGrads, NormOutput, Result, batch_norm_backward,
+    BatchNormOptions, Float, NormGrads, NormOutput, Result, Tensor, batch_norm_backward,
     group_norm_backward, layer_norm_backward,
 };
 
 use crate::Var;
+use crate::ops::double::recomputed;
 
 impl<T: Float> Var<T> {
     /// Batch normalisation of each channel of an `[N, C, *]` input, like
@@ -57,6 +58,9 @@ impl<T: Float> Var<T> {
     ) -> Result<Var<T>> {
         let value = |v: Option<&Var<T>>| v.map(Var::value);
         let (mean, var) = (value(running_mean), value(running_var));
+        // The statistics the forward normalizes with, for the double backward.
+        let stats = (!options.training).then(|| (mean.clone(), var.clone()));
+        let eps = options.eps;
         let (w, b) = (value(weight), value(bias));
         let out = self.value().batch_norm(
             mean.as_ref(),
@@ -79,6 +83,7 @@ impl<T: Float> Var<T> {
         // Without a weight, the bias is input 1.
         let bias_slot = 1 + usize::from(has_weight);
         let saved = out.saved;
+        let affine = (has_weight, has_bias);
         Var::from_op("batch_norm", out.output, &inputs, move |g, grads| {
             let needs = [
                 grads.needs(0),
@@ -95,7 +100,56 @@ impl<T: Float> Var<T> {
             }
             Ok(())
         })
+        .map(|y| {
+            y.with_double_backward(recomputed(move |v| {
+                let dims: Vec<isize> = (0..v[0].shape().len() as isize)
+                    .filter(|&d| d != 1)
+                    .collect();
+                let normalized = match &stats {
+                    Some((Some(mean), Some(var))) => {
+                        let per_channel =
+                            |t: &Tensor<T>| channel_column(&Var::new(t.clone()), &v[0]);
+                        let (mean, var) = (per_channel(mean)?, per_channel(var)?);
+                        v[0].sub(&mean)?.div(&var.add_scalar(T::of(eps))?.sqrt()?)?
+                    }
+                    _ => standardize(&v[0], &dims, eps)?,
+                };
+                scale_shift(normalized, v, affine, |p| channel_column(p, &v[0]))
+            }))
+        })
     }
+}
+
+/// `(x − mean) / √(var + eps)` over `dims` with the biased variance, in differentiable ops
+/// (the recomputation the norms' double backwards differentiate).
+fn standardize<T: Float>(x: &Var<T>, dims: &[isize], eps: f64) -> Result<Var<T>> {
+    let d = x.sub(&x.mean(dims, true)?)?;
+    let var = d.mul(&d)?.mean(dims, true)?;
+    d.div(&var.add_scalar(T::of(eps))?.sqrt()?)
+}
+
+/// `y · weight + bias` for the optional affine parameters in `v[1..]`, each laid out by
+/// `layout` to broadcast against `y`.
+fn scale_shift<T: Float>(
+    mut y: Var<T>,
+    v: &[Var<T>],
+    (has_weight, has_bias): (bool, bool),
+    layout: impl Fn(&Var<T>) -> Result<Var<T>>,
+) -> Result<Var<T>> {
+    if has_weight {
+        y = y.mul(&layout(&v[1])?)?;
+    }
+    if has_bias {
+        y = y.add(&layout(&v[1 + usize::from(has_weight)])?)?;
+    }
+    Ok(y)
+}
+
+/// A per-channel `[C]` vector shaped `[C, 1, ...]` to broadcast against `x` `[N, C, ...]`.
+fn channel_column<T: Float>(p: &Var<T>, x: &Var<T>) -> Result<Var<T>> {
+    let mut shape = vec![-1isize];
+    shape.resize(x.shape().len().saturating_sub(1), 1);
+    p.reshape(&shape)
 }
 
 impl<T: Float> Var<T> {
@@ -137,7 +191,19 @@ impl<T: Float> Var<T> {
         let out = self
             .value()
             .layer_norm(normalized_shape, w.as_ref(), b.as_ref(), eps)?;
-        record_affine_norm("layer_norm", self, weight, bias, out, layer_norm_backward)
+        let affine = (weight.is_some(), bias.is_some());
+        let k = normalized_shape.len() as isize;
+        let y = record_affine_norm("layer_norm", self, weight, bias, out, layer_norm_backward)?;
+        Ok(y.with_double_backward(recomputed(move |v| {
+            let n = v[0].shape().len() as isize;
+            let dims: Vec<isize> = (n - k..n).collect();
+            scale_shift(
+                standardize(&v[0], &dims, eps)?,
+                v,
+                affine,
+                |p| Ok(p.clone()),
+            )
+        })))
     }
 
     /// Group normalisation, like `F.group_norm(input, num_groups, weight, bias, eps)`: the
@@ -176,7 +242,14 @@ impl<T: Float> Var<T> {
         let out = self
             .value()
             .group_norm(num_groups, w.as_ref(), b.as_ref(), eps)?;
-        record_affine_norm("group_norm", self, weight, bias, out, group_norm_backward)
+        let affine = (weight.is_some(), bias.is_some());
+        let y = record_affine_norm("group_norm", self, weight, bias, out, group_norm_backward)?;
+        Ok(y.with_double_backward(recomputed(move |v| {
+            let shape: Vec<isize> = v[0].shape().iter().map(|&d| d as isize).collect();
+            let grouped = v[0].reshape(&[shape[0], num_groups as isize, -1])?;
+            let y = standardize(&grouped, &[2], eps)?.reshape(&shape)?;
+            scale_shift(y, v, affine, |p| channel_column(p, &v[0]))
+        })))
     }
 }
 

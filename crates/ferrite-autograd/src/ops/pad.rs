@@ -4,6 +4,7 @@
 use ferrite_tensor::{Float, PadMode, Result, pad_backward};
 
 use crate::Var;
+use crate::ops::double::{linear_fn, linear_op};
 
 impl<T: Float> Var<T> {
     /// Pads the trailing dimensions like `torch.nn.functional.pad(input, pad, mode, value)`:
@@ -35,8 +36,18 @@ impl<T: Float> Var<T> {
         let value = x.pad(pad, mode)?;
         let input_shape = x.shape().to_vec();
         let pad = pad.to_vec();
-        Var::from_op("pad", value, &[self], move |g, grads| {
-            grads.set(0, || pad_backward(g, &input_shape, &pad, mode))
-        })
+        // The constant of a constant pad is no part of the linear map the gradients see.
+        let linear_mode = match mode {
+            PadMode::Constant(_) => PadMode::Constant(0.0),
+            other => other,
+        };
+        let pads = pad.clone();
+        linear_op(
+            ["pad", "pad_backward"],
+            self,
+            value,
+            linear_fn(move |a| a.pad(&pads, linear_mode)),
+            linear_fn(move |g| pad_backward(g, &input_shape, &pad, mode)),
+        )
     }
 }

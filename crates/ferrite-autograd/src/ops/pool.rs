@@ -2,13 +2,16 @@
 //! argmax of each window), `avg_pool2d` and `adaptive_avg_pool2d` (spread over the window),
 //! and `max_unpool2d` (gathered back from the unpooled positions).
 
+use std::sync::Arc;
+
 use ferrite_tensor::buffer::Scratch;
 use ferrite_tensor::{
-    AdaptiveSize, Float, Indices, Pool2dParams, Result, Unpool2dParams,
+    AdaptiveSize, Float, Indices, Pool2dParams, Result, Tensor, Unpool2dParams,
     adaptive_avg_pool2d_backward, avg_pool2d_backward, max_pool2d_backward, max_unpool2d_backward,
 };
 
 use crate::Var;
+use crate::ops::double::{linear_fn, linear_op};
 
 impl<T: Float> Var<T> {
     /// 2-D max pooling like `torch.nn.functional.max_pool2d`. The gradient of each window
@@ -40,11 +43,14 @@ impl<T: Float> Var<T> {
         }
         let (value, indices) = x.max_pool2d_with_indices(params)?;
         // Recycled when the graph is freed, like the tensors.
-        let indices = Scratch::from(indices);
         let input_shape = x.shape().to_vec();
-        Var::from_op("max_pool2d", value, &[self], move |g, grads| {
-            grads.set(0, || max_pool2d_backward(g, &indices, &input_shape))
-        })
+        picked(
+            ["max_pool2d", "max_pool2d_backward"],
+            self,
+            value,
+            indices,
+            input_shape,
+        )
     }
 
     /// 2-D max pooling that also returns where each maximum was, like
@@ -73,10 +79,8 @@ impl<T: Float> Var<T> {
         let (value, indices) = x.max_pool2d_with_indices(params)?;
         let shown = to_indices(&indices, value.shape())?;
         let input_shape = x.shape().to_vec();
-        let indices = Scratch::from(indices);
-        let y = Var::from_op("max_pool2d", value, &[self], move |g, grads| {
-            grads.set(0, || max_pool2d_backward(g, &indices, &input_shape))
-        })?;
+        let names = ["max_pool2d", "max_pool2d_backward"];
+        let y = picked(names, self, value, indices, input_shape)?;
         Ok((y, shown))
     }
 
@@ -106,9 +110,15 @@ impl<T: Float> Var<T> {
         let x = self.value();
         let value = x.adaptive_avg_pool2d(output_size)?;
         let input_shape = x.shape().to_vec();
-        Var::from_op("adaptive_avg_pool2d", value, &[self], move |g, grads| {
-            grads.set(0, || adaptive_avg_pool2d_backward(g, &input_shape))
-        })
+        let n = value.ndim();
+        let size = AdaptiveSize([Some(value.shape()[n - 2]), Some(value.shape()[n - 1])]);
+        linear_op(
+            ["adaptive_avg_pool2d", "adaptive_avg_pool2d_backward"],
+            self,
+            value,
+            linear_fn(move |a| a.adaptive_avg_pool2d(size)),
+            linear_fn(move |g| adaptive_avg_pool2d_backward(g, &input_shape)),
+        )
     }
 
     /// 2-D adaptive max pooling, like `F.adaptive_max_pool2d(x, output_size)`: the windows of
@@ -162,10 +172,8 @@ impl<T: Float> Var<T> {
         let (value, indices) = x.adaptive_max_pool2d_with_indices(output_size)?;
         let shown = to_indices(&indices, value.shape())?;
         let input_shape = x.shape().to_vec();
-        let indices = Scratch::from(indices);
-        let y = Var::from_op("adaptive_max_pool2d", value, &[self], move |g, grads| {
-            grads.set(0, || max_pool2d_backward(g, &indices, &input_shape))
-        })?;
+        let names = ["adaptive_max_pool2d", "adaptive_max_pool2d_backward"];
+        let y = picked(names, self, value, indices, input_shape)?;
         Ok((y, shown))
     }
 
@@ -192,10 +200,14 @@ impl<T: Float> Var<T> {
     /// ```
     pub fn max_unpool2d(&self, indices: &Indices, params: &Unpool2dParams) -> Result<Var<T>> {
         let value = self.value().max_unpool2d(indices, params)?;
-        let indices = indices.clone();
-        Var::from_op("max_unpool2d", value, &[self], move |g, grads| {
-            grads.set(0, || max_unpool2d_backward(g, &indices))
-        })
+        let (indices, picks, params) = (indices.clone(), indices.clone(), *params);
+        linear_op(
+            ["max_unpool2d", "max_unpool2d_backward"],
+            self,
+            value,
+            linear_fn(move |a| a.max_unpool2d(&picks, &params)),
+            linear_fn(move |g| max_unpool2d_backward(g, &indices)),
+        )
     }
 
     /// 2-D average pooling like `torch.nn.functional.avg_pool2d`.
@@ -222,13 +234,48 @@ impl<T: Float> Var<T> {
         let value = x.avg_pool2d(params)?;
         let input_shape = x.shape().to_vec();
         let params = *params;
-        Var::from_op("avg_pool2d", value, &[self], move |g, grads| {
-            grads.set(0, || avg_pool2d_backward(g, &input_shape, &params))
-        })
+        linear_op(
+            ["avg_pool2d", "avg_pool2d_backward"],
+            self,
+            value,
+            linear_fn(move |a| a.avg_pool2d(&params)),
+            linear_fn(move |g| avg_pool2d_backward(g, &input_shape, &params)),
+        )
     }
 }
 
 /// Pooling positions as an [`Indices`] tensor of the output's shape.
+/// A max pool: the gradient goes to the chosen element of each window (`indices`, its
+/// position in its H×W plane), and the op is linear in the input around any point without
+/// ties, so every higher gradient picks or scatters through the same elements.
+fn picked<T: Float>(
+    names: [&'static str; 2],
+    x: &Var<T>,
+    value: Tensor<T>,
+    indices: Vec<usize>,
+    input_shape: Vec<usize>,
+) -> Result<Var<T>> {
+    // Recycled when the graph is freed, like the tensors.
+    let indices = Arc::new(Scratch::from(indices));
+    let picks = Arc::clone(&indices);
+    let output_shape = value.shape().to_vec();
+    let plane: usize = input_shape[input_shape.len() - 2..].iter().product();
+    linear_op(
+        names,
+        x,
+        value,
+        linear_fn(move |a: &Tensor<T>| {
+            let out_plane: usize = output_shape[output_shape.len() - 2..].iter().product();
+            let a = a.to_vec();
+            let picked: Vec<T> = (picks.iter().enumerate())
+                .map(|(j, &i)| a[(j / out_plane.max(1)) * plane + i])
+                .collect();
+            Tensor::from_vec(picked, &output_shape)
+        }),
+        linear_fn(move |g| max_pool2d_backward(g, &indices, &input_shape)),
+    )
+}
+
 fn to_indices(positions: &[usize], shape: &[usize]) -> Result<Indices> {
     Indices::from_vec(positions.iter().map(|&i| i as i64).collect(), shape)
 }

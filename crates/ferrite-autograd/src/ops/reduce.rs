@@ -1,9 +1,12 @@
 //! Reductions: `sum`, `sum_all`, `mean`, `amax`/`amin`, `max`/`min` with indices,
 //! `logsumexp`, `var`, `std`, each with its backward; `argmax`/`argmin` (no gradient).
 
+use std::sync::Arc;
+
 use ferrite_tensor::{Float, Indices, Result, Tensor, gather_backward, normalize_dim};
 
 use crate::Var;
+use crate::ops::double::{linear_fn, linear_op, recomputed};
 
 /// The reduced dims of `shape` (empty list: all), ascending.
 fn reduced_dims(op: &'static str, dims: &[isize], ndim: usize) -> Result<Vec<usize>> {
@@ -166,19 +169,37 @@ impl<T: Float> Var<T> {
         let kept = keepdim_shape(&shape, &dims);
         let m = value.reshape(&kept)?;
         let dims: Vec<isize> = dims.iter().map(|&d| d as isize).collect();
-        Var::from_op(op, value, &[self], move |g, grads| {
-            grads.set(0, || {
-                let mask: Tensor<T> = x.zip_with(op, &m, |v, m| {
-                    if v == m || (v.is_nan() && m.is_nan()) {
-                        T::one()
-                    } else {
-                        T::zero()
-                    }
-                })?;
-                let count = mask.sum(&dims, true)?;
-                mask.mul(&g.reshape(&kept)?.div(&count)?)
-            })
-        })
+        // The maxima and their count per slice: ties share the gradient evenly, and around
+        // a point the op is the linear map `a ↦ Σ mask·a / count` (second derivative 0).
+        let ties = Arc::new(move || -> Result<(Tensor<T>, Tensor<T>)> {
+            let mask: Tensor<T> = x.zip_with(op, &m, |v, m| {
+                if v == m || (v.is_nan() && m.is_nan()) {
+                    T::one()
+                } else {
+                    T::zero()
+                }
+            })?;
+            let count = mask.sum(&dims, true)?;
+            Ok((mask, count))
+        });
+        let (forward_ties, out_shape) = (Arc::clone(&ties), as_isize(value.shape()));
+        let names = if op == "amax" {
+            ["amax", "amax_backward"]
+        } else {
+            ["amin", "amin_backward"]
+        };
+        let f = linear_fn(move |a: &Tensor<T>| {
+            let (mask, count) = forward_ties()?;
+            a.mul(&mask)?
+                .div(&count)?
+                .sum_to(count.shape())?
+                .reshape(&out_shape)
+        });
+        let ft = linear_fn(move |g: &Tensor<T>| {
+            let (mask, count) = ties()?;
+            mask.mul(&g.reshape(&kept)?.div(&count)?)
+        });
+        linear_op(names, self, value, f, ft)
     }
 
     /// The maximum along `dim` and its index, like `torch.max(x, dim, keepdim)` (the first
@@ -242,12 +263,22 @@ impl<T: Float> Var<T> {
         let kept = values.shape().to_vec();
         let out = values.reshape(&as_isize(&out_shape))?;
         let out_indices = Indices::from_vec(indices.to_vec(), &out_shape)?;
-        let var = Var::from_op(op, out, &[self], move |g, grads| {
-            grads.set(0, || {
+        let (picks, out_shape) = (indices.clone(), as_isize(out.shape()));
+        let names = if op == "max" {
+            ["max", "max_backward"]
+        } else {
+            ["min", "min_backward"]
+        };
+        let var = linear_op(
+            names,
+            self,
+            out,
+            linear_fn(move |a| a.gather(dim, &picks)?.reshape(&out_shape)),
+            linear_fn(move |g| {
                 let g = g.reshape(&as_isize(&kept))?;
                 gather_backward(&g, &indices, dim, &shape)
-            })
-        })?;
+            }),
+        )?;
         Ok((var, out_indices))
     }
 
@@ -306,8 +337,15 @@ impl<T: Float> Var<T> {
         let value = x.logsumexp(dims, keepdim)?;
         let kept = keepdim_shape(x.shape(), &reduced_dims("logsumexp", dims, x.ndim())?);
         let y = value.reshape(&kept)?;
+        let (shift, dims) = (x.amax(dims, true)?, dims.to_vec());
+        let out_shape = as_isize(value.shape());
         Var::from_op("logsumexp", value, &[self], move |g, grads| {
             grads.set(0, || x.sub(&y)?.exp().mul(&g.reshape(&kept)?))
+        })
+        .map(|y| {
+            y.with_double_backward(recomputed(move |v| {
+                logsumexp_composite(&v[0], &shift, &dims)?.reshape(&out_shape)
+            }))
         })
     }
 
@@ -332,10 +370,16 @@ impl<T: Float> Var<T> {
         let x = self.value();
         let value = x.var(dims, correction, keepdim)?;
         let (deviation, kept, scale) = spread(&x, "var", dims, correction)?;
+        let dims = dims.to_vec();
         Var::from_op("var", value, &[self], move |g, grads| {
             grads.set(0, || {
                 deviation.mul(&g.reshape(&kept)?.mul_scalar(T::of(2.0 * scale)))
             })
+        })
+        .map(|y| {
+            y.with_double_backward(recomputed(move |v| {
+                var_composite(&v[0], &dims, scale, keepdim)
+            }))
         })
     }
 
@@ -361,6 +405,7 @@ impl<T: Float> Var<T> {
         let value = x.std(dims, correction, keepdim)?;
         let (deviation, kept, scale) = spread(&x, "std", dims, correction)?;
         let std = value.reshape(&kept)?;
+        let dims = dims.to_vec();
         Var::from_op("std", value, &[self], move |g, grads| {
             grads.set(0, || {
                 let share = g.reshape(&kept)?.zip_with("std_backward", &std, |g, s| {
@@ -372,6 +417,11 @@ impl<T: Float> Var<T> {
                 })?;
                 deviation.mul(&share)
             })
+        })
+        .map(|y| {
+            y.with_double_backward(recomputed(move |v| {
+                var_composite(&v[0], &dims, scale, keepdim)?.sqrt()
+            }))
         })
     }
 }
@@ -389,6 +439,28 @@ fn spread<T: Float>(
     let kept = keepdim_shape(x.shape(), &reduced);
     let deviation = x.sub(&x.mean(dims, true)?)?;
     Ok((deviation, kept, 1.0 / (count as f64 - correction)))
+}
+
+/// logsumexp over `dims` (kept) in differentiable ops, shifted by the (constant) maximum
+/// for stability.
+pub(crate) fn logsumexp_composite<T: Float>(
+    x: &Var<T>,
+    max: &Tensor<T>,
+    dims: &[isize],
+) -> Result<Var<T>> {
+    let shift = Var::new(max.map(|m| if m.is_finite() { m } else { T::zero() }));
+    x.sub(&shift)?.exp()?.sum(dims, true)?.log()?.add(&shift)
+}
+
+/// `Σ(x − mean)² · scale` over `dims` in differentiable ops (var's recomputation).
+fn var_composite<T: Float>(
+    x: &Var<T>,
+    dims: &[isize],
+    scale: f64,
+    keepdim: bool,
+) -> Result<Var<T>> {
+    let d = x.sub(&x.mean(dims, true)?)?;
+    d.mul(&d)?.sum(dims, keepdim)?.mul_scalar(T::of(scale))
 }
 
 fn as_isize(shape: &[usize]) -> Vec<isize> {

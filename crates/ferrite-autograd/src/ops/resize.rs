@@ -4,6 +4,7 @@
 use ferrite_tensor::{Float, InterpolateOptions, Result, interpolate_backward};
 
 use crate::Var;
+use crate::ops::double::{linear_fn, linear_op};
 
 impl<T: Float> Var<T> {
     /// Resizes an `[N, C, H, W]` batch of images like `torch.nn.functional.interpolate`;
@@ -37,9 +38,13 @@ impl<T: Float> Var<T> {
         let value = x.interpolate(options)?;
         let input_shape = x.shape().to_vec();
         let options = *options;
-        Var::from_op("interpolate", value, &[self], move |g, grads| {
-            grads.set(0, || interpolate_backward(g, &input_shape, &options))
-        })
+        linear_op(
+            ["interpolate", "interpolate_backward"],
+            self,
+            value,
+            linear_fn(move |a| a.interpolate(&options)),
+            linear_fn(move |g| interpolate_backward(g, &input_shape, &options)),
+        )
     }
 }
 

@@ -1,12 +1,33 @@
 //! Shape ops: reshape, flatten, permute, transpose, squeeze, unsqueeze, narrow, broadcast_to,
 //! cat, stack. Their backward moves the gradient back to the input's layout.
 
+use std::sync::Arc;
+
 use ferrite_tensor::{Float, Result, Tensor, normalize_dim};
 
 use crate::Var;
+use crate::ops::double::{linear_fn, linear_op};
 
 fn as_isize(shape: &[usize]) -> Vec<isize> {
     shape.iter().map(|&d| d as isize).collect()
+}
+
+/// An op that only changes the shape (same elements in the same order): its gradient and
+/// every higher one are reshapes back and forth.
+fn reshaping<T: Float>(
+    names: [&'static str; 2],
+    x: &Var<T>,
+    value: Tensor<T>,
+    input_shape: Vec<isize>,
+) -> Result<Var<T>> {
+    let output_shape = as_isize(value.shape());
+    linear_op(
+        names,
+        x,
+        value,
+        linear_fn(move |a| a.reshape(&output_shape)),
+        linear_fn(move |g| g.reshape(&input_shape)),
+    )
 }
 
 impl<T: Float> Var<T> {
@@ -25,9 +46,7 @@ impl<T: Float> Var<T> {
     pub fn reshape(&self, shape: &[isize]) -> Result<Var<T>> {
         let input_shape = as_isize(&self.shape());
         let value = self.value().reshape(shape)?;
-        Var::from_op("reshape", value, &[self], move |g, grads| {
-            grads.set(0, || g.reshape(&input_shape))
-        })
+        reshaping(["reshape", "reshape_backward"], self, value, input_shape)
     }
 
     /// Merges dims `start_dim..=end_dim` into one, like `torch.flatten`.
@@ -45,9 +64,7 @@ impl<T: Float> Var<T> {
     pub fn flatten(&self, start_dim: isize, end_dim: isize) -> Result<Var<T>> {
         let input_shape = as_isize(&self.shape());
         let value = self.value().flatten(start_dim, end_dim)?;
-        Var::from_op("flatten", value, &[self], move |g, grads| {
-            grads.set(0, || g.reshape(&input_shape))
-        })
+        reshaping(["flatten", "flatten_backward"], self, value, input_shape)
     }
 
     /// Reorders dims, like `torch.permute`. Backward applies the inverse permutation.
@@ -69,9 +86,14 @@ impl<T: Float> Var<T> {
         for (i, &d) in dims.iter().enumerate() {
             inverse[normalize_dim("permute", d, n)?] = i as isize;
         }
-        Var::from_op("permute", value, &[self], move |g, grads| {
-            grads.set(0, || g.permute(&inverse))
-        })
+        let dims = dims.to_vec();
+        linear_op(
+            ["permute", "permute_backward"],
+            self,
+            value,
+            linear_fn(move |a| a.permute(&dims)),
+            linear_fn(move |g| g.permute(&inverse)),
+        )
     }
 
     /// Swaps two dims, like `torch.transpose`.
@@ -88,9 +110,14 @@ impl<T: Float> Var<T> {
     /// ```
     pub fn transpose(&self, dim0: isize, dim1: isize) -> Result<Var<T>> {
         let value = self.value().transpose(dim0, dim1)?;
-        Var::from_op("transpose", value, &[self], move |g, grads| {
-            grads.set(0, || g.transpose(dim0, dim1))
-        })
+        let swap = linear_fn(move |a: &Tensor<T>| a.transpose(dim0, dim1));
+        linear_op(
+            ["transpose", "transpose_backward"],
+            self,
+            value,
+            Arc::clone(&swap),
+            swap,
+        )
     }
 
     /// Removes dim `dim` if it has size 1, like `torch.squeeze(x, dim)`.
@@ -108,9 +135,7 @@ impl<T: Float> Var<T> {
     pub fn squeeze(&self, dim: isize) -> Result<Var<T>> {
         let input_shape = as_isize(&self.shape());
         let value = self.value().squeeze(dim)?;
-        Var::from_op("squeeze", value, &[self], move |g, grads| {
-            grads.set(0, || g.reshape(&input_shape))
-        })
+        reshaping(["squeeze", "squeeze_backward"], self, value, input_shape)
     }
 
     /// Inserts a dim of size 1 at `dim`, like `torch.unsqueeze`.
@@ -128,9 +153,12 @@ impl<T: Float> Var<T> {
     pub fn unsqueeze(&self, dim: isize) -> Result<Var<T>> {
         let input_shape = as_isize(&self.shape());
         let value = self.value().unsqueeze(dim)?;
-        Var::from_op("unsqueeze", value, &[self], move |g, grads| {
-            grads.set(0, || g.reshape(&input_shape))
-        })
+        reshaping(
+            ["unsqueeze", "unsqueeze_backward"],
+            self,
+            value,
+            input_shape,
+        )
     }
 
     /// Elements `start..start + length` along `dim`, like `torch.narrow` (slicing).
@@ -151,7 +179,8 @@ impl<T: Float> Var<T> {
         let shape = self.shape();
         let value = self.value().narrow(dim, start, length)?;
         let d = normalize_dim("narrow", dim, shape.len())?;
-        Var::from_op("narrow", value, &[self], move |g, grads| {
+        let f = linear_fn(move |a: &Tensor<T>| a.narrow(dim, start, length));
+        let ft = linear_fn(move |g: &Tensor<T>| {
             let mut parts: Vec<Tensor<T>> = Vec::new();
             if start > 0 {
                 let mut s = shape.clone();
@@ -166,8 +195,9 @@ impl<T: Float> Var<T> {
                 parts.push(Tensor::zeros(&s));
             }
             let refs: Vec<&Tensor<T>> = parts.iter().collect();
-            grads.set(0, || Tensor::cat(&refs, d as isize))
-        })
+            Tensor::cat(&refs, d as isize)
+        });
+        linear_op(["narrow", "narrow_backward"], self, value, f, ft)
     }
 
     /// Broadcasts to `shape`, like `torch.broadcast_to`. Backward sums over the broadcast dims.
@@ -186,9 +216,14 @@ impl<T: Float> Var<T> {
     pub fn broadcast_to(&self, shape: &[usize]) -> Result<Var<T>> {
         let input_shape = self.shape();
         let value = self.value().broadcast_to(shape)?;
-        Var::from_op("broadcast_to", value, &[self], move |g, grads| {
-            grads.set(0, || g.sum_to(&input_shape))
-        })
+        let shape = shape.to_vec();
+        linear_op(
+            ["broadcast_to", "broadcast_to_backward"],
+            self,
+            value,
+            linear_fn(move |a| a.broadcast_to(&shape)),
+            linear_fn(move |g| g.sum_to(&input_shape)),
+        )
     }
 
     /// Joins `Var`s along an existing dim, like `torch.cat`.
@@ -213,14 +248,23 @@ impl<T: Float> Var<T> {
         let value = Tensor::cat(&refs, dim)?;
         let d = normalize_dim("cat", dim, value.ndim())?;
         let sizes: Vec<usize> = values.iter().map(|v| v.shape()[d]).collect();
-        Var::from_op("cat", value, vars, move |g, grads| {
+        let sizes2 = sizes.clone();
+        let y = Var::from_op("cat", value, vars, move |g, grads| {
             let mut start = 0;
             for (i, &len) in sizes.iter().enumerate() {
                 grads.set(i, || g.narrow(d as isize, start, len))?;
                 start += len;
             }
             Ok(())
-        })
+        })?;
+        Ok(y.with_double_backward(move |g, _, grads| {
+            let mut start = 0;
+            for (i, &len) in sizes2.iter().enumerate() {
+                grads.set(i, || g.narrow(d as isize, start, len))?;
+                start += len;
+            }
+            Ok(())
+        }))
     }
 
     /// Joins `Var`s of equal shape along a new dim, like `torch.stack`.
@@ -241,11 +285,17 @@ impl<T: Float> Var<T> {
         let value = Tensor::stack(&refs, dim)?;
         let d = normalize_dim("stack", dim, value.ndim())?;
         let count = vars.len();
-        Var::from_op("stack", value, vars, move |g, grads| {
+        let y = Var::from_op("stack", value, vars, move |g, grads| {
             for i in 0..count {
                 grads.set(i, || g.narrow(d as isize, i, 1)?.squeeze(d as isize))?;
             }
             Ok(())
-        })
+        })?;
+        Ok(y.with_double_backward(move |g, _, grads| {
+            for i in 0..count {
+                grads.set(i, || g.narrow(d as isize, i, 1)?.squeeze(d as isize))?;
+            }
+            Ok(())
+        }))
     }
 }

@@ -3,6 +3,8 @@
 use ferrite_tensor::{Float, Result, Tensor, normalize_dim};
 
 use crate::Var;
+use crate::ops::double::recomputed;
+use crate::ops::reduce::logsumexp_composite;
 
 /// `log_softmax` of a tensor along `dim`: `x - max - log(sum(exp(x - max)))`. A 0-d
 /// input is one distribution of one element (log-probability 0); an empty input gives an
@@ -18,6 +20,16 @@ fn log_softmax_tensor<T: Float>(x: &Tensor<T>, dim: isize) -> Result<Tensor<T>> 
     let shifted = x.sub(&max)?;
     let lse = shifted.exp().sum(&[dim], true)?.log();
     shifted.sub(&lse)
+}
+
+/// log_softmax in differentiable ops: `x − logsumexp(x)` (the recomputation the double
+/// backwards of softmax and log_softmax differentiate).
+fn log_softmax_composite<T: Float>(x: &Var<T>, dim: isize) -> Result<Var<T>> {
+    if x.value().numel() == 0 {
+        return Ok(x.clone());
+    }
+    let max = x.value().amax(&[dim], true)?;
+    x.sub(&logsumexp_composite(x, &max, &[dim])?)
 }
 
 impl<T: Float> Var<T> {
@@ -45,6 +57,7 @@ impl<T: Float> Var<T> {
             let sum = g.sum(&[dim], true)?;
             grads.set(0, || g.sub(&saved.exp().mul(&sum)?))
         })
+        .map(|y| y.with_double_backward(recomputed(move |v| log_softmax_composite(&v[0], dim))))
     }
 
     /// `exp(x) / sum(exp(x))` along `dim`, computed stably, like `F.softmax(x, dim)`.
@@ -69,6 +82,11 @@ impl<T: Float> Var<T> {
         Var::from_op("softmax", y, &[self], move |g, grads| {
             let dot = g.mul(&saved)?.sum(&[dim], true)?;
             grads.set(0, || saved.mul(&g.sub(&dot)?))
+        })
+        .map(|y| {
+            y.with_double_backward(recomputed(move |v| {
+                log_softmax_composite(&v[0], dim)?.exp()
+            }))
         })
     }
 }
