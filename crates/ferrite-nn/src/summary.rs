@@ -131,17 +131,61 @@ fn visit<T: Float>(
         }
         return Ok(x);
     }
-    let out = module.forward(input)?;
+    let (out, inner) = forward_counting_children(module, input)?;
     let shape = out.shape();
     rows.push(SummaryRow {
         name: name.unwrap_or(module.type_name()).to_string(),
         kind: module.type_name().to_string(),
         description: module.describe(),
         params: module.num_parameters(),
-        multiply_adds: module.multiply_adds(&shape),
+        multiply_adds: module.multiply_adds(&shape) + inner,
         output_shape: shape,
     });
     Ok(out)
+}
+
+/// `module.forward(input)` and the multiply-adds of the modules below it (a `Residual`'s
+/// convs, a custom block's layers), from the output shapes each one produced when called
+/// (through `call`, which runs forward hooks). Modules not called, or called directly
+/// with `forward`, count nothing, as before.
+fn forward_counting_children<T: Float>(
+    module: &dyn Module<T>,
+    input: &Var<T>,
+) -> Result<(Var<T>, u64)> {
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<(usize, Vec<usize>)>>> = Arc::default();
+    let mut handles = Vec::new();
+    let mut below = Vec::new();
+    visit_modules(module, &mut |path, m| {
+        let Some(address) = m.identity().filter(|_| !path.is_empty()) else {
+            return;
+        };
+        let log = Arc::clone(&seen);
+        let hook = move |_: &Var<T>, y: &Var<T>| {
+            if let Ok(mut log) = log.lock() {
+                log.push((address, y.shape()));
+            }
+            Ok(None)
+        };
+        if let Ok(handle) = crate::ModuleExt::register_forward_hook(m, hook) {
+            handles.push(handle);
+            below.push((address, m));
+        }
+    });
+    let out = module.forward(input);
+    for handle in handles {
+        handle.remove();
+    }
+    let seen = seen.lock().map(|v| v.clone()).unwrap_or_default();
+    let inner = seen
+        .iter()
+        .filter_map(|(address, shape)| {
+            let (_, m) = below.iter().find(|(a, _)| a == address)?;
+            // Containers count through their own children.
+            m.children().is_empty().then(|| m.multiply_adds(shape))
+        })
+        .sum();
+    Ok((out?, inner))
 }
 
 /// `1234567` as `1,234,567`.
@@ -191,6 +235,15 @@ impl fmt::Display for Summary {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn modules_below_a_residual_block_are_counted() {
+        let block = crate::models::basic_block::<f32>(16, 32, 2);
+        let table = summary(&block, &[2, 16, 28, 28]).unwrap();
+        // conv1 3x3 16->32 and the 1x1 projection 16->32 at 14x14, conv2 3x3 32->32.
+        let per_sample = 14 * 14 * 32 * (16 * 9 + 32 * 9 + 16);
+        assert_eq!(table.total_multiply_adds, 2 * per_sample as u64);
+    }
+
     use super::*;
 
     use crate::{BatchNorm2d, Sequential, load_state_dict, state_dict};

@@ -53,8 +53,8 @@ pub mod prelude {
     };
     pub use ferrite_nn::{
         AvgPool2d, BatchNorm2d, BatchNorm2dConfig, Conv2d, Conv2dConfig, Dropout, Dropout2d,
-        Flatten, Identity, Linear, LinearConfig, MaxPool2d, Module, ModuleExt, ReLU, Sequential,
-        Sigmoid, Tanh, init,
+        Flatten, Identity, Linear, LinearConfig, MaxPool2d, Module, ModuleExt, ReLU, Residual,
+        Sequential, Sigmoid, Tanh, init,
     };
     pub use ferrite_nn::{Conv1d, Conv1dConfig, ConvTranspose2d, ConvTranspose2dConfig, Upsample};
     pub use ferrite_nn::{

@@ -18,6 +18,7 @@ mod linear;
 mod nonlinear;
 mod norm;
 mod pool;
+mod residual;
 mod sequential;
 mod upsample;
 
@@ -34,6 +35,7 @@ pub use nonlinear::{
 };
 pub use norm::{BatchNorm1d, GroupNorm, LayerNorm, batch_norm1d};
 pub use pool::{AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d, MaxUnpool2d};
+pub use residual::Residual;
 pub use sequential::Sequential;
 
 use ferrite_tensor::{Float, Result, Rng, Tensor};

@@ -1,5 +1,14 @@
-//! Ready-made models. [`small_cnn`] is the toy digit classifier of the `mnist` example, the
-//! benchmarks and the end-to-end tests (PyTorch's own MNIST example has the same names).
+//! Ready-made models, with PyTorch's parameter names so weights move both ways through
+//! safetensors. [`small_cnn`] is the toy digit classifier of the `mnist` example, the
+//! benchmarks and the end-to-end tests (PyTorch's own MNIST example has the same names);
+//! [`tiny_resnet`] is the residual network of the `resnet` example (benchmark W8);
+//! [`lenet5`] is the LeNet-5 of the tutorial.
+
+mod lenet;
+mod resnet;
+
+pub use lenet::lenet5;
+pub use resnet::{basic_block, tiny_resnet};
 
 use ferrite_tensor::{Float, Result, TensorError, checked_numel};
 
