@@ -309,26 +309,29 @@ fn w6(a: &Args, name: &str, n: usize, rng: &mut Rng) {
 }
 
 // ---- W8: the tiny ResNet train step -------------------------------------------------------
-// TO BE WIRED BY THE LEAD after merging the branch that adds
-// `ferrite::nn::models::tiny_resnet::<T>()` (WORKLOADS.md, "TinyResNet"). The step is W4's
-// with `Sgd` weight decay 5e-4, the model in train mode, and the note of torch_bench.py:
-//
-//     fn w8(a: &Args, rng: &mut Rng) {
-//         let model = ferrite::nn::models::tiny_resnet::<f32>().expect("model");
-//         model.train();
-//         let config = SgdConfig::new(0.05).with_momentum(0.9).with_weight_decay(5e-4);
-//         let mut opt = Sgd::new(model.parameters(), config).expect("sgd");
-//         let x = Tensor::<f32>::rand(&[64, 1, 28, 28], rng).map(|p| (p - 0.1307) / 0.3081);
-//         let y: Vec<usize> = (0..64).map(|i| (i * 7) % 10).collect();
-//         let mut losses = Vec::new();
-//         let mut ts = time_it(a.iters, a.warmup, || {
-//             losses.push(train_step(&model, &mut opt, &x, &y))
-//         });
-//         let note = format!("TinyResNet train step (BN train mode, SGD wd 5e-4); {}", loss_note(&losses));
-//         report("W8", &mut ts, Some(3.0 * 64.0 * 18_691_840.0), &note);
-//     }
-fn w8(_a: &Args, _rng: &mut Rng) {
-    eprintln!("W8 skipped: needs ferrite::nn::models::tiny_resnet (not on this branch yet)");
+
+/// W8: `models::tiny_resnet` (WORKLOADS.md, "TinyResNet") in train mode, W4's step with SGD
+/// weight decay 5e-4.
+fn w8(a: &Args, rng: &mut Rng) {
+    let model = ferrite::nn::models::tiny_resnet::<f32>();
+    model.train();
+    let config = SgdConfig::new(0.05)
+        .with_momentum(0.9)
+        .with_weight_decay(5e-4);
+    let mut opt = Sgd::new(model.parameters(), config).expect("sgd");
+    let x = Tensor::<f32>::rand(&[64, 1, 28, 28], rng).map(|p| (p - 0.1307) / 0.3081);
+    let y: Vec<usize> = (0..64).map(|i| (i * 7) % 10).collect();
+    let mut losses = Vec::new();
+    let mut ts = time_it(a.iters, a.warmup, || {
+        losses.push(train_step(&model, &mut opt, &x, &y))
+    });
+    assert!(losses[losses.len() - 1] < losses[0], "W8 loss did not decrease: {losses:?}");
+    let note = format!(
+        "TinyResNet train step (BN train mode, SGD wd 5e-4); {} params; {}",
+        model.num_parameters(),
+        loss_note(&losses)
+    );
+    report("W8", &mut ts, Some(3.0 * 64.0 * 18_691_840.0), &note);
 }
 
 fn w5(a: &Args) {
