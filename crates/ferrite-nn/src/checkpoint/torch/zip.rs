@@ -123,7 +123,7 @@ impl<'a> ZipArchive<'a> {
     ) -> Result<&'a [u8], NnError> {
         let name = &entry.name;
         if entry.method != 0 {
-            let kind = if entry.method == 8 { " (deflate)" } else { "" };
+            let kind = if entry.method == 8 { ", deflate" } else { "" };
             return Err(fail(format!(
                 "zip entry '{name}' is compressed (method {}{kind}); torch.save writes stored \
                  entries: re-save the file with torch.save, or unzip and re-zip it with \
