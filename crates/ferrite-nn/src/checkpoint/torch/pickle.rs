@@ -619,7 +619,7 @@ impl<'a> Machine<'a> {
 
 /// Pairs up the values of a `SETITEMS` or `DICT`.
 fn pairs(items: Vec<Value>) -> Result<Vec<(Value, Value)>, String> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return Err(format!("{} values for key/value pairs", items.len()));
     }
     Ok(items.chunks_exact(2).map(|p| (p[0], p[1])).collect())
