@@ -50,3 +50,10 @@ fn cifar10_corpus() {
         let _ = ferrite::nn::data::Cifar10::from_bytes(b, "corpus");
     });
 }
+
+#[test]
+fn torch_pt_corpus() {
+    replay("torch_pt", |b| {
+        let _ = ferrite::nn::checkpoint::from_torch_bytes::<f32>(b, "corpus");
+    });
+}

@@ -7,6 +7,7 @@
 //! cargo run --release --example mnist -- --data-dir ~/mnist # any dir with the standard MNIST files
 //! cargo run --release --example mnist -- --resume runs/mnist/checkpoint.ferrite --epochs 8
 //! cargo run --release --example mnist -- eval --checkpoint runs/mnist/model.safetensors
+//! cargo run --release --example mnist -- eval --checkpoint model.pt   # torch.save(model.state_dict())
 //! cargo run --release --example mnist -- predict --checkpoint runs/mnist/checkpoint.ferrite my_digit.png
 //! ```
 //!
@@ -39,7 +40,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use ferrite::nn::checkpoint::{Checkpoint, Strict, load_safetensors, save_safetensors};
+use ferrite::nn::checkpoint::{Checkpoint, Strict, load_safetensors, load_torch, save_safetensors};
 use ferrite::nn::data::{DataLoader, Mnist, MnistKind, Normalize, Split};
 use ferrite::nn::loss::{CrossEntropyOptions, cross_entropy};
 use ferrite::nn::metrics::ConfusionMatrix;
@@ -100,7 +101,8 @@ struct TrainArgs {
 enum Command {
     /// Accuracy and confusion matrix of a checkpoint (ferrite or safetensors) on a data set.
     Eval {
-        /// A `.ferrite` checkpoint or a `.safetensors` file (also one saved by PyTorch).
+        /// A `.ferrite` checkpoint, a `.safetensors` file (also one saved by PyTorch) or a
+        /// PyTorch `.pt` / `.pth` state dict.
         #[arg(long)]
         checkpoint: PathBuf,
         /// Directory with the standard MNIST test files; default: the embedded test split.
@@ -109,7 +111,7 @@ enum Command {
     },
     /// Top-3 classes of your own digit pictures (PNG or JPEG, any size).
     Predict {
-        /// A `.ferrite` checkpoint or a `.safetensors` file.
+        /// A `.ferrite` checkpoint, a `.safetensors` file or a PyTorch `.pt` / `.pth` file.
         #[arg(long)]
         checkpoint: PathBuf,
         /// One or more image files.
@@ -547,11 +549,22 @@ fn write_pictures(
     Ok(())
 }
 
-/// A SmallCnn with the weights of a ferrite checkpoint or a safetensors file.
+/// A SmallCnn with the weights of a ferrite checkpoint, a safetensors file or a PyTorch
+/// `.pt` / `.pth` file (`torch.save(model.state_dict(), path)`).
 fn load_model(path: &Path) -> Fallible<ferrite::nn::Sequential> {
     let is_safetensors = path.extension().is_some_and(|e| e == "safetensors");
-    let (state, image_size) = if is_safetensors {
-        let state = load_safetensors::<f32>(path)?;
+    // PyTorch's torch.save files: by extension, or by the zip magic whatever the name.
+    let is_torch = path.extension().is_some_and(|e| e == "pt" || e == "pth")
+        || std::fs::File::open(path).is_ok_and(|mut f| {
+            let mut magic = [0u8; 4];
+            std::io::Read::read_exact(&mut f, &mut magic).is_ok() && &magic == b"PK\x03\x04"
+        });
+    let (state, image_size) = if is_safetensors || is_torch {
+        let state = if is_torch {
+            load_torch::<f32>(path)?
+        } else {
+            load_safetensors::<f32>(path)?
+        };
         // fc1 takes 32 * (H/4) * (W/4) inputs: recover a square image size from it.
         let fc1 = state
             .get("fc1.weight")

@@ -500,3 +500,253 @@ fn writes_are_atomic() {
     let _ = std::fs::remove_dir_all(&dir);
     a.finish();
 }
+
+#[path = "../torch_pt/writer.rs"]
+mod torch_writer;
+
+/// A `.pt` archive of one float32 tensor `w` viewing storage `0` (`numel` elements, `data`).
+fn torch_one(numel: i64, offset: i64, sizes: &[i64], strides: &[i64], data: &[u8]) -> Vec<u8> {
+    torch_one_typed("FloatStorage", numel, offset, sizes, strides, data)
+}
+
+fn torch_one_typed(
+    storage_type: &str,
+    numel: i64,
+    offset: i64,
+    sizes: &[i64],
+    strides: &[i64],
+    data: &[u8],
+) -> Vec<u8> {
+    let pickle = torch_writer::state_dict_pickle(&[torch_writer::View {
+        name: "w",
+        storage_type,
+        key: "0",
+        numel,
+        offset,
+        sizes,
+        strides,
+    }]);
+    torch_writer::archive(&pickle, &[("0", data)])
+}
+
+/// A `.pt` archive whose data.pkl is `pickle`.
+fn torch_pickle(pickle: &[u8]) -> Vec<u8> {
+    torch_writer::archive(pickle, &[])
+}
+
+#[test]
+fn torch_reader_refuses_garbage() {
+    use ferrite::nn::checkpoint::from_torch_bytes;
+    let mut a = Audit::new("torch .pt");
+    let read = |b: &[u8]| from_torch_bytes::<f32>(b, "m.pt").map(|s| s.len());
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let views = std::fs::read(fixtures.join("torch_views.pt")).unwrap();
+    let four = torch_writer::f32_bytes(&[1.0, 2.0, 3.0, 4.0]);
+    a.refuses("empty", &["m.pt", "not a PyTorch .pt file"], || read(&[]));
+    a.refuses("a safetensors file", &["m.pt", "load_safetensors"], || {
+        read(&to_safetensors_bytes(&state_dict(&two_layer(0))).unwrap())
+    });
+    a.refuses(
+        "a ferrite checkpoint",
+        &["m.pt", "Checkpoint::load"],
+        || read(&Checkpoint::<f32>::default().to_bytes().unwrap()),
+    );
+    a.refuses(
+        "the legacy format",
+        &["m.pt", "legacy format", "torch.save"],
+        || read(&std::fs::read(fixtures.join("torch_legacy.pt")).unwrap()),
+    );
+    a.refuses(
+        "os.system by __reduce__",
+        &["m.pt", "posix.system", "not allowed"],
+        || read(&std::fs::read(fixtures.join("torch_evil.pt")).unwrap()),
+    );
+    a.refuses(
+        "GLOBAL os.system",
+        &["m.pt", "os.system", "nothing was executed"],
+        || {
+            read(&torch_pickle(
+                b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00ls\x85R.",
+            ))
+        },
+    );
+    a.refuses(
+        "STACK_GLOBAL builtins.eval",
+        &["m.pt", "builtins.eval"],
+        || {
+            read(&torch_pickle(
+                b"\x80\x04\x8c\x08builtins\x8c\x04eval\x93X\x01\x00\x00\x001\x85R.",
+            ))
+        },
+    );
+    a.refuses("INST", &["m.pt", "INST"], || {
+        read(&torch_pickle(b"\x80\x02(ios\nsystem\n."))
+    });
+    a.refuses(
+        "a BoolStorage",
+        &["m.pt", "torch.BoolStorage", "not supported"],
+        || read(&torch_one_typed("BoolStorage", 1, 0, &[1], &[1], &[1])),
+    );
+    a.refuses(
+        "a storage shorter than its view",
+        &["m.pt", "'w'", "reaches element 7", "only 4 elements"],
+        || read(&torch_one(4, 0, &[2, 4], &[4, 1], &four)),
+    );
+    a.refuses(
+        "an offset past the storage",
+        &["m.pt", "'w'", "reaches element 4"],
+        || read(&torch_one(4, 4, &[1], &[1], &four)),
+    );
+    a.refuses(
+        "a storage with fewer bytes than its size",
+        &["m.pt", "'w'", "5 float32", "16 bytes"],
+        || read(&torch_one(5, 0, &[4], &[1], &four)),
+    );
+    a.refuses(
+        "a missing storage",
+        &["m.pt", "'w'", "archive/data/0", "not in the archive"],
+        || {
+            let pickle = torch_writer::state_dict_pickle(&[torch_writer::View {
+                name: "w",
+                storage_type: "FloatStorage",
+                key: "0",
+                numel: 1,
+                offset: 0,
+                sizes: &[1],
+                strides: &[1],
+            }]);
+            read(&torch_pickle(&pickle))
+        },
+    );
+    a.refuses("a shape too large", &["m.pt", "'w'", "too large"], || {
+        read(&torch_one(4, 0, &[1 << 62, 4], &[0, 0], &four))
+    });
+    a.refuses(
+        "2^40 elements broadcast from one",
+        &["m.pt", "'w'", "elements per byte"],
+        || read(&torch_one(4, 0, &[1 << 40], &[0], &four)),
+    );
+    a.refuses(
+        "int64 2^53 + 1 into f64",
+        &["m.pt", "'w'", "9007199254740993"],
+        || {
+            let n = ((1i64 << 53) + 1).to_le_bytes();
+            from_torch_bytes::<f64>(&torch_one_typed("LongStorage", 1, 0, &[], &[], &n), "m.pt")
+        },
+    );
+    a.refuses(
+        "a compressed data.pkl",
+        &["m.pt", "compressed", "method 8"],
+        || {
+            read(&torch_writer::zip_with_method(
+                &[("archive/data.pkl", b".")],
+                8,
+            ))
+        },
+    );
+    a.refuses("no data.pkl", &["m.pt", "without data.pkl"], || {
+        read(&torch_writer::zip(&[("archive/version", b"3\n")]))
+    });
+    a.refuses("a TorchScript archive", &["m.pt", "TorchScript"], || {
+        read(&torch_writer::zip(&[("m/constants.pkl", b".")]))
+    });
+    a.refuses(
+        "a byteorder of neither",
+        &["m.pt", "byteorder", "middle"],
+        || {
+            read(&torch_writer::zip(&[
+                ("a/data.pkl", b"}."),
+                ("a/byteorder", b"middle"),
+            ]))
+        },
+    );
+    a.refuses(
+        "a list, not a dict",
+        &["m.pt", "list", "not a state dict"],
+        || read(&torch_pickle(b"\x80\x02].")),
+    );
+    a.refuses("a dict in itself", &["m.pt", "appears twice"], || {
+        read(&torch_pickle(b"\x80\x02}q\x00X\x01\x00\x00\x00ah\x00s."))
+    });
+    a.refuses("dicts 100 deep", &["m.pt", "nest more than 64"], || {
+        let mut p = b"\x80\x02}".to_vec();
+        for _ in 0..100 {
+            p.extend_from_slice(b"X\x01\x00\x00\x00a}");
+        }
+        p.extend(std::iter::repeat_n(b's', 100));
+        p.push(b'.');
+        read(&torch_pickle(&p))
+    });
+    a.refuses("a tuple key", &["m.pt", "tuple, not a string"], || {
+        read(&torch_pickle(b"\x80\x02})K\x01s."))
+    });
+    a.refuses("a pickle without STOP", &["m.pt", "no STOP"], || {
+        read(&torch_pickle(b"\x80\x02}"))
+    });
+    a.refuses(
+        "a memo entry never stored",
+        &["m.pt", "memo entry 7"],
+        || read(&torch_pickle(b"\x80\x02h\x07.")),
+    );
+    a.refuses("a pop below the mark", &["m.pt", "MARK"], || {
+        read(&torch_pickle(b"\x80\x02}(0."))
+    });
+    a.holds("big-endian storages are byte-swapped", || {
+        let data: Vec<u8> = [1.5f32, -2.0]
+            .iter()
+            .flat_map(|v| v.to_be_bytes())
+            .collect();
+        let pickle = torch_writer::state_dict_pickle(&[torch_writer::View {
+            name: "w",
+            storage_type: "FloatStorage",
+            key: "0",
+            numel: 2,
+            offset: 0,
+            sizes: &[2],
+            strides: &[1],
+        }]);
+        let bytes = torch_writer::zip(&[
+            ("a/data.pkl", &pickle),
+            ("a/byteorder", b"big"),
+            ("a/data/0", &data),
+        ]);
+        let sd = from_torch_bytes::<f32>(&bytes, "m.pt").map_err(|e| e.to_string())?;
+        ensure(sd.get("w").unwrap().to_vec() == [1.5, -2.0], || {
+            "wrong values".into()
+        })
+    });
+    a.holds("every truncation of a real file is an error", || {
+        for n in 0..views.len() {
+            if read(&views[..n]).is_ok() {
+                return Err(format!("{n} bytes accepted"));
+            }
+        }
+        Ok(())
+    });
+    a.holds(
+        "every 4-byte field overwritten in the zip records: no panic",
+        || {
+            // The central directory and end record are the last bytes; the local headers are
+            // found through them. Overwrite every aligned and unaligned 4-byte window there.
+            let start = views.len().saturating_sub(1400);
+            for at in start..views.len() - 3 {
+                for value in [u32::MAX, 0, 0x7FFF_FFFF, views.len() as u32 + 1, 30] {
+                    let mut b = views.clone();
+                    b[at..at + 4].copy_from_slice(&value.to_le_bytes());
+                    let _ = read(&b);
+                }
+            }
+            Ok(())
+        },
+    );
+    a.holds("every byte of data.pkl flipped: no panic", || {
+        // data.pkl is the first entry of the archive, after its local header.
+        for at in 30..views.len().min(1000) {
+            let mut b = views.clone();
+            b[at] ^= 0xFF;
+            let _ = read(&b);
+        }
+        Ok(())
+    });
+    a.finish();
+}

@@ -530,8 +530,7 @@ fn check_magic(bytes: &[u8], fail: &dyn Fn(String) -> NnError) -> Result<(), NnE
     }
     if bytes[..magic_len] != MAGIC {
         let hint = if bytes.starts_with(b"PK\x03\x04") {
-            "; it looks like a zip archive, e.g. a PyTorch .pt file: export the state dict \
-             with safetensors and use load_safetensors"
+            "; it looks like a zip archive, e.g. a PyTorch .pt file: read it with load_torch"
         } else if len > 8 && bytes[8] == b'{' {
             "; it looks like a safetensors file: use load_safetensors"
         } else {

@@ -9,6 +9,9 @@
 //! * [`save_safetensors`] / [`load_safetensors`] exchange parameters with PyTorch and the
 //!   rest of the ecosystem in the safetensors format (ferrite's layouts are PyTorch's:
 //!   Conv2d weights `[out, in/groups, kh, kw]`, Linear weights `[out, in]`).
+//! * [`load_torch`] / [`from_torch_bytes`] read the `.pt` / `.pth` files that
+//!   `torch.save(model.state_dict(), path)` writes, without Python and without executing
+//!   anything from the file (a restricted unpickler with a short allow-list of globals).
 //!
 //! ```
 //! use ferrite_nn::checkpoint::{load_safetensors, save_safetensors, Checkpoint};
@@ -44,12 +47,14 @@
 mod file;
 mod safetensors;
 mod state_dict;
+mod torch;
 
 pub use file::{Checkpoint, FORMAT_VERSION, MAGIC, write_atomic, write_atomic_with};
 pub use safetensors::{
     from_safetensors_bytes, load_safetensors, save_safetensors, to_safetensors_bytes,
 };
 pub use state_dict::{LoadReport, StateDict, Strict, load_state_dict, state_dict};
+pub use torch::{from_torch_bytes, load_torch};
 
 use ferrite_tensor::{Float, Tensor};
 

@@ -33,7 +33,7 @@ const METADATA_KEY: &str = "__metadata__";
 /// types of PyTorch's counters (BatchNorm's `num_batches_tracked` is `I64`), converted to
 /// floats when every value is exactly representable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FileDtype {
+pub(super) enum FileDtype {
     Float(Dtype),
     I64,
     I32,
@@ -69,7 +69,7 @@ impl FileDtype {
 
 /// The integers in `bytes` (little-endian `I64` or `I32`) as `T`, or the first one that
 /// `T` cannot represent exactly.
-fn decode_ints<T: Float>(bytes: &[u8], dtype: FileDtype) -> Result<Vec<T>, i64> {
+pub(super) fn decode_ints<T: Float>(bytes: &[u8], dtype: FileDtype) -> Result<Vec<T>, i64> {
     let size = dtype.size();
     bytes
         .chunks_exact(size)

@@ -199,6 +199,26 @@ impl<T: Float> StateDict<T> {
         self.entries.iter().map(|(_, t)| t.numel()).sum()
     }
 
+    /// The entries whose names start with `prefix`, with the prefix removed; the others are
+    /// left out. Takes the model's part of a checkpoint dict (`"model."`) or removes the
+    /// `"module."` that `DataParallel` adds.
+    ///
+    /// ```
+    /// use ferrite_nn::StateDict;
+    /// use ferrite_tensor::Tensor;
+    /// let mut sd = StateDict::<f32>::new();
+    /// sd.insert("model.fc.weight", Tensor::zeros(&[2, 3]));
+    /// sd.insert("optimizer.state.0.momentum_buffer", Tensor::zeros(&[2, 3]));
+    /// sd.insert("model.fc.bias", Tensor::zeros(&[2]));
+    /// let model = sd.strip_prefix("model.");
+    /// assert_eq!(model.keys().collect::<Vec<_>>(), ["fc.weight", "fc.bias"]);
+    /// ```
+    pub fn strip_prefix(&self, prefix: &str) -> StateDict<T> {
+        self.iter()
+            .filter_map(|(n, t)| Some((n.strip_prefix(prefix)?.to_string(), t.clone())))
+            .collect()
+    }
+
     /// The same entries converted to another float type (`f64` -> `f32` rounds to nearest).
     ///
     /// ```
