@@ -325,7 +325,10 @@ fn w8(a: &Args, rng: &mut Rng) {
     let mut ts = time_it(a.iters, a.warmup, || {
         losses.push(train_step(&model, &mut opt, &x, &y))
     });
-    assert!(losses[losses.len() - 1] < losses[0], "W8 loss did not decrease: {losses:?}");
+    assert!(
+        losses[losses.len() - 1] < losses[0],
+        "W8 loss did not decrease: {losses:?}"
+    );
     let note = format!(
         "TinyResNet train step (BN train mode, SGD wd 5e-4); {} params; {}",
         model.num_parameters(),

@@ -263,9 +263,11 @@ impl ChannelLayout {
         }
     }
 
-    /// A new tensor's values: `elem(ch, i)` for the element at row-major index `i`, of
-    /// channel `ch`. Samples go to different threads when the tensor is large.
-    fn map_elements<T: Float>(&self, elem: impl Fn(usize, usize) -> T + Sync) -> Vec<T> {
+    /// `g · a + x · b + c` per element, with `a`, `b`, `c` per channel (`f64`), as a new
+    /// tensor's values; every kernel of batch norm is this fused form, as in PyTorch's CPU
+    /// kernels. Samples go to different threads when the tensor is large; the loops run
+    /// over contiguous slices, so they vectorise.
+    fn affine<T: Float>(&self, g: &[T], x: &[T], [a, b, c]: [&[f64]; 3]) -> Vec<T> {
         let len = self.count * self.channels;
         let mut out = buffer::for_overwrite(len);
         let row = self.channels * self.inner;
@@ -273,18 +275,23 @@ impl ChannelLayout {
             return out;
         }
         let fill_row = |n: usize, o: &mut [T]| {
-            let base = n * row;
+            let (g, x) = (&g[n * row..][..row], &x[n * row..][..row]);
             if self.inner == 1 {
                 // `[N, C]`: the channel is the position in the row.
-                for (ch, o) in o.iter_mut().enumerate() {
-                    *o = elem(ch, base + ch);
+                let abc = a.iter().zip(b).zip(c);
+                for ((o, (g, x)), ((a, b), c)) in o.iter_mut().zip(g.iter().zip(x)).zip(abc) {
+                    *o = T::of(g.as_f64() * a + x.as_f64() * b + c);
                 }
                 return;
             }
-            for (ch, o) in o.chunks_mut(self.inner).enumerate() {
-                let start = base + ch * self.inner;
-                for (j, o) in o.iter_mut().enumerate() {
-                    *o = elem(ch, start + j);
+            let planes = o
+                .chunks_mut(self.inner)
+                .zip(g.chunks(self.inner))
+                .zip(x.chunks(self.inner));
+            for (ch, ((o, g), x)) in planes.enumerate() {
+                let (a, b, c) = (a[ch], b[ch], c[ch]);
+                for ((o, g), x) in o.iter_mut().zip(g).zip(x) {
+                    *o = T::of(g.as_f64() * a + x.as_f64() * b + c);
                 }
             }
         };
@@ -470,7 +477,8 @@ fn normalize_with_running_stats<T: Float>(
         .map(|ch| affine.bias.as_ref().map_or(0.0, |b| b[ch]) - rmean[ch] * scale[ch])
         .collect();
     let xs = x.row_major();
-    let out = layout.map_elements(|ch, i| T::of(xs[i].as_f64() * scale[ch] + shift[ch]));
+    let zeros = vec![0.0; c];
+    let out = layout.affine(&xs, &xs, [&zeros, &scale, &shift]);
     Ok(BatchNormOutput {
         output: Tensor::from_vec(out, x.shape())?,
         running_mean: None,
@@ -514,9 +522,10 @@ fn normalize_with_batch_stats<T: Float>(
     let invstd: Vec<f64> = var.iter().map(|v| 1.0 / (v + options.eps).sqrt()).collect();
     let weight = affine.weight.unwrap_or_else(|| vec![1.0; c]);
     let bias = affine.bias.unwrap_or_else(|| vec![0.0; c]);
-    let out = layout.map_elements(|ch, i| {
-        T::of((xs[i].as_f64() - mean[ch]) * invstd[ch] * weight[ch] + bias[ch])
-    });
+    // `(x - mean) · invstd · weight + bias` as `x · alpha + beta`, as PyTorch's CPU kernel.
+    let alpha: Vec<f64> = invstd.iter().zip(&weight).map(|(k, w)| k * w).collect();
+    let beta: Vec<f64> = (0..c).map(|ch| bias[ch] - mean[ch] * alpha[ch]).collect();
+    let out = layout.affine(&xs, &xs, [&vec![0.0; c], &alpha, &beta]);
     let (running_mean, running_var) = match running {
         Some(r) if m > 0 => {
             let (new_mean, new_var) = update_running_stats(&r, &mean, &var, m, options.momentum);
@@ -657,10 +666,15 @@ fn batch_stats_backward<T: Float>(
         let scale: Vec<f64> = weight.iter().zip(invstd).map(|(w, k)| w * k).collect();
         let mean_g: Vec<f64> = sum_g.iter().map(|s| s / mf).collect();
         let mean_gx: Vec<f64> = sum_gx.iter().map(|s| s / mf).collect();
-        let dx = layout.map_elements(|ch, i| {
-            let xh = (xs[i].as_f64() - mean[ch]) * invstd[ch];
-            T::of(scale[ch] * (gs[i].as_f64() - mean_g[ch] - xh * mean_gx[ch]))
-        });
+        // `scale · (g - mean_g - x̂ · mean_gx)` with `x̂ = (x - mean) · invstd`, expanded
+        // to `g · a + x · b + c`.
+        let b: Vec<f64> = (0..scale.len())
+            .map(|ch| -scale[ch] * invstd[ch] * mean_gx[ch])
+            .collect();
+        let c: Vec<f64> = (0..scale.len())
+            .map(|ch| scale[ch] * (invstd[ch] * mean_gx[ch] * mean[ch] - mean_g[ch]))
+            .collect();
+        let dx = layout.affine(gs, &xs, [&scale, &b, &c]);
         Some(Tensor::from_vec(dx, &saved.shape)?)
     } else {
         None
@@ -684,7 +698,8 @@ fn running_stats_backward<T: Float>(
 ) -> Result<BatchNormGrads<T>> {
     let layout = saved.layout;
     let dx = if needs[0] {
-        let dx = layout.map_elements(|ch, i| T::of(gs[i].as_f64() * scale[ch]));
+        let zeros = vec![0.0; scale.len()];
+        let dx = layout.affine(gs, gs, [scale, &zeros, &zeros]);
         Some(Tensor::from_vec(dx, &saved.shape)?)
     } else {
         None
