@@ -27,7 +27,7 @@ import sys
 
 import numpy as np
 import torch
-import torch.nn as nn
+from torch import nn
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
