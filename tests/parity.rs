@@ -14,7 +14,9 @@ use replay::{build_model, replay};
 use trace::Trace;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/parity")
+        .join(name)
 }
 
 /// SmallCnn in f64, SGD with momentum 0.9, Nesterov and weight decay 5e-4, 40 steps of 8
@@ -28,7 +30,10 @@ fn small_cnn_sgd_nesterov_replays_pytorch_within_1e_9() {
     println!("{report}");
     assert_eq!(report.steps, 40);
     assert!(report.divergence.is_none(), "{report}");
-    assert!(report.max_loss_rel < 1e-9 && report.max_weight_rel < 1e-9, "{report}");
+    assert!(
+        report.max_loss_rel < 1e-9 && report.max_weight_rel < 1e-9,
+        "{report}"
+    );
     assert!(report.max_output_rel < 1e-9, "{report}");
     assert!(report.unmatched.is_empty(), "{report}");
 }
@@ -56,7 +61,10 @@ fn a_model_that_does_not_match_the_trace_is_refused() {
     let model = build_model::<f64>("small_cnn", [28, 28]).unwrap();
     assert!(replay(&trace, &*model, 1e-9).is_err());
     let err = build_model::<f64>("vgg", [28, 28]).err().unwrap();
-    assert!(err.to_string().contains("'vgg' is not in the parity registry"));
+    assert!(
+        err.to_string()
+            .contains("'vgg' is not in the parity registry")
+    );
 }
 
 /// W8's TinyResNet built here from existing layers with PyTorch's module paths, a
@@ -152,7 +160,11 @@ mod tiny_resnet_stand_in {
         TinyResNet {
             conv1: Conv2d::new(1, 16, 3).with_padding(1).with_bias(false),
             bn1: BatchNorm2d::new(16),
-            layers: [Block::new(16, 16, 1), Block::new(16, 32, 2), Block::new(32, 64, 2)],
+            layers: [
+                Block::new(16, 16, 1),
+                Block::new(16, 32, 2),
+                Block::new(32, 64, 2),
+            ],
             pool: AdaptiveAvgPool2d::new(1),
             fc: Linear::new(64, 10),
         }
@@ -173,5 +185,8 @@ fn tiny_resnet_stand_in_adamw_onecycle_replays_pytorch_within_1e_9() {
     let report = replay(&trace, &model, 1e-9).unwrap();
     println!("{report}");
     assert!(report.divergence.is_none(), "{report}");
-    assert!(report.max_loss_rel < 1e-9 && report.max_weight_rel < 1e-9, "{report}");
+    assert!(
+        report.max_loss_rel < 1e-9 && report.max_weight_rel < 1e-9,
+        "{report}"
+    );
 }

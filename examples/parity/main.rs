@@ -26,7 +26,9 @@ fn main() -> Result<(), BoxError> {
         match a.as_str() {
             "--tol" => tol = Some(it.next().ok_or("--tol needs a value")?.parse::<f64>()?),
             "-h" | "--help" => {
-                println!("usage: parity TRACE_DIR [--tol REL] (default 1e-9 for f64 traces, 1e-4 for f32)");
+                println!(
+                    "usage: parity TRACE_DIR [--tol REL] (default 1e-9 for f64 traces, 1e-4 for f32)"
+                );
                 return Ok(());
             }
             p => path = Some(p.to_string()),
@@ -46,7 +48,9 @@ fn main() -> Result<(), BoxError> {
         trace.steps.len(),
         trace.steps.first().map_or(0, |s| s.batch.len()),
         trace.optimizer,
-        trace.one_cycle.map_or(String::new(), |n| format!(", OneCycleLR over {n} steps")),
+        trace
+            .one_cycle
+            .map_or(String::new(), |n| format!(", OneCycleLR over {n} steps")),
         start.elapsed().as_secs_f64()
     );
     if let Some((step, module)) = &trace.perturb {

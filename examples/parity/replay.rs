@@ -18,10 +18,18 @@ use crate::trace::{BoxError, OptimizerSpec, Trace, batch};
 
 /// The models a trace may name: one line each, `name => constructor`. After the merge of
 /// `models::tiny_resnet`, add `"tiny_resnet" => Box::new(tiny_resnet::<T>()?)`.
-pub fn build_model<T: Float>(name: &str, image_size: [usize; 2]) -> Result<Box<dyn Module<T>>, BoxError> {
+pub fn build_model<T: Float>(
+    name: &str,
+    image_size: [usize; 2],
+) -> Result<Box<dyn Module<T>>, BoxError> {
     Ok(match name {
         "small_cnn" => Box::new(small_cnn::<T>(image_size)?),
-        other => return Err(format!("model '{other}' is not in the parity registry (examples/parity/replay.rs)").into()),
+        other => {
+            return Err(format!(
+                "model '{other}' is not in the parity registry (examples/parity/replay.rs)"
+            )
+            .into());
+        }
     })
 }
 
@@ -41,7 +49,9 @@ pub fn digest<T: Float>(t: &Tensor<T>) -> [f64; 3] {
 /// How far ferrite's digest `f` is from PyTorch's `p`, relative to `sum |x|`.
 pub fn digest_rel(f: &[f64; 3], p: &[f64; 3]) -> f64 {
     let scale = p[1].max(f[1]).max(f64::MIN_POSITIVE);
-    (0..3).map(|k| (f[k] - p[k]).abs() / scale).fold(0.0, f64::max)
+    (0..3)
+        .map(|k| (f[k] - p[k]).abs() / scale)
+        .fold(0.0, f64::max)
 }
 
 /// `max |a - b| / max |b|`, with the index and both values of the largest difference.
@@ -59,7 +69,12 @@ pub fn tensor_rel<T: Float>(a: &Tensor<T>, b: &Tensor<T>) -> (f64, usize, f64, f
         }
     }
     let rel = if scale > 0.0 { worst / scale } else { worst };
-    (rel, at, a.get(at).copied().unwrap_or(f64::NAN), b.get(at).copied().unwrap_or(f64::NAN))
+    (
+        rel,
+        at,
+        a.get(at).copied().unwrap_or(f64::NAN),
+        b.get(at).copied().unwrap_or(f64::NAN),
+    )
 }
 
 /// Where the replay first left PyTorch's run by more than the tolerance.
@@ -95,11 +110,27 @@ pub struct Report {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "steps replayed:            {}", self.steps)?;
-        writeln!(f, "max relative diff, loss:    {:.3e} (step {})", self.max_loss_rel, self.max_loss_step)?;
-        writeln!(f, "max relative diff, weights: {:.3e} ({})", self.max_weight_rel, self.max_weight_at)?;
-        writeln!(f, "max relative diff, module outputs (digests): {:.3e}", self.max_output_rel)?;
+        writeln!(
+            f,
+            "max relative diff, loss:    {:.3e} (step {})",
+            self.max_loss_rel, self.max_loss_step
+        )?;
+        writeln!(
+            f,
+            "max relative diff, weights: {:.3e} ({})",
+            self.max_weight_rel, self.max_weight_at
+        )?;
+        writeln!(
+            f,
+            "max relative diff, module outputs (digests): {:.3e}",
+            self.max_output_rel
+        )?;
         if !self.unmatched.is_empty() {
-            writeln!(f, "not compared (no hookable ferrite module): {:?}", self.unmatched)?;
+            writeln!(
+                f,
+                "not compared (no hookable ferrite module): {:?}",
+                self.unmatched
+            )?;
         }
         match &self.divergence {
             None => write!(f, "no divergence"),
@@ -134,7 +165,9 @@ fn install_hooks<T: Float>(
         let hooked = module.register_forward_hook(move |_, y: &Var<T>| {
             let value = y.value();
             let full = (*keep.lock().unwrap()).then(|| value.clone());
-            seen.lock().unwrap().insert(key.clone(), (digest(&value), full));
+            seen.lock()
+                .unwrap()
+                .insert(key.clone(), (digest(&value), full));
             Ok(None)
         });
         if let Ok(handle) = hooked {
@@ -142,7 +175,11 @@ fn install_hooks<T: Float>(
             found.push(path.to_string());
         }
     });
-    let unmatched = paths.iter().filter(|p| !found.contains(p)).cloned().collect();
+    let unmatched = paths
+        .iter()
+        .filter(|p| !found.contains(p))
+        .cloned()
+        .collect();
     (handles, unmatched)
 }
 
@@ -151,14 +188,24 @@ fn make_optimizer<T: Float>(
     params: Vec<Var<T>>,
 ) -> Result<Box<dyn Optimizer<T>>, BoxError> {
     Ok(match *spec {
-        OptimizerSpec::Sgd { lr, momentum, nesterov, weight_decay } => Box::new(Sgd::new(
+        OptimizerSpec::Sgd {
+            lr,
+            momentum,
+            nesterov,
+            weight_decay,
+        } => Box::new(Sgd::new(
             params,
             SgdConfig::new(lr)
                 .with_momentum(momentum)
                 .with_nesterov(nesterov)
                 .with_weight_decay(weight_decay),
         )?),
-        OptimizerSpec::AdamW { lr, betas, eps, weight_decay } => Box::new(Adam::new(
+        OptimizerSpec::AdamW {
+            lr,
+            betas,
+            eps,
+            weight_decay,
+        } => Box::new(Adam::new(
             params,
             AdamConfig::adamw(lr)
                 .with_betas(betas[0], betas[1])
@@ -182,7 +229,11 @@ fn train_step<T: Float>(
     labels: &[usize],
 ) -> Result<f64, BoxError> {
     let logits = model.call(&Var::new(images))?;
-    let loss = cross_entropy(&logits, &Indices::from_classes(labels), &CrossEntropyOptions::default())?;
+    let loss = cross_entropy(
+        &logits,
+        &Indices::from_classes(labels),
+        &CrossEntropyOptions::default(),
+    )?;
     optimizer.zero_grad();
     loss.backward()?;
     optimizer.step()?;
@@ -221,7 +272,9 @@ fn compare_modules<T: Float>(
     let seen = seen.lock().unwrap();
     let (mut first, mut max) = (None, 0.0f64);
     for (path, theirs) in &trace.steps[step].modules {
-        let Some((ours, full)) = seen.get(path) else { continue };
+        let Some((ours, full)) = seen.get(path) else {
+            continue;
+        };
         let rel = digest_rel(ours, theirs);
         max = max.max(rel);
         if first.is_some() || rel <= tol {
@@ -246,7 +299,12 @@ fn compare_modules<T: Float>(
                 )
             }
         }
-        first = Some(Divergence { step, site: path.clone(), rel, detail });
+        first = Some(Divergence {
+            step,
+            site: path.clone(),
+            rel,
+            detail,
+        });
     }
     (first, max)
 }
@@ -254,12 +312,26 @@ fn compare_modules<T: Float>(
 /// Replays `trace` on `model` (any `Module` whose state_dict names are the recorded
 /// ones), from the trace's initial weights, with ferrite's optimizer and schedule.
 /// `tol` is the relative difference above which a step counts as diverged.
-pub fn replay<T: Float>(trace: &Trace, model: &dyn Module<T>, tol: f64) -> Result<Report, BoxError> {
-    let ours = if std::mem::size_of::<T>() == 8 { "f64" } else { "f32" };
+pub fn replay<T: Float>(
+    trace: &Trace,
+    model: &dyn Module<T>,
+    tol: f64,
+) -> Result<Report, BoxError> {
+    let ours = if std::mem::size_of::<T>() == 8 {
+        "f64"
+    } else {
+        "f32"
+    };
     if trace.dtype != ours {
-        return Err(format!("the trace was recorded in {}, the replay runs in {ours}", trace.dtype).into());
+        return Err(format!(
+            "the trace was recorded in {}, the replay runs in {ours}",
+            trace.dtype
+        )
+        .into());
     }
-    let init = trace.tensors::<T>("init")?.ok_or("the trace has no init.safetensors")?;
+    let init = trace
+        .tensors::<T>("init")?
+        .ok_or("the trace has no init.safetensors")?;
     load_state_dict(model, &init, Strict::Yes)?;
     model.train();
     let params = trace.tensors::<T>("params")?;
@@ -273,7 +345,15 @@ pub fn replay<T: Float>(trace: &Trace, model: &dyn Module<T>, tol: f64) -> Resul
     let seen: Seen<T> = Arc::default();
     let keep = Arc::new(Mutex::new(false));
     let (handles, unmatched) = install_hooks(model, &paths, &seen, &keep);
-    let result = run_steps(trace, model, tol, params.as_ref(), outputs.as_ref(), &seen, &keep);
+    let result = run_steps(
+        trace,
+        model,
+        tol,
+        params.as_ref(),
+        outputs.as_ref(),
+        &seen,
+        &keep,
+    );
     for h in handles {
         h.remove();
     }
@@ -294,7 +374,10 @@ fn run_steps<T: Float>(
     let data = Mnist::embedded(Split::Train)?;
     let mut optimizer = make_optimizer(&trace.optimizer, model.parameters())?;
     let mut schedule = match trace.one_cycle {
-        Some(total) => Some(OneCycleLR::new(&mut *optimizer, OneCycleConfig::new(max_lr(&trace.optimizer), total))?),
+        Some(total) => Some(OneCycleLR::new(
+            &mut *optimizer,
+            OneCycleConfig::new(max_lr(&trace.optimizer), total),
+        )?),
         None => None,
     };
     let mut report = Report::default();
@@ -340,9 +423,20 @@ fn loss_divergence(step: usize, ours: f64, theirs: f64, rel: f64, tol: f64) -> O
     })
 }
 
-fn update_divergence(trace: &Trace, step: usize, weights: Option<(f64, String)>, tol: f64) -> Option<Divergence> {
+fn update_divergence(
+    trace: &Trace,
+    step: usize,
+    weights: Option<(f64, String)>,
+    tol: f64,
+) -> Option<Divergence> {
     let (rel, name) = weights.filter(|(rel, _)| *rel > tol)?;
-    let since = trace.param_steps.iter().copied().filter(|&s| s <= step).max().unwrap_or(0);
+    let since = trace
+        .param_steps
+        .iter()
+        .copied()
+        .filter(|&s| s <= step)
+        .max()
+        .unwrap_or(0);
     Some(Divergence {
         step,
         site: format!("update: {name}"),

@@ -87,7 +87,12 @@ fn text(v: &Value, key: &str) -> Result<String, BoxError> {
 
 fn parse_optimizer(o: &Value) -> Result<OptimizerSpec, BoxError> {
     let betas = field(o, "betas")?.as_array().ok_or("betas: not a list")?;
-    let beta = |i: usize| betas.get(i).and_then(Value::as_f64).ok_or("betas: two numbers");
+    let beta = |i: usize| {
+        betas
+            .get(i)
+            .and_then(Value::as_f64)
+            .ok_or("betas: two numbers")
+    };
     match text(o, "name")?.as_str() {
         "sgd" => Ok(OptimizerSpec::Sgd {
             lr: num(o, "lr")?,
@@ -111,7 +116,10 @@ fn parse_step(s: &Value) -> Result<Step, BoxError> {
         .iter()
         .map(|m| {
             let path = m.get(0).and_then(Value::as_str).ok_or("module: a path")?;
-            let d = m.get(1).and_then(Value::as_array).ok_or("module: a digest")?;
+            let d = m
+                .get(1)
+                .and_then(Value::as_array)
+                .ok_or("module: a digest")?;
             let d: Vec<f64> = d.iter().filter_map(Value::as_f64).collect();
             let d: [f64; 3] = d.try_into().map_err(|_| "digest: three numbers")?;
             Ok((path.to_string(), d))

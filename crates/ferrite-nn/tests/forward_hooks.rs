@@ -88,7 +88,10 @@ fn a_struct_and_its_first_field_have_separate_hooks() {
             self.second.call(&self.first.call(x)?)
         }
         fn children(&self) -> Vec<(String, &dyn Module<f64>)> {
-            vec![("first".into(), &self.first), ("second".into(), &self.second)]
+            vec![
+                ("first".into(), &self.first),
+                ("second".into(), &self.second),
+            ]
         }
     }
     let block = Block {
