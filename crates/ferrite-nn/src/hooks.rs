@@ -13,8 +13,9 @@ use ferrite_tensor::{Float, Result};
 /// A forward hook: `(input, output)` of the module; `Ok(Some(y))` replaces the output.
 type Hook<T> = Arc<dyn Fn(&Var<T>, &Var<T>) -> Result<Option<Var<T>>> + Send + Sync>;
 
-/// A module is identified by its address and element type while it is alive.
-type Key = (usize, TypeId);
+/// A module is identified by its address, its type and its element type while it is alive
+/// (a struct and its first field have the same address).
+type Key = (usize, &'static str, TypeId);
 
 /// A registered hook with its handle's id; the `Any` is a `Hook<T>` for the key's `T`.
 type Entry = (u64, Arc<dyn Any + Send + Sync>);
@@ -78,12 +79,13 @@ impl ForwardHookHandle {
     }
 }
 
-/// Registers `hook` for the module at `address` (see `ModuleExt::register_forward_hook`).
+/// Registers `hook` for the module `(address, type name)` (see
+/// `ModuleExt::register_forward_hook`).
 pub(crate) fn register<T: Float>(
-    address: usize,
+    (address, module_type): (usize, &'static str),
     hook: impl Fn(&Var<T>, &Var<T>) -> Result<Option<Var<T>>> + Send + Sync + 'static,
 ) -> ForwardHookHandle {
-    let key = (address, TypeId::of::<T>());
+    let key = (address, module_type, TypeId::of::<T>());
     let hook: Hook<T> = Arc::new(hook);
     let mut guard = registry();
     let reg = guard.get_or_insert_with(Registry::default);
@@ -94,8 +96,12 @@ pub(crate) fn register<T: Float>(
     ForwardHookHandle { key, id }
 }
 
-/// Runs the hooks of the module at `address` on its `output`, in registration order.
-pub(crate) fn run<T: Float>(address: usize, input: &Var<T>, output: Var<T>) -> Result<Var<T>> {
+/// Runs the hooks of the module `(address, type name)` on its `output`, in registration order.
+pub(crate) fn run<T: Float>(
+    (address, module_type): (usize, &'static str),
+    input: &Var<T>,
+    output: Var<T>,
+) -> Result<Var<T>> {
     if COUNT.load(Ordering::Relaxed) == 0 {
         return Ok(output);
     }
@@ -103,7 +109,7 @@ pub(crate) fn run<T: Float>(address: usize, input: &Var<T>, output: Var<T>) -> R
         let guard = registry();
         let list = guard
             .as_ref()
-            .and_then(|reg| reg.hooks.get(&(address, TypeId::of::<T>())));
+            .and_then(|reg| reg.hooks.get(&(address, module_type, TypeId::of::<T>())));
         (list.into_iter().flatten())
             .filter_map(|(_, h)| h.downcast_ref::<Hook<T>>().cloned())
             .collect()

@@ -76,12 +76,16 @@ pub trait Module<T: Float = f32>: Send + Sync {
         true
     }
 
-    /// Where this module lives, which its forward hooks are keyed by; `None` for a
-    /// zero-sized module (no address of its own). Containers such as `Box` forward it to the
-    /// module they hold. Not meant to be overridden.
+    /// Where this module lives and its type, which its forward hooks are keyed by (a
+    /// struct and its first field share an address, not a type); `None` for a zero-sized
+    /// module (no address of its own). Containers such as `Box` forward it to the module
+    /// they hold. Not meant to be overridden.
     #[doc(hidden)]
-    fn identity(&self) -> Option<usize> {
-        (std::mem::size_of_val(self) != 0).then_some(self as *const Self as *const () as usize)
+    fn identity(&self) -> Option<(usize, &'static str)> {
+        (std::mem::size_of_val(self) != 0).then_some((
+            self as *const Self as *const () as usize,
+            std::any::type_name::<Self>(),
+        ))
     }
 
     /// The layer's kind, e.g. `"Conv2d"` (used by `summary`). Defaults to the type's name
@@ -266,7 +270,7 @@ impl<T: Float, M: Module<T> + AsDynModule<T> + ?Sized> ModuleExt<T> for M {
     fn call(&self, input: &Var<T>) -> Result<Var<T>> {
         let output = self.forward(input)?;
         match self.identity() {
-            Some(address) => hooks::run(address, input, output),
+            Some(id) => hooks::run(id, input, output),
             None => Ok(output),
         }
     }
@@ -275,7 +279,7 @@ impl<T: Float, M: Module<T> + AsDynModule<T> + ?Sized> ModuleExt<T> for M {
         &self,
         hook: impl Fn(&Var<T>, &Var<T>) -> Result<Option<Var<T>>> + Send + Sync + 'static,
     ) -> Result<ForwardHookHandle> {
-        let Some(address) = self.identity() else {
+        let Some(id) = self.identity() else {
             return Err(TensorError::invalid(
                 "register_forward_hook",
                 format!(
@@ -284,7 +288,7 @@ impl<T: Float, M: Module<T> + AsDynModule<T> + ?Sized> ModuleExt<T> for M {
                 ),
             ));
         };
-        Ok(hooks::register(address, hook))
+        Ok(hooks::register(id, hook))
     }
 }
 
@@ -346,7 +350,7 @@ impl<T: Float, M: Module<T> + ?Sized> Module<T> for Box<M> {
     fn multiply_adds(&self, output_shape: &[usize]) -> u64 {
         (**self).multiply_adds(output_shape)
     }
-    fn identity(&self) -> Option<usize> {
+    fn identity(&self) -> Option<(usize, &'static str)> {
         (**self).identity()
     }
 }

@@ -72,3 +72,53 @@ fn a_failing_hook_fails_the_forward() {
     handle.remove();
     assert!(flatten.call(&Var::new(Tensor::<f32>::ones(&[2]))).is_ok());
 }
+
+/// A module struct and its first field live at the same address: a hook on one must not
+/// fire for the other (found by the parity tool on a ResNet block whose first field is
+/// its first convolution).
+#[test]
+fn a_struct_and_its_first_field_have_separate_hooks() {
+    #[repr(C)]
+    struct Block {
+        first: Flatten,
+        second: Flatten,
+    }
+    impl Module<f64> for Block {
+        fn forward(&self, x: &Var<f64>) -> ferrite_tensor::Result<Var<f64>> {
+            self.second.call(&self.first.call(x)?)
+        }
+        fn children(&self) -> Vec<(String, &dyn Module<f64>)> {
+            vec![
+                ("first".into(), &self.first),
+                ("second".into(), &self.second),
+            ]
+        }
+    }
+    let block = Block {
+        first: Flatten::new().with_start_dim(0),
+        second: Flatten::new().with_start_dim(0),
+    };
+    assert_eq!(
+        &block as *const Block as usize,
+        &block.first as *const Flatten as usize
+    );
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (a, b) = (Arc::clone(&log), Arc::clone(&log));
+    let outer = block
+        .register_forward_hook(move |_, _: &Var<f64>| {
+            a.lock().unwrap().push("block");
+            Ok(None)
+        })
+        .unwrap();
+    let inner = block
+        .first
+        .register_forward_hook(move |_, _: &Var<f64>| {
+            b.lock().unwrap().push("first");
+            Ok(None)
+        })
+        .unwrap();
+    block.call(&Var::new(Tensor::<f64>::ones(&[2, 2]))).unwrap();
+    assert_eq!(*log.lock().unwrap(), ["first", "block"]);
+    outer.remove();
+    inner.remove();
+}
