@@ -9,7 +9,6 @@ mod trace;
 
 use std::path::PathBuf;
 
-use ferrite::prelude::*;
 use replay::{build_model, replay};
 use trace::Trace;
 
@@ -67,122 +66,38 @@ fn a_model_that_does_not_match_the_trace_is_refused() {
     );
 }
 
-/// W8's TinyResNet built here from existing layers with PyTorch's module paths, a
-/// stand-in for `models::tiny_resnet` until it is merged (then the registry has it).
-mod tiny_resnet_stand_in {
-    use super::*;
-
-    pub struct Block {
-        conv1: Conv2d<f64>,
-        bn1: BatchNorm2d<f64>,
-        conv2: Conv2d<f64>,
-        bn2: BatchNorm2d<f64>,
-        downsample: Option<Sequential<f64>>,
-    }
-
-    impl Block {
-        fn new(cin: usize, cout: usize, stride: usize) -> Block {
-            let conv = |i, o, k, s, p| {
-                Conv2d::new(i, o, k)
-                    .with_stride(s)
-                    .with_padding(p)
-                    .with_bias(false)
-            };
-            Block {
-                conv1: conv(cin, cout, 3, stride, 1),
-                bn1: BatchNorm2d::new(cout),
-                conv2: conv(cout, cout, 3, 1, 1),
-                bn2: BatchNorm2d::new(cout),
-                downsample: (stride != 1 || cin != cout).then(|| {
-                    Sequential::new()
-                        .append(conv(cin, cout, 1, stride, 0))
-                        .append(BatchNorm2d::new(cout))
-                }),
-            }
-        }
-    }
-
-    impl Module<f64> for Block {
-        fn forward(&self, x: &Var<f64>) -> ferrite::tensor::Result<Var<f64>> {
-            let out = self.bn1.call(&self.conv1.call(x)?)?.relu()?;
-            let out = self.bn2.call(&self.conv2.call(&out)?)?;
-            let skip = match &self.downsample {
-                Some(d) => d.call(x)?,
-                None => x.clone(),
-            };
-            out.add(&skip)?.relu()
-        }
-
-        fn children(&self) -> Vec<(String, &dyn Module<f64>)> {
-            let mut c: Vec<(String, &dyn Module<f64>)> = vec![
-                ("conv1".into(), &self.conv1),
-                ("bn1".into(), &self.bn1),
-                ("conv2".into(), &self.conv2),
-                ("bn2".into(), &self.bn2),
-            ];
-            if let Some(d) = &self.downsample {
-                c.push(("downsample".into(), d));
-            }
-            c
-        }
-    }
-
-    pub struct TinyResNet {
-        conv1: Conv2d<f64>,
-        bn1: BatchNorm2d<f64>,
-        layers: [Block; 3],
-        pool: AdaptiveAvgPool2d,
-        fc: Linear<f64>,
-    }
-
-    impl Module<f64> for TinyResNet {
-        fn forward(&self, x: &Var<f64>) -> ferrite::tensor::Result<Var<f64>> {
-            let mut x = self.bn1.call(&self.conv1.call(x)?)?.relu()?;
-            for layer in &self.layers {
-                x = layer.call(&x)?;
-            }
-            self.fc.call(&self.pool.call(&x)?.flatten(1, -1)?)
-        }
-
-        fn children(&self) -> Vec<(String, &dyn Module<f64>)> {
-            let mut c: Vec<(String, &dyn Module<f64>)> =
-                vec![("conv1".into(), &self.conv1), ("bn1".into(), &self.bn1)];
-            for (i, layer) in self.layers.iter().enumerate() {
-                c.push((format!("layer{}", i + 1), layer));
-            }
-            c.push(("pool".into(), &self.pool));
-            c.push(("fc".into(), &self.fc));
-            c
-        }
-    }
-
-    pub fn tiny_resnet() -> TinyResNet {
-        TinyResNet {
-            conv1: Conv2d::new(1, 16, 3).with_padding(1).with_bias(false),
-            bn1: BatchNorm2d::new(16),
-            layers: [
-                Block::new(16, 16, 1),
-                Block::new(16, 32, 2),
-                Block::new(32, 64, 2),
-            ],
-            pool: AdaptiveAvgPool2d::new(1),
-            fc: Linear::new(64, 10),
-        }
-    }
+/// W8's TinyResNet (`models::tiny_resnet`: residual blocks, batch norm in training mode)
+/// in f64, AdamW (weight decay 0.01) under OneCycleLR, 12 steps of 8 digits downsampled to
+/// 7x7: losses, every module's output (the blocks, their convs, batch norms and
+/// shortcuts) and the weights and running statistics within 1e-9 relative.
+#[test]
+fn tiny_resnet_adamw_onecycle_short_run_replays_pytorch_within_1e_9() {
+    let trace = Trace::load(fixture("tiny_resnet_f64")).unwrap();
+    assert_eq!(trace.model, "tiny_resnet");
+    let model = build_model::<f64>(&trace.model, trace.image_size).unwrap();
+    let report = replay(&trace, &*model, 1e-9).unwrap();
+    println!("{report}");
+    assert_eq!(report.steps, 12);
+    assert!(report.divergence.is_none(), "{report}");
+    assert!(
+        report.max_loss_rel < 1e-9 && report.max_weight_rel < 1e-9,
+        "{report}"
+    );
+    assert!(report.max_output_rel < 1e-9, "{report}");
+    assert!(report.unmatched.is_empty(), "{report}");
 }
 
-/// The tiny ResNet (BatchNorm in training mode) with AdamW and OneCycleLR: a trace too
-/// large to commit, so this runs on a recorded directory named by
-/// `FERRITE_PARITY_RESNET_TRACE` (docs/parity.md has the commands):
-/// `FERRITE_PARITY_RESNET_TRACE=/tmp/resnet cargo test --release --test parity -- --ignored`.
+/// The same recipe at full size (28x28 digits, batch 64, 200 steps). Its trace (3.5 MB)
+/// is too large to commit, so this runs on a directory recorded by `record.py` and named by
+/// `FERRITE_PARITY_RESNET_TRACE` (docs/parity.md has the commands).
 #[test]
 #[ignore = "needs a trace recorded by examples/parity/record.py --model tiny_resnet"]
-fn tiny_resnet_stand_in_adamw_onecycle_replays_pytorch_within_1e_9() {
+fn tiny_resnet_adamw_onecycle_replays_pytorch_within_1e_9() {
     let dir = std::env::var("FERRITE_PARITY_RESNET_TRACE").expect("FERRITE_PARITY_RESNET_TRACE");
     let trace = Trace::load(dir).unwrap();
     assert_eq!(trace.model, "tiny_resnet");
-    let model = tiny_resnet_stand_in::tiny_resnet();
-    let report = replay(&trace, &model, 1e-9).unwrap();
+    let model = build_model::<f64>(&trace.model, trace.image_size).unwrap();
+    let report = replay(&trace, &*model, 1e-9).unwrap();
     println!("{report}");
     assert!(report.divergence.is_none(), "{report}");
     assert!(

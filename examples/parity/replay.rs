@@ -10,20 +10,20 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use ferrite::nn::checkpoint::{StateDict, Strict, load_state_dict, state_dict};
-use ferrite::nn::models::small_cnn;
+use ferrite::nn::models::{small_cnn, tiny_resnet};
 use ferrite::nn::{ForwardHookHandle, visit_modules};
 use ferrite::prelude::*;
 
 use crate::trace::{BoxError, OptimizerSpec, Trace, batch};
 
-/// The models a trace may name: one line each, `name => constructor`. After the merge of
-/// `models::tiny_resnet`, add `"tiny_resnet" => Box::new(tiny_resnet::<T>()?)`.
+/// The models a trace may name: one line each, `name => constructor`.
 pub fn build_model<T: Float>(
     name: &str,
     image_size: [usize; 2],
 ) -> Result<Box<dyn Module<T>>, BoxError> {
     Ok(match name {
         "small_cnn" => Box::new(small_cnn::<T>(image_size)?),
+        "tiny_resnet" => Box::new(tiny_resnet::<T>()),
         other => {
             return Err(format!(
                 "model '{other}' is not in the parity registry (examples/parity/replay.rs)"

@@ -148,19 +148,22 @@ fn visit<T: Float>(
 /// convs, a custom block's layers), from the output shapes each one produced when called
 /// (through `call`, which runs forward hooks). Modules not called, or called directly
 /// with `forward`, count nothing, as before.
+/// Which module (address and type, as [`Module::identity`] gives them) produced an
+/// output of which shape, logged by the hooks of [`forward_counting_children`].
+type OutputLog = std::sync::Arc<std::sync::Mutex<Vec<((usize, &'static str), Vec<usize>)>>>;
+
 fn forward_counting_children<T: Float>(
     module: &dyn Module<T>,
     input: &Var<T>,
 ) -> Result<(Var<T>, u64)> {
-    use std::sync::{Arc, Mutex};
-    let seen: Arc<Mutex<Vec<(usize, Vec<usize>)>>> = Arc::default();
+    let seen = OutputLog::default();
     let mut handles = Vec::new();
     let mut below = Vec::new();
     visit_modules(module, &mut |path, m| {
         let Some(address) = m.identity().filter(|_| !path.is_empty()) else {
             return;
         };
-        let log = Arc::clone(&seen);
+        let log = std::sync::Arc::clone(&seen);
         let hook = move |_: &Var<T>, y: &Var<T>| {
             if let Ok(mut log) = log.lock() {
                 log.push((address, y.shape()));
