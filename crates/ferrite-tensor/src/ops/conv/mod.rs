@@ -21,7 +21,7 @@
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 
-use crate::gemm::gemm_serial;
+use crate::gemm::gemm_serial_per_shape;
 use crate::{Float, Result, Tensor, TensorError};
 
 mod backward;
@@ -72,8 +72,9 @@ fn mat_mut<T>(data: &mut [T], rows: usize, cols: usize) -> ArrayViewMut2<'_, T> 
     ArrayViewMut2::from_shape((rows, cols), data).expect("buffer matches the matrix shape")
 }
 
-/// [`gemm_serial`], with an empty inner dimension handled here (`c = 0`, or unchanged when
-/// accumulating).
+/// `gemm_serial_per_shape` (the products of one image, whose shapes never depend on the
+/// batch size, so they keep the `gemm` crate's fast paths and stay batch-invariant), with an
+/// empty inner dimension handled here (`c = 0`, or unchanged when accumulating).
 fn matmul_into<T: Float>(
     a: ArrayView2<T>,
     b: ArrayView2<T>,
@@ -86,5 +87,5 @@ fn matmul_into<T: Float>(
         }
         return;
     }
-    gemm_serial(a, b, c, accumulate);
+    gemm_serial_per_shape(a, b, c, accumulate);
 }
