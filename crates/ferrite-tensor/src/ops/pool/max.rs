@@ -55,6 +55,10 @@ pub(super) fn pick<T: Float>(m: T, a: usize, v: T, b: usize) -> (T, usize) {
 /// its windows (the same comparisons in the same order per window, but independent from one
 /// window to the next, so they pipeline and vectorise); the border columns are scanned one
 /// window at a time.
+///
+/// Inlined into the per-plane closure: called as a function of its own, LLVM compiled the
+/// 2x2 path with about 35% more instructions (W4, callgrind).
+#[inline(always)]
 fn max_plane<T: Float, const IDX: bool>(
     x: &[T],
     g: &Geometry,
