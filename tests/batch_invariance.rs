@@ -24,7 +24,7 @@ use ferrite::nn::loss::{
     binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div, l1_loss, mse_loss,
     nll_loss, smooth_l1_loss,
 };
-use ferrite::nn::models::small_cnn;
+use ferrite::nn::models::{small_cnn, tiny_resnet};
 use ferrite::prelude::*;
 
 /// Batch sizes tried: 64 and 65 straddle the `gemm` crate's small-matrix limit (64) and make
@@ -428,6 +428,12 @@ fn model_rows<T: Float>() -> Vec<Row<T>> {
             "small_cnn([28, 28])",
             &[1, 28, 28],
             small_cnn::<T>([28, 28]).unwrap(),
+        ),
+        layer(
+            "model",
+            "tiny_resnet() (Residual blocks, BatchNorm2d, AdaptiveAvgPool2d)",
+            &[1, 12, 12],
+            warmed_up(tiny_resnet::<T>(), &[8, 1, 12, 12]),
         ),
         layer(
             "model",

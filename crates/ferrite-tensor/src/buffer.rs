@@ -121,7 +121,11 @@ pub fn with_capacity<T: Copy + Send + 'static>(len: usize) -> Vec<T> {
 /// assert_eq!(v.len(), 10);
 /// ```
 pub fn for_overwrite<T: Copy + Send + num_traits::Zero + 'static>(len: usize) -> Vec<T> {
-    let mut v = take_cached(len).unwrap_or_default();
+    let Some(mut v) = take_cached(len) else {
+        // `vec!` of zeros asks the allocator for zeroed memory, which fresh pages already
+        // are: no pass over the buffer (where `resize` would write every element).
+        return vec![T::zero(); len];
+    };
     v.truncate(len);
     v.resize(len, T::zero());
     v
