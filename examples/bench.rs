@@ -41,6 +41,15 @@ struct Args {
     max_batches: Option<usize>,
 }
 
+/// The value after `--name`, parsed.
+fn parsed<V: std::str::FromStr>(name: &str, value: Option<String>) -> Result<V, String>
+where
+    V::Err: std::fmt::Display,
+{
+    let value = value.ok_or(format!("{name} needs a value"))?;
+    value.parse().map_err(|e| format!("{name}: {e}"))
+}
+
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         workloads: Vec::new(),
@@ -55,48 +64,18 @@ fn parse_args() -> Result<Args, String> {
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
-        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
         match a.as_str() {
-            "--iters" => {
-                args.iters = value("--iters")?
-                    .parse()
-                    .map_err(|e| format!("--iters: {e}"))?
-            }
-            "--warmup" => {
-                args.warmup = value("--warmup")?
-                    .parse()
-                    .map_err(|e| format!("--warmup: {e}"))?
-            }
-            "--lr" => args.lr = value("--lr")?.parse().map_err(|e| format!("--lr: {e}"))?,
-            "--epochs" => {
-                args.epochs = value("--epochs")?
-                    .parse()
-                    .map_err(|e| format!("--epochs: {e}"))?
-            }
-            "--seed" => {
-                args.seed = value("--seed")?
-                    .parse()
-                    .map_err(|e| format!("--seed: {e}"))?
-            }
-            "--batch" => {
-                args.batch = value("--batch")?
-                    .parse()
-                    .map_err(|e| format!("--batch: {e}"))?
-            }
-            "--data-dir" => args.data_dir = value("--data-dir")?,
-            "--max-batches" => {
-                args.max_batches = Some(
-                    value("--max-batches")?
-                        .parse()
-                        .map_err(|e| format!("--max-batches: {e}"))?,
-                )
-            }
+            "--iters" => args.iters = parsed(&a, it.next())?,
+            "--warmup" => args.warmup = parsed(&a, it.next())?,
+            "--lr" => args.lr = parsed(&a, it.next())?,
+            "--epochs" => args.epochs = parsed(&a, it.next())?,
+            "--seed" => args.seed = parsed(&a, it.next())?,
+            "--batch" => args.batch = parsed(&a, it.next())?,
+            "--data-dir" => args.data_dir = parsed(&a, it.next())?,
+            "--max-batches" => args.max_batches = Some(parsed(&a, it.next())?),
             "--threads" => {
-                let n: usize = value("--threads")?
-                    .parse()
-                    .map_err(|e| format!("--threads: {e}"))?;
                 rayon::ThreadPoolBuilder::new()
-                    .num_threads(n)
+                    .num_threads(parsed(&a, it.next())?)
                     .build_global()
                     .map_err(|e| e.to_string())?;
             }
@@ -104,16 +83,22 @@ fn parse_args() -> Result<Args, String> {
             other => return Err(format!("unknown argument {other}")),
         }
     }
-    if args.workloads.is_empty() || args.workloads.iter().any(|w| w == "all") {
-        args.workloads = [
-            "W0", "W1", "W1b", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9",
-        ]
-        .map(String::from)
-        .to_vec();
-    }
-    // Groups expand as in torch_bench.py.
-    args.workloads = args
-        .workloads
+    args.workloads = expand_workloads(&args.workloads);
+    Ok(args)
+}
+
+/// Every workload for none or `all`; the groups `W6` and `W9` expanded to their members, as
+/// in torch_bench.py.
+fn expand_workloads(asked: &[String]) -> Vec<String> {
+    let all = [
+        "W0", "W1", "W1b", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9",
+    ];
+    let asked: Vec<String> = if asked.is_empty() || asked.iter().any(|w| w == "all") {
+        all.map(String::from).to_vec()
+    } else {
+        asked.to_vec()
+    };
+    asked
         .iter()
         .flat_map(|w| match w.as_str() {
             "W6" => vec!["W6a".to_string(), "W6b".to_string()],
@@ -122,8 +107,7 @@ fn parse_args() -> Result<Args, String> {
                 .to_vec(),
             _ => vec![w.clone()],
         })
-        .collect();
-    Ok(args)
+        .collect()
 }
 
 fn time_it(iters: usize, warmup: usize, mut f: impl FnMut()) -> Vec<f64> {
