@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example resnet                        # the embedded 8,004 / 1,996 digits
-//! cargo run --release --example resnet -- --data-dir ../shared/data/mnist-full --epochs 4
+//! cargo run --release --example resnet -- --data-dir ../shared/data/mnist-full --epochs 6
 //! cargo run --release --example resnet -- --resume runs/resnet/checkpoint.ferrite --epochs 10
 //! cargo run --release --example resnet -- eval --checkpoint runs/resnet/model.safetensors
 //! ```
@@ -68,7 +68,7 @@ struct TrainArgs {
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Number of epochs (the length of the one-cycle schedule; counts those of a resumed run).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 10)]
     epochs: u64,
     /// Mini-batch size.
     #[arg(long, default_value_t = 64)]

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The `resnet` example's recipe in PyTorch, to measure beside ferrite (never needed by tests).
 
-    ~/torch-venv/bin/python examples/resnet/torch_recipe.py                       # embedded digits, 8 epochs
+    ~/torch-venv/bin/python examples/resnet/torch_recipe.py                       # embedded digits, 10 epochs
     ~/torch-venv/bin/python examples/resnet/torch_recipe.py --data-dir ../shared/data/mnist-full --epochs 4
 
 Same model (the W8 TinyResNet), same recipe: pixels in [0, 1], RandomAffine(10 degrees,
@@ -116,7 +116,7 @@ def accuracy(model, x, y):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--data-dir", default=EMBEDDED)
-    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--weight-decay", type=float, default=5e-4)
