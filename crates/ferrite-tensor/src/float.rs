@@ -64,6 +64,19 @@ pub trait Float:
     /// assert!((0.5f32.one_plus_erf_kernel() - (1.0 + libm::erf(0.5)) as f32).abs() < 1e-6);
     /// ```
     fn one_plus_erf_kernel(self) -> Self;
+
+    /// `ln(1 + self)` for `self` in `[0, 1]` (what `log σ(x) = min(x, 0) - ln(1 + e^-|x|)`
+    /// needs), as the loss kernels compute it. For `f64` this is `f64::ln_1p`; for `f32`
+    /// the series `2·atanh(s)`, `s = self/(2 + self)`, to `s^15` (truncation below `2e-9`
+    /// relative, no cancellation for tiny `self`), which vectorises.
+    ///
+    /// ```
+    /// use ferrite_tensor::Float;
+    /// assert_eq!(0.25f64.ln_1p_unit_kernel(), 0.25f64.ln_1p());
+    /// assert!((1.0f32.ln_1p_unit_kernel() - std::f32::consts::LN_2).abs() <= 2e-7);
+    /// assert_eq!(1e-30f32.ln_1p_unit_kernel(), 1e-30);
+    /// ```
+    fn ln_1p_unit_kernel(self) -> Self;
 }
 
 impl Float for f32 {
@@ -84,6 +97,16 @@ impl Float for f32 {
     fn one_plus_erf_kernel(self) -> Self {
         one_plus_erf_f32(self)
     }
+    #[inline]
+    fn ln_1p_unit_kernel(self) -> Self {
+        let s = self / (2.0 + self);
+        let s2 = s * s;
+        let mut q = 1.0 / 15.0;
+        for k in [13.0f32, 11.0, 9.0, 7.0, 5.0, 3.0, 1.0] {
+            q = q * s2 + 1.0 / k;
+        }
+        2.0 * s * q
+    }
 }
 
 impl Float for f64 {
@@ -103,6 +126,10 @@ impl Float for f64 {
     #[inline]
     fn one_plus_erf_kernel(self) -> Self {
         1.0 + libm::erf(self)
+    }
+    #[inline]
+    fn ln_1p_unit_kernel(self) -> Self {
+        self.ln_1p()
     }
 }
 
@@ -232,6 +259,28 @@ mod tests {
         assert_eq!(one_plus_erf_f32(-20.0), 0.0);
         assert_eq!(one_plus_erf_f32(20.0), 2.0);
         assert_eq!(one_plus_erf_f32(-0.0), one_plus_erf_f32(0.0));
+    }
+
+    #[test]
+    fn ln_1p_unit_kernel_f32_is_within_two_ulp_on_the_unit_interval() {
+        let mut worst = (0, 0.0f32);
+        let mut e = 0.0f32;
+        while e <= 1.0 {
+            let exact = (e as f64).ln_1p() as f32;
+            let d = ulps(e.ln_1p_unit_kernel(), exact);
+            if d > worst.0 {
+                worst = (d, e);
+            }
+            e += 0.000_013;
+        }
+        assert!(worst.0 <= 2, "{} ulp at {}", worst.0, worst.1);
+        for e in [0.0f32, 1e-30, 1e-8, 1.0] {
+            assert!(
+                ulps(e.ln_1p_unit_kernel(), (e as f64).ln_1p() as f32) <= 2,
+                "{e}"
+            );
+        }
+        assert!(f32::NAN.ln_1p_unit_kernel().is_nan());
     }
 
     #[test]
