@@ -26,7 +26,7 @@ mod random;
 mod tensor;
 
 pub use error::{Result, TensorError};
-pub use float::{Float, exp_f32};
+pub use float::{Float, exp_f32, one_plus_erf_f32};
 pub use ops::activation::GeluApproximate;
 pub use ops::binary::broadcast_shapes;
 pub use ops::conv::{

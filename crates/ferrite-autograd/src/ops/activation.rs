@@ -42,7 +42,7 @@ impl<T: Float> Var<T> {
             &[self],
             move |g, grads| {
                 grads.set(0, || {
-                    scale_grad("leaky_relu_backward", g, &x, |x| {
+                    scale_grad("leaky_relu_backward", g, &x, move |x| {
                         if x > T::zero() {
                             T::one()
                         } else {
@@ -81,7 +81,7 @@ impl<T: Float> Var<T> {
         let x = self.value();
         Var::from_op("elu", x.elu(alpha), &[self], move |g, grads| {
             grads.set(0, || {
-                scale_grad("elu_backward", g, &x, |x| {
+                scale_grad("elu_backward", g, &x, move |x| {
                     if x > T::zero() {
                         T::one()
                     } else {
@@ -197,7 +197,7 @@ impl<T: Float> Var<T> {
             &[self],
             move |g, grads| {
                 grads.set(0, || {
-                    scale_grad("softplus_backward", g, &x, |x| {
+                    scale_grad("softplus_backward", g, &x, move |x| {
                         if x * beta > threshold {
                             T::one()
                         } else {
@@ -272,7 +272,7 @@ impl<T: Float> Var<T> {
         let y = x.hardtanh(min_val, max_val)?;
         Var::from_op(op, y, &[self], move |g, grads| {
             grads.set(0, || {
-                scale_grad("hardtanh_backward", g, &x, |x| {
+                scale_grad("hardtanh_backward", g, &x, move |x| {
                     if x > min_val && x < max_val {
                         T::one()
                     } else {

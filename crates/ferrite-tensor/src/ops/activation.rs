@@ -1,6 +1,7 @@
 //! Activation functions of `torch.nn.functional`, elementwise, with PyTorch's defaults and
 //! formulas (the derivatives sit with the `Var` ops in `ferrite-autograd`; only GELU's,
-//! which needs `erf`, is a kernel here).
+//! which needs `erf`, is a kernel here). GELU's `erf` is [`Float::one_plus_erf_kernel`]:
+//! `libm` in `f64`, a vectorisable approximation in `f32`.
 
 use std::str::FromStr;
 
@@ -64,11 +65,6 @@ impl FromStr for GeluApproximate {
     }
 }
 
-/// The error function, to within an ulp of `f64` (computed in `f64` for `f32` too).
-fn erf<T: Float>(x: T) -> T {
-    T::of(libm::erf(x.as_f64()))
-}
-
 /// `1 / (1 + e^-x)` without overflow for large `|x|`.
 /// Branch-free (both sides share `e = e^-|x|`), so loops over it vectorise.
 #[inline]
@@ -121,7 +117,7 @@ impl<T: Float> Tensor<T> {
         match approximate {
             GeluApproximate::None => {
                 let r = T::of(std::f64::consts::FRAC_1_SQRT_2);
-                self.map(move |x| half * x * (T::one() + erf(x * r)))
+                self.map(move |x| half * x * (x * r).one_plus_erf_kernel())
             }
             GeluApproximate::Tanh => {
                 let (beta, kappa) = (T::of(SQRT_2_OVER_PI), T::of(GELU_KAPPA));
@@ -157,7 +153,7 @@ impl<T: Float> Tensor<T> {
             GeluApproximate::None => {
                 let (r, c) = (T::of(std::f64::consts::FRAC_1_SQRT_2), T::of(INV_SQRT_2PI));
                 self.zip_with("gelu_backward", input, move |g, x| {
-                    let cdf = half * (T::one() + erf(x * r));
+                    let cdf = half * (x * r).one_plus_erf_kernel();
                     let pdf = (-half * x * x).exp_kernel() * c;
                     g * (cdf + x * pdf)
                 })

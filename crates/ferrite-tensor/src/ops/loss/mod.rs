@@ -198,7 +198,7 @@ impl Reduced {
 }
 
 /// The factor each loss's gradient is multiplied by.
-enum Scales {
+pub(super) enum Scales {
     Uniform(f64),
     Each(Vec<f64>),
 }

@@ -18,7 +18,9 @@
 //! # Ok::<(), ferrite_tensor::TensorError>(())
 //! ```
 
-use super::{Reduced, Reduction};
+use rayon::prelude::*;
+
+use super::{Reduced, Reduction, Scales};
 use crate::{Float, Result, Tensor, TensorError};
 
 const MSE_LOSS: &str = "mse_loss";
@@ -93,45 +95,131 @@ pub(super) fn elementwise(reduction: Reduction, numel: usize) -> Reduced {
     Reduced::new(reduction, numel as f64)
 }
 
-/// The forward of an elementwise loss: `f(i, x_i, t_i)` per element, then `reduced`.
+/// Elements per task of the drivers below (fixed, so no result depends on the number of
+/// threads: every element is computed alone and the reduction sums in index order).
+const CHUNK: usize = 1 << 14;
+
+/// `out[i] = f(i, xs[i], ts[i])` for every index (slices of equal lengths), over rayon's
+/// threads in chunks of [`CHUNK`] when there are several chunks.
+fn fill<T: Float, U: Send>(
+    xs: &[T],
+    ts: &[T],
+    out: &mut [U],
+    f: impl Fn(usize, T, T) -> U + Sync + Send,
+) {
+    let run = |start: usize, out: &mut [U], xs: &[T], ts: &[T]| {
+        for (j, ((o, &x), &t)) in out.iter_mut().zip(xs).zip(ts).enumerate() {
+            *o = f(start + j, x, t);
+        }
+    };
+    if out.len() <= CHUNK {
+        return run(0, out, xs, ts);
+    }
+    out.par_chunks_mut(CHUNK)
+        .zip(xs.par_chunks(CHUNK).zip(ts.par_chunks(CHUNK)))
+        .enumerate()
+        .for_each(|(k, (o, (x, t)))| run(k * CHUNK, o, x, t));
+}
+
+/// [`fill`] with two outputs: `(a[i], b[i]) = f(i, xs[i], ts[i])`.
+fn fill_pairs<T: Float>(
+    xs: &[T],
+    ts: &[T],
+    a: &mut [T],
+    b: &mut [T],
+    f: impl Fn(usize, T, T) -> (T, T) + Sync + Send,
+) {
+    let run = |start: usize, a: &mut [T], b: &mut [T], xs: &[T], ts: &[T]| {
+        let outs = a.iter_mut().zip(b.iter_mut());
+        for (j, ((a, b), (&x, &t))) in outs.zip(xs.iter().zip(ts)).enumerate() {
+            (*a, *b) = f(start + j, x, t);
+        }
+    };
+    if a.len() <= CHUNK {
+        return run(0, a, b, xs, ts);
+    }
+    let outs = a.par_chunks_mut(CHUNK).zip(b.par_chunks_mut(CHUNK));
+    outs.zip(xs.par_chunks(CHUNK).zip(ts.par_chunks(CHUNK)))
+        .enumerate()
+        .for_each(|(k, ((a, b), (x, t)))| run(k * CHUNK, a, b, x, t));
+}
+
+/// The forward of an elementwise loss: `f(i, x_i, t_i)` per element (computed in `f64`),
+/// then `reduced`.
 pub(super) fn forward<T: Float>(
     op: &'static str,
     input: &Tensor<T>,
     target: &Tensor<T>,
     reduced: Reduced,
-    f: impl Fn(usize, f64, f64) -> f64,
+    f: impl Fn(usize, f64, f64) -> f64 + Sync + Send,
+) -> Result<Tensor<T>> {
+    forward_in(op, input, target, reduced, move |i, x: T, t: T| {
+        f(i, x.as_f64(), t.as_f64())
+    })
+}
+
+/// [`forward`] with `f` given the elements as they are (for kernels that compute in the
+/// element type); the losses are still summed in `f64`.
+pub(super) fn forward_in<T: Float>(
+    op: &'static str,
+    input: &Tensor<T>,
+    target: &Tensor<T>,
+    reduced: Reduced,
+    f: impl Fn(usize, T, T) -> f64 + Sync + Send,
 ) -> Result<Tensor<T>> {
     same_shape(op, input, target)?;
     let (xs, ts) = (input.row_major(), target.row_major());
-    let losses: Vec<f64> = xs
-        .iter()
-        .zip(ts.iter())
-        .enumerate()
-        .map(|(i, (x, t))| f(i, x.as_f64(), t.as_f64()))
-        .collect();
+    let (xs, ts) = (&xs[..], &ts[..]);
+    let mut losses = vec![0.0; xs.len()];
+    fill(xs, ts, &mut losses, f);
     reduced.apply::<T>(&losses, input.shape())
 }
 
 /// The backward of an elementwise loss: `f(i, x_i, t_i)` gives `(dl/dx, dl/dt)` per
-/// element, scaled by `grad_output` spread by the reduction.
+/// element (computed in `f64`), scaled by `grad_output` spread by the reduction.
 pub(super) fn backward<T: Float>(
     op: &'static str,
     grad_output: &Tensor<T>,
     input: &Tensor<T>,
     target: &Tensor<T>,
     reduced: Reduced,
-    f: impl Fn(usize, f64, f64) -> (f64, f64),
+    f: impl Fn(usize, f64, f64) -> (f64, f64) + Sync + Send,
+) -> Result<LossGrads<T>> {
+    backward_in(
+        op,
+        grad_output,
+        input,
+        target,
+        reduced,
+        move |i, x: T, t: T| f(i, x.as_f64(), t.as_f64()),
+    )
+}
+
+/// [`backward`] with `f` given the elements as they are.
+pub(super) fn backward_in<T: Float>(
+    op: &'static str,
+    grad_output: &Tensor<T>,
+    input: &Tensor<T>,
+    target: &Tensor<T>,
+    reduced: Reduced,
+    f: impl Fn(usize, T, T) -> (f64, f64) + Sync + Send,
 ) -> Result<LossGrads<T>> {
     same_shape(op, input, target)?;
     let scales = reduced.scales(grad_output, input.numel())?;
     let (xs, ts) = (input.row_major(), target.row_major());
-    let mut gx = Vec::with_capacity(xs.len());
-    let mut gt = Vec::with_capacity(xs.len());
-    for (i, (x, t)) in xs.iter().zip(ts.iter()).enumerate() {
-        let (dx, dt) = f(i, x.as_f64(), t.as_f64());
-        let s = scales.at(i);
-        gx.push(T::of(dx * s));
-        gt.push(T::of(dt * s));
+    let (xs, ts) = (&xs[..], &ts[..]);
+    let (mut gx, mut gt) = (vec![T::zero(); xs.len()], vec![T::zero(); xs.len()]);
+    match scales {
+        // Apart, so the loop over a uniform scale has no per-element branch.
+        Scales::Uniform(s) => fill_pairs(xs, ts, &mut gx, &mut gt, |i, x, t| {
+            let (dx, dt) = f(i, x, t);
+            (T::of(dx * s), T::of(dt * s))
+        }),
+        Scales::Each(_) => fill_pairs(xs, ts, &mut gx, &mut gt, |i, x, t| {
+            let (dx, dt) = f(i, x, t);
+            let s = scales.at(i);
+            (T::of(dx * s), T::of(dt * s))
+        }),
     }
     Ok(LossGrads {
         input: Tensor::from_vec(gx, input.shape())?,

@@ -12,27 +12,23 @@
 //! # Ok::<(), ferrite_tensor::TensorError>(())
 //! ```
 
-use super::pointwise::{LossGrads, backward, broadcast_weight, elementwise, forward, same_shape};
+use super::pointwise::{
+    LossGrads, backward, backward_in, broadcast_weight, elementwise, forward, forward_in,
+    same_shape,
+};
 use super::{KlDivReduction, Reduced, Reduction};
+use crate::ops::activation::sigmoid_scalar;
 use crate::{Float, Result, Tensor, TensorError};
 
 const BCE: &str = "binary_cross_entropy";
 const BCE_LOGITS: &str = "binary_cross_entropy_with_logits";
 const KL_DIV: &str = "kl_div";
 
-/// log σ(x) = -softplus(-x), stable for large |x|.
-fn log_sigmoid(x: f64) -> f64 {
-    x.min(0.0) - (-x.abs()).exp().ln_1p()
-}
-
-/// σ(x) without overflow.
-fn sigmoid(x: f64) -> f64 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (1.0 + e)
-    }
+/// log σ(x) = -softplus(-x), stable for large |x|, in the element type (`f64`'s `exp` and
+/// `ln_1p`; vectorisable kernels in `f32`).
+#[inline]
+fn log_sigmoid<T: Float>(x: T) -> T {
+    x.min(T::zero()) - (-x.abs()).exp_kernel().ln_1p_unit_kernel()
 }
 
 /// Refuses a BCE input outside `[0, 1]` (NaN included), naming the first one.
@@ -152,9 +148,16 @@ impl<T: Float> Tensor<T> {
         let w = broadcast_weight(BCE_LOGITS, "weight", weight, self.shape())?;
         let pw = broadcast_weight(BCE_LOGITS, "pos_weight", pos_weight, self.shape())?;
         let reduced = elementwise(reduction, self.numel());
-        forward(BCE_LOGITS, self, target, reduced, |i, x, t| {
-            let log_weight = pw.as_ref().map_or(1.0, |pw| 1.0 + (pw[i] - 1.0) * t);
-            let l = (1.0 - t) * x - log_weight * log_sigmoid(x);
+        let one = T::one();
+        if w.is_none() && pw.is_none() {
+            // Apart, so the common case's loop has no per-element branch and vectorises.
+            return forward_in(BCE_LOGITS, self, target, reduced, |_, x, t| {
+                ((one - t) * x - log_sigmoid(x)).as_f64()
+            });
+        }
+        forward_in(BCE_LOGITS, self, target, reduced, |i, x, t| {
+            let log_weight = pw.as_ref().map_or(one, |pw| one + (T::of(pw[i]) - one) * t);
+            let l = ((one - t) * x - log_weight * log_sigmoid(x)).as_f64();
             w.as_ref().map_or(l, |w| w[i] * l)
         })
     }
@@ -265,7 +268,19 @@ pub fn binary_cross_entropy_with_logits_backward<T: Float>(
     let w = broadcast_weight(BCE_LOGITS, "weight", weight, input.shape())?;
     let pw = broadcast_weight(BCE_LOGITS, "pos_weight", pos_weight, input.shape())?;
     let reduced = elementwise(reduction, input.numel());
-    backward(
+    let one = T::one();
+    if w.is_none() && pw.is_none() {
+        // Apart, so the common case's loop has no per-element branch and vectorises.
+        return backward_in(
+            BCE_LOGITS,
+            grad_output,
+            input,
+            target,
+            reduced,
+            |_, x, t| ((sigmoid_scalar(x) - t).as_f64(), -x.as_f64()),
+        );
+    }
+    backward_in(
         BCE_LOGITS,
         grad_output,
         input,
@@ -274,16 +289,17 @@ pub fn binary_cross_entropy_with_logits_backward<T: Float>(
         |i, x, t| {
             let wi = w.as_ref().map_or(1.0, |w| w[i]);
             let (dx, dt) = match &pw {
-                None => (sigmoid(x) - t, -x),
+                None => (sigmoid_scalar(x) - t, -x),
                 Some(pw) => {
-                    let pt = pw[i] * t;
+                    let pwi = T::of(pw[i]);
+                    let pt = pwi * t;
                     (
-                        (pt + 1.0 - t) * sigmoid(x) - pt,
-                        log_sigmoid(-x) - pw[i] * log_sigmoid(x),
+                        (pt + one - t) * sigmoid_scalar(x) - pt,
+                        log_sigmoid(-x) - pwi * log_sigmoid(x),
                     )
                 }
             };
-            (wi * dx, wi * dt)
+            (wi * dx.as_f64(), wi * dt.as_f64())
         },
     )
 }

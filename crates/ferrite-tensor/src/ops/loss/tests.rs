@@ -102,3 +102,39 @@ fn backward_refuses_a_gradient_of_the_wrong_size() {
     let x = Tensor::<f64>::zeros(&[2, 2]);
     assert!(l1_loss_backward(&Tensor::zeros(&[3]), &x, &x, Reduction::None).is_err());
 }
+
+#[test]
+fn elementwise_losses_give_the_same_bits_with_one_and_two_threads() {
+    // More elements than one chunk of the drivers, in f32 and f64, with and without weights.
+    let shape = [37, 1013];
+    fn bits<T: Float>(x: &Tensor<T>, t: &Tensor<T>, pw: &Tensor<T>) -> Vec<u64> {
+        let mut out = Vec::new();
+        for (w, p) in [(None, None), (Some(pw), Some(pw))] {
+            for r in [Reduction::Mean, Reduction::None] {
+                let l = x.binary_cross_entropy_with_logits(t, w, p, r).unwrap();
+                let g = Tensor::ones(l.shape());
+                let gs = binary_cross_entropy_with_logits_backward(&g, x, t, w, p, r).unwrap();
+                let l1 = x.l1_loss(t, r).unwrap();
+                for v in [l, gs.input, gs.target, l1] {
+                    out.extend(v.to_vec().iter().map(|v| v.as_f64().to_bits()));
+                }
+            }
+        }
+        out
+    }
+    let x = randn(&shape, 1).mul_scalar(4.0);
+    let t = randn(&shape, 2).sigmoid();
+    let pw = randn(&shape[1..], 3).abs();
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let mut b = bits(&x, &t, &pw);
+            b.extend(bits(&x.cast::<f32>(), &t.cast::<f32>(), &pw.cast::<f32>()));
+            b
+        })
+    };
+    assert_eq!(run(1), run(2));
+}
