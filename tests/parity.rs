@@ -18,16 +18,15 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// SmallCnn in f64, SGD with momentum 0.9, Nesterov and weight decay 5e-4, 40 steps of 8
-/// digits (downsampled to 7x7 to keep the trace small): PyTorch's losses, module outputs
-/// and weights within 1e-9 relative.
-#[test]
-fn small_cnn_sgd_nesterov_replays_pytorch_within_1e_9() {
-    let trace = Trace::load(fixture("small_cnn_f64")).unwrap();
-    let model = build_model::<f64>(&trace.model, trace.image_size).unwrap();
-    let report = replay(&trace, &*model, 1e-9).unwrap();
+/// Replays the committed trace `name` (of `model`, `steps` steps): losses, every module's
+/// output and the weights within 1e-9 relative, every recorded module matched.
+fn assert_committed_trace_replays(name: &str, model: &str, steps: usize) {
+    let trace = Trace::load(fixture(name)).unwrap();
+    assert_eq!(trace.model, model);
+    let net = build_model::<f64>(&trace.model, trace.image_size).unwrap();
+    let report = replay(&trace, &*net, 1e-9).unwrap();
     println!("{report}");
-    assert_eq!(report.steps, 40);
+    assert_eq!(report.steps, steps);
     assert!(report.divergence.is_none(), "{report}");
     assert!(
         report.max_loss_rel < 1e-9 && report.max_weight_rel < 1e-9,
@@ -35,6 +34,14 @@ fn small_cnn_sgd_nesterov_replays_pytorch_within_1e_9() {
     );
     assert!(report.max_output_rel < 1e-9, "{report}");
     assert!(report.unmatched.is_empty(), "{report}");
+}
+
+/// SmallCnn in f64, SGD with momentum 0.9, Nesterov and weight decay 5e-4, 40 steps of 8
+/// digits (downsampled to 7x7 to keep the trace small): PyTorch's losses, module outputs
+/// and weights within 1e-9 relative.
+#[test]
+fn small_cnn_sgd_nesterov_replays_pytorch_within_1e_9() {
+    assert_committed_trace_replays("small_cnn_f64", "small_cnn", 40);
 }
 
 /// The recorder added 1e-6 to conv2's output at step 13: the replay must name that step
@@ -72,19 +79,7 @@ fn a_model_that_does_not_match_the_trace_is_refused() {
 /// shortcuts) and the weights and running statistics within 1e-9 relative.
 #[test]
 fn tiny_resnet_adamw_onecycle_short_run_replays_pytorch_within_1e_9() {
-    let trace = Trace::load(fixture("tiny_resnet_f64")).unwrap();
-    assert_eq!(trace.model, "tiny_resnet");
-    let model = build_model::<f64>(&trace.model, trace.image_size).unwrap();
-    let report = replay(&trace, &*model, 1e-9).unwrap();
-    println!("{report}");
-    assert_eq!(report.steps, 12);
-    assert!(report.divergence.is_none(), "{report}");
-    assert!(
-        report.max_loss_rel < 1e-9 && report.max_weight_rel < 1e-9,
-        "{report}"
-    );
-    assert!(report.max_output_rel < 1e-9, "{report}");
-    assert!(report.unmatched.is_empty(), "{report}");
+    assert_committed_trace_replays("tiny_resnet_f64", "tiny_resnet", 12);
 }
 
 /// The same recipe at full size (28x28 digits, batch 64, 200 steps). Its trace (3.5 MB)

@@ -78,8 +78,7 @@ pub(crate) fn gemm_serial_per_shape<T: Float>(
     c: ArrayViewMut2<T>,
     accumulate: bool,
 ) {
-    let supported =
-        TypeId::of::<T>() == TypeId::of::<f32>() || TypeId::of::<T>() == TypeId::of::<f64>();
+    let supported = crate_supports::<T>();
     let (m, n) = (a.nrows(), b.ncols());
     if !supported || m == 0 || n == 0 || a.ncols() != b.nrows() || c.dim() != (m, n) {
         // Other types and degenerate or mismatched shapes: the checked path (which panics on
@@ -120,8 +119,7 @@ fn gemm_with<T: Float>(
         b.dim(),
         c.dim()
     );
-    let supported =
-        TypeId::of::<T>() == TypeId::of::<f32>() || TypeId::of::<T>() == TypeId::of::<f64>();
+    let supported = crate_supports::<T>();
     if !supported {
         // `Float` is only implemented for f32 and f64 in this crate; any other type takes the
         // generic (slower) path.
@@ -208,6 +206,11 @@ fn main_kernels<T: Float>(
     }
     raw_gemm(a_used, b_used, c_pad.view_mut(), accumulate, parallelism);
     c.assign(&c_pad.slice(s![..m, ..n]));
+}
+
+/// Whether the `gemm` crate has kernels for `T` (f32 and f64).
+fn crate_supports<T: 'static>() -> bool {
+    TypeId::of::<T>() == TypeId::of::<f32>() || TypeId::of::<T>() == TypeId::of::<f64>()
 }
 
 /// The call into the `gemm` crate, for f32/f64 and non-empty `m`, `n`.
