@@ -3,10 +3,10 @@
 //! autograd graph for comparison. The gap between the sum and the whole is graph overhead.
 //!
 //! ```text
-//! cargo bench --bench breakdown                # 2 threads, batch 64
-//! cargo bench --bench breakdown -- --threads 1 --batch 256
-//! cargo bench --bench breakdown -- --threads 1 --cpu     # CPU time: for a busy machine
-//! cargo bench --bench breakdown -- --only "conv2 bwd"    # one kernel (to profile it)
+//! cargo bench -p ferrite-benches --bench breakdown                # 2 threads, batch 64
+//! cargo bench -p ferrite-benches --bench breakdown -- --threads 1 --batch 256
+//! cargo bench -p ferrite-benches --bench breakdown -- --threads 1 --cpu     # CPU time: for a busy machine
+//! cargo bench -p ferrite-benches --bench breakdown -- --only "conv2 bwd"    # one kernel (to profile it)
 //! ```
 
 use std::time::Instant;

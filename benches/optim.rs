@@ -3,8 +3,8 @@
 //! default (one per core), or `RAYON_NUM_THREADS`.
 //!
 //! ```text
-//! cargo bench --bench optim                    # all
-//! cargo bench --bench optim -- "sgd momentum"  # one
+//! cargo bench -p ferrite-benches --bench optim                    # all
+//! cargo bench -p ferrite-benches --bench optim -- "sgd momentum"  # one
 //! ```
 
 use std::time::Duration;

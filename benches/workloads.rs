@@ -1,11 +1,11 @@
 //! Criterion benchmarks of the standard workloads W0–W4 (`shared/bench/WORKLOADS.md`), the
 //! same work as `examples/bench.rs` and PyTorch's `torch_bench.py`, with small sample sizes so
-//! that `cargo bench --bench workloads` finishes in a few minutes. Threads: rayon's default
-//! (one per core), or `RAYON_NUM_THREADS`.
+//! that it finishes in a few minutes. Threads: rayon's default (one per core), or
+//! `RAYON_NUM_THREADS`.
 //!
 //! ```text
-//! cargo bench --bench workloads                 # all
-//! cargo bench --bench workloads -- W4           # one
+//! cargo bench -p ferrite-benches --bench workloads                 # all
+//! cargo bench -p ferrite-benches --bench workloads -- W4           # one
 //! ```
 
 use std::time::Duration;
