@@ -277,7 +277,7 @@ fn resume(
         optimizer.load_state(state)?;
     }
     let start_epoch = ckpt.epoch;
-    let history = parse_history(
+    let history = EpochStats::parse_history(
         ckpt.metadata
             .get("history")
             .map(String::as_str)
@@ -413,7 +413,7 @@ fn save_checkpoint(
     ckpt.metadata
         .insert("image_size".into(), format!("{h}x{w}"));
     ckpt.metadata
-        .insert("history".into(), format_history(history));
+        .insert("history".into(), EpochStats::format_history(history));
     ckpt.save(run.checkpoint_path)?;
     Ok(())
 }
@@ -467,36 +467,6 @@ fn accuracy(model: &dyn Module, data: &Mnist) -> Fallible<f64> {
         .filter(|&(&p, &l)| p == l as usize)
         .count();
     Ok(correct as f64 / data.len().max(1) as f64)
-}
-
-fn format_history(history: &[EpochStats]) -> String {
-    history
-        .iter()
-        .map(|s| {
-            format!(
-                "{},{},{},{}",
-                s.epoch, s.train_loss, s.train_accuracy, s.test_accuracy
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(";")
-}
-
-fn parse_history(text: &str) -> Fallible<Vec<EpochStats>> {
-    let mut out = Vec::new();
-    for item in text.split(';').filter(|s| !s.is_empty()) {
-        let f: Vec<&str> = item.split(',').collect();
-        if f.len() != 4 {
-            return Err(format!("checkpoint history entry '{item}' is malformed").into());
-        }
-        out.push(EpochStats {
-            epoch: f[0].parse()?,
-            train_loss: f[1].parse()?,
-            train_accuracy: f[2].parse()?,
-            test_accuracy: f[3].parse()?,
-        });
-    }
-    Ok(out)
 }
 
 /// The learned conv1 filters, conv1's feature maps for the first test digit, the curves.

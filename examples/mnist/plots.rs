@@ -45,6 +45,42 @@ pub struct EpochStats {
     pub test_accuracy: f64,
 }
 
+impl EpochStats {
+    /// `history` as one line of text for a checkpoint's metadata: `epoch,loss,train,test`
+    /// per epoch, separated by `;` (read back by [`EpochStats::parse_history`]).
+    pub fn format_history(history: &[EpochStats]) -> String {
+        history
+            .iter()
+            .map(|s| {
+                format!(
+                    "{},{},{},{}",
+                    s.epoch, s.train_loss, s.train_accuracy, s.test_accuracy
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(";")
+    }
+
+    /// The history written by [`EpochStats::format_history`]; an error names the entry that
+    /// does not parse.
+    pub fn parse_history(text: &str) -> Result<Vec<EpochStats>, PlotError> {
+        let mut out = Vec::new();
+        for item in text.split(';').filter(|s| !s.is_empty()) {
+            let f: Vec<&str> = item.split(',').collect();
+            if f.len() != 4 {
+                return Err(format!("checkpoint history entry '{item}' is malformed").into());
+            }
+            out.push(EpochStats {
+                epoch: f[0].parse()?,
+                train_loss: f[1].parse()?,
+                train_accuracy: f[2].parse()?,
+                test_accuracy: f[3].parse()?,
+            });
+        }
+        Ok(out)
+    }
+}
+
 const TEXT: RGBColor = RGBColor(30, 30, 30);
 const MUTED: RGBColor = RGBColor(100, 100, 100);
 const FRAME: RGBColor = RGBColor(170, 170, 170);

@@ -356,7 +356,7 @@ fn save_checkpoint(t: &Trainer, epoch: u64, history: &[EpochStats], path: &Path)
     ckpt.epoch = epoch;
     ckpt.set_optimizer_state(&t.optimizer.state())?;
     ckpt.metadata
-        .insert("history".into(), format_history(history));
+        .insert("history".into(), EpochStats::format_history(history));
     ckpt.save(path)?;
     Ok(())
 }
@@ -381,39 +381,10 @@ fn resume(
     if let Some(state) = ckpt.optimizer_state::<OptimizerState>()? {
         t.optimizer.load_state(state)?;
     }
-    let history = parse_history(ckpt.metadata.get("history").map_or("", String::as_str))?;
+    let history =
+        EpochStats::parse_history(ckpt.metadata.get("history").map_or("", String::as_str))?;
     println!("resumed from {} after epoch {}", path.display(), ckpt.epoch);
     Ok((ckpt.epoch, history))
-}
-
-fn format_history(history: &[EpochStats]) -> String {
-    history
-        .iter()
-        .map(|s| {
-            format!(
-                "{},{},{},{}",
-                s.epoch, s.train_loss, s.train_accuracy, s.test_accuracy
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(";")
-}
-
-fn parse_history(text: &str) -> Fallible<Vec<EpochStats>> {
-    let mut out = Vec::new();
-    for item in text.split(';').filter(|s| !s.is_empty()) {
-        let f: Vec<&str> = item.split(',').collect();
-        if f.len() != 4 {
-            return Err(format!("checkpoint history entry '{item}' is malformed").into());
-        }
-        out.push(EpochStats {
-            epoch: f[0].parse()?,
-            train_loss: f[1].parse()?,
-            train_accuracy: f[2].parse()?,
-            test_accuracy: f[3].parse()?,
-        });
-    }
-    Ok(out)
 }
 
 /// A tiny_resnet with the weights of a ferrite checkpoint or a safetensors file.

@@ -276,3 +276,27 @@ fn padded_ranges_are_never_empty() {
     let (lo, _) = r(&[-0.5, 1.0], Some(0.0), None, 1e-3);
     assert!(lo < -0.5);
 }
+
+#[test]
+fn history_survives_a_checkpoint_round_trip() {
+    let history = vec![
+        EpochStats {
+            epoch: 1,
+            train_loss: 0.4321,
+            train_accuracy: 0.875,
+            test_accuracy: 0.9,
+        },
+        EpochStats {
+            epoch: 2,
+            train_loss: 0.1 + 0.2,
+            train_accuracy: 0.96,
+            test_accuracy: 0.97,
+        },
+    ];
+    let text = EpochStats::format_history(&history);
+    assert_eq!(EpochStats::parse_history(&text).unwrap(), history);
+    assert!(EpochStats::parse_history("").unwrap().is_empty());
+    let err = EpochStats::parse_history("1,0.5,0.9").unwrap_err().to_string();
+    assert!(err.contains("'1,0.5,0.9' is malformed"), "{err}");
+    assert!(EpochStats::parse_history("1,x,0.9,0.9").is_err());
+}
