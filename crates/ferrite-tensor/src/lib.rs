@@ -20,6 +20,7 @@ pub mod buffer;
 mod error;
 mod float;
 pub mod gemm;
+mod lanes;
 pub mod ops;
 mod parallel;
 mod random;
