@@ -55,13 +55,14 @@ where
     out
 }
 
-/// Elements per task of [`rows_mut`] (rounded to whole rows, at least one).
+/// Elements of work per task of [`rows_mut`] (rounded to whole rows, at least one).
 const ROW_BLOCK: usize = 1 << 13;
 
 /// `f(i, row)` for every row `i` of `len` elements of `out` (a whole number of rows), with
-/// the results in row order. Blocks of whole rows of a fixed size go to rayon's threads
+/// the results in row order; `work` is the number of elements a row's kernel reads (`len`
+/// when it maps a row onto a row). Blocks of a fixed number of rows go to rayon's threads
 /// when there are several: each row is computed alone, so no result depends on the split.
-pub(crate) fn rows_mut<T, R, F>(out: &mut [T], len: usize, f: F) -> Vec<R>
+pub(crate) fn rows_mut<T, R, F>(out: &mut [T], len: usize, work: usize, f: F) -> Vec<R>
 where
     T: Send,
     R: Send,
@@ -71,7 +72,7 @@ where
         return Vec::new();
     }
     debug_assert_eq!(out.len() % len, 0);
-    let block = (ROW_BLOCK / len).max(1) * len;
+    let block = (ROW_BLOCK / work.max(1)).max(1) * len;
     let run = |start: usize, rows: &mut [T]| -> Vec<R> {
         let rows = rows.chunks_exact_mut(len).enumerate();
         rows.map(|(k, row)| f(start + k, row)).collect()
@@ -109,7 +110,7 @@ mod tests {
     fn rows_mut_visits_every_row_once_in_order() {
         for (rows, len) in [(0, 3), (1, 5), (7, 1000), (40, 1000), (3, ROW_BLOCK + 1)] {
             let mut out = vec![0usize; rows * len];
-            let got = rows_mut(&mut out, len, |i, row| {
+            let got = rows_mut(&mut out, len, len, |i, row| {
                 row.iter_mut().for_each(|v| *v = i);
                 i
             });
@@ -120,6 +121,9 @@ mod tests {
                     .all(|(i, r)| r.iter().all(|&v| v == i))
             );
         }
-        assert!(rows_mut(&mut [0.0f32; 0], 0, |_, _| ()).is_empty());
+        assert!(rows_mut(&mut [0.0f32; 0], 0, 0, |_, _| ()).is_empty());
+        let mut sums = vec![0usize; 300];
+        rows_mut(&mut sums, 1, 1000, |i, s| s[0] = i);
+        assert_eq!(sums, (0..300).collect::<Vec<_>>());
     }
 }

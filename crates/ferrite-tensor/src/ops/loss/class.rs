@@ -327,7 +327,7 @@ fn softmax_and_losses<T: Float>(xs: &[T], prepared: &Prepared, eps: f64) -> (Vec
     let c = prepared.layout.classes;
     let weight = prepared.weight.as_deref();
     let mut probs = buffer::for_overwrite(xs.len());
-    let mut losses = parallel::rows_mut(&mut probs, c, |i, p| {
+    let mut losses = parallel::rows_mut(&mut probs, c, c, |i, p| {
         let row = &xs[i * c..(i + 1) * c];
         let lse = softmax_row(row, p);
         match &prepared.targets {
@@ -494,7 +494,7 @@ pub fn cross_entropy_backward<'a, T: Float + 'a>(
     let weight = prepared.weight.as_deref();
     let probs = classes_last(softmax)?;
     let mut grad = buffer::for_overwrite(probs.len());
-    parallel::rows_mut(&mut grad, c, |i, g| {
+    parallel::rows_mut(&mut grad, c, c, |i, g| {
         let p = &probs[i * c..(i + 1) * c];
         let s = scales.at(i);
         match &prepared.targets {
