@@ -41,6 +41,49 @@ pub(crate) fn sum_map<T: Float>(xs: &[T], f: impl Fn(T) -> T) -> T {
     fold(acc)
 }
 
+/// `(Σ a, Σ b)` over `(a, b) = f(x, y)` for the pairs of `xs` and `ys` (of equal lengths).
+#[inline]
+pub(crate) fn sum2_zip<T: Float>(xs: &[T], ys: &[T], f: impl Fn(T, T) -> (T, T)) -> (T, T) {
+    sum2_zip3(xs, ys, ys, |x, y, _| f(x, y))
+}
+
+/// `(Σ a, Σ b)` over `(a, b) = f(x, y, z)` for the triples of `xs`, `ys` and `zs` (of equal
+/// lengths). Two passes, one sum each: with both accumulators in one loop the compiler
+/// leaves the lanes scalar.
+#[inline]
+pub(crate) fn sum2_zip3<T: Float>(
+    xs: &[T],
+    ys: &[T],
+    zs: &[T],
+    f: impl Fn(T, T, T) -> (T, T),
+) -> (T, T) {
+    let a = sum_zip3(xs, ys, zs, |x, y, z| f(x, y, z).0);
+    let b = sum_zip3(xs, ys, zs, |x, y, z| f(x, y, z).1);
+    (a, b)
+}
+
+/// `Σ f(x, y, z)` over the triples of `xs`, `ys` and `zs` (of equal lengths).
+#[inline]
+pub(crate) fn sum_zip3<T: Float>(xs: &[T], ys: &[T], zs: &[T], f: impl Fn(T, T, T) -> T) -> T {
+    debug_assert!(xs.len() == ys.len() && xs.len() == zs.len());
+    let mut acc = [T::zero(); LANES];
+    let (xc, yc, zc) = (
+        xs.chunks_exact(LANES),
+        ys.chunks_exact(LANES),
+        zs.chunks_exact(LANES),
+    );
+    let (xr, yr, zr) = (xc.remainder(), yc.remainder(), zc.remainder());
+    for ((x, y), z) in xc.zip(yc).zip(zc) {
+        for l in 0..LANES {
+            acc[l] += f(x[l], y[l], z[l]);
+        }
+    }
+    for (a, ((&x, &y), &z)) in acc.iter_mut().zip(xr.iter().zip(yr).zip(zr)) {
+        *a += f(x, y, z);
+    }
+    fold(acc)
+}
+
 /// The largest element of `xs`, ignoring NaNs (like a fold with `f64::max`); `-inf` for an
 /// empty slice or one of NaNs only.
 #[inline]
@@ -100,6 +143,10 @@ mod tests {
             let xs: Vec<f64> = (0..n).map(|i| ((i * 37) % 11) as f64 - 4.5).collect();
             let twice: f64 = xs.iter().map(|x| x * 2.0).sum();
             assert_eq!(sum_map(&xs, |x| x * 2.0), twice, "n = {n}");
+            let ys: Vec<f64> = (0..n).map(|i| (i % 3) as f64).collect();
+            let dot: f64 = xs.iter().zip(&ys).map(|(x, y)| x * y).sum();
+            let (a, b) = sum2_zip(&xs, &ys, |x, y| (x * y, y));
+            assert_eq!((a, b), (dot, ys.iter().sum::<f64>()));
             let m = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             assert_eq!(max(&xs), m);
             let mut out = vec![0.0; n];
