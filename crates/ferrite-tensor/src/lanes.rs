@@ -62,6 +62,41 @@ pub(crate) fn sum2_zip3<T: Float>(
     (a, b)
 }
 
+/// `out[i] = f(xs[i], ys[i])` (slices of equal lengths), written over lanes so that the
+/// compiler vectorises `f` where a plain loop may stay scalar.
+#[inline]
+pub(crate) fn map2_into<T: Float>(xs: &[T], ys: &[T], out: &mut [T], f: impl Fn(T, T) -> T) {
+    debug_assert!(xs.len() == ys.len() && xs.len() == out.len());
+    let (xc, yc) = (xs.chunks_exact(LANES), ys.chunks_exact(LANES));
+    let (xr, yr) = (xc.remainder(), yc.remainder());
+    let mut oc = out.chunks_exact_mut(LANES);
+    for ((x, y), o) in xc.zip(yc).zip(&mut oc) {
+        for l in 0..LANES {
+            o[l] = f(x[l], y[l]);
+        }
+    }
+    for ((o, &x), &y) in oc.into_remainder().iter_mut().zip(xr).zip(yr) {
+        *o = f(x, y);
+    }
+}
+
+/// `Σ x` over `xs`, each converted to and added in `f64`.
+#[inline]
+pub(crate) fn sum_as_f64<T: Float>(xs: &[T]) -> f64 {
+    let mut acc = [0.0f64; LANES];
+    let chunks = xs.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for l in 0..LANES {
+            acc[l] += c[l].as_f64();
+        }
+    }
+    for (a, &x) in acc.iter_mut().zip(rest) {
+        *a += x.as_f64();
+    }
+    fold(acc)
+}
+
 /// `Σ f(x, y, z)` over the triples of `xs`, `ys` and `zs` (of equal lengths).
 #[inline]
 pub(crate) fn sum_zip3<T: Float>(xs: &[T], ys: &[T], zs: &[T], f: impl Fn(T, T, T) -> T) -> T {
@@ -143,6 +178,11 @@ mod tests {
             let xs: Vec<f64> = (0..n).map(|i| ((i * 37) % 11) as f64 - 4.5).collect();
             let twice: f64 = xs.iter().map(|x| x * 2.0).sum();
             assert_eq!(sum_map(&xs, |x| x * 2.0), twice, "n = {n}");
+            let narrow: Vec<f32> = xs.iter().map(|&x| x as f32).collect();
+            assert_eq!(sum_as_f64(&narrow), sum_map(&xs, |x| x));
+            let mut prod = vec![0.0; n];
+            map2_into(&xs, &xs, &mut prod, |x, y| x * y);
+            assert!(prod.iter().zip(&xs).all(|(p, x)| *p == x * x));
             let ys: Vec<f64> = (0..n).map(|i| (i % 3) as f64).collect();
             let dot: f64 = xs.iter().zip(&ys).map(|(x, y)| x * y).sum();
             let (a, b) = sum2_zip(&xs, &ys, |x, y| (x * y, y));
