@@ -41,10 +41,22 @@ pub(crate) fn sum_map<T: Float>(xs: &[T], f: impl Fn(T) -> T) -> T {
     fold(acc)
 }
 
-/// `(Σ a, Σ b)` over `(a, b) = f(x, y)` for the pairs of `xs` and `ys` (of equal lengths).
+/// `Σ f(x, y)` over the pairs of `xs` and `ys` (of equal lengths).
 #[inline]
-pub(crate) fn sum2_zip<T: Float>(xs: &[T], ys: &[T], f: impl Fn(T, T) -> (T, T)) -> (T, T) {
-    sum2_zip3(xs, ys, ys, |x, y, _| f(x, y))
+pub(crate) fn sum_zip<T: Float>(xs: &[T], ys: &[T], f: impl Fn(T, T) -> T) -> T {
+    debug_assert_eq!(xs.len(), ys.len());
+    let mut acc = [T::zero(); LANES];
+    let (xc, yc) = (xs.chunks_exact(LANES), ys.chunks_exact(LANES));
+    let (xr, yr) = (xc.remainder(), yc.remainder());
+    for (x, y) in xc.zip(yc) {
+        for l in 0..LANES {
+            acc[l] += f(x[l], y[l]);
+        }
+    }
+    for ((a, &x), &y) in acc.iter_mut().zip(xr).zip(yr) {
+        *a += f(x, y);
+    }
+    fold(acc)
 }
 
 /// `(Σ a, Σ b)` over `(a, b) = f(x, y, z)` for the triples of `xs`, `ys` and `zs` (of equal
@@ -185,7 +197,8 @@ mod tests {
             assert!(prod.iter().zip(&xs).all(|(p, x)| *p == x * x));
             let ys: Vec<f64> = (0..n).map(|i| (i % 3) as f64).collect();
             let dot: f64 = xs.iter().zip(&ys).map(|(x, y)| x * y).sum();
-            let (a, b) = sum2_zip(&xs, &ys, |x, y| (x * y, y));
+            assert_eq!(sum_zip(&xs, &ys, |x, y| x * y), dot);
+            let (a, b) = sum2_zip3(&xs, &ys, &ys, |x, y, _| (x * y, y));
             assert_eq!((a, b), (dot, ys.iter().sum::<f64>()));
             let m = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             assert_eq!(max(&xs), m);

@@ -342,8 +342,8 @@ fn backward_row<T: Float>(
     let (mut sum_g, mut sum_gx) = (T::zero(), T::zero());
     let segments = g_row.chunks(inner).zip(x_row.chunks(inner));
     for (s, ((g_seg, x_seg), &ws)) in segments.zip(w).enumerate() {
-        let (db, ds) = lanes::sum2_zip(g_seg, x_seg, |g, x| (g, g * (x - mu)));
-        let ds = ds * rs;
+        let db = lanes::sum_map(g_seg, |g| g);
+        let ds = lanes::sum_zip(g_seg, x_seg, |g, x| g * (x - mu)) * rs;
         sum_g += ws * db;
         sum_gx += ws * ds;
         if let (Some(pw), Some(pb)) = (partial.0.get_mut(base + s), partial.1.get_mut(base + s)) {
@@ -376,19 +376,31 @@ fn backward_row_elementwise<T: Float>(
         let gw = g * w;
         (gw, gw * (x - mu))
     });
-    let sum_gx = sum_gx * rs;
-    if let Some((pw, pb)) = partial {
-        let sums = pw.iter_mut().zip(pb.iter_mut());
-        for ((pw, pb), (&g, &x)) in sums.zip(g_row.iter().zip(x_row)) {
-            *pw += g * (x - mu) * rs;
-            *pb += g;
-        }
-    }
-    let Some(dx_row) = dx_row else { return };
     let n = T::of(g_row.len() as f64);
-    let (mean_g, mean_gx) = (sum_g / n, sum_gx / n);
-    for (((d, &g), &x), &w) in dx_row.iter_mut().zip(g_row).zip(x_row).zip(w) {
-        let xhat = (x - mu) * rs;
-        *d = rs * (w * g - mean_g - xhat * mean_gx);
+    let (mean_g, mean_gx) = (sum_g / n, sum_gx * rs / n);
+    let dx = |g: T, x: T, w: T| rs * (w * g - mean_g - (x - mu) * rs * mean_gx);
+    match (partial, dx_row) {
+        // One pass for both when both are wanted.
+        (Some((pw, pb)), Some(dx_row)) => {
+            let outs = dx_row.iter_mut().zip(pw.iter_mut().zip(pb.iter_mut()));
+            for ((d, (pw, pb)), ((&g, &x), &w)) in outs.zip(g_row.iter().zip(x_row).zip(w)) {
+                *pw += g * (x - mu) * rs;
+                *pb += g;
+                *d = dx(g, x, w);
+            }
+        }
+        (Some((pw, pb)), None) => {
+            let sums = pw.iter_mut().zip(pb.iter_mut());
+            for ((pw, pb), (&g, &x)) in sums.zip(g_row.iter().zip(x_row)) {
+                *pw += g * (x - mu) * rs;
+                *pb += g;
+            }
+        }
+        (None, Some(dx_row)) => {
+            for (((d, &g), &x), &w) in dx_row.iter_mut().zip(g_row).zip(x_row).zip(w) {
+                *d = dx(g, x, w);
+            }
+        }
+        (None, None) => {}
     }
 }
