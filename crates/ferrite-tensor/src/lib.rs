@@ -20,6 +20,7 @@ pub mod buffer;
 mod error;
 mod float;
 pub mod gemm;
+mod lanes;
 pub mod ops;
 mod parallel;
 mod random;
@@ -55,6 +56,7 @@ pub use ops::pool::{
     AdaptiveSize, Pool2dParams, Unpool2dParams, adaptive_avg_pool2d_backward, avg_pool2d_backward,
     max_pool2d_backward, max_unpool2d_backward,
 };
+pub use ops::reduce::logsumexp_backward;
 pub use ops::resize::{InterpolateMode, InterpolateOptions, ScaleFactor, interpolate_backward};
 pub use ops::window::{Pair, Window, Window1d, Window2d, WindowAxis};
 pub use tensor::{Tensor, checked_numel, normalize_dim};

@@ -1,4 +1,5 @@
-//! Elementwise kernels over contiguous slices, split over rayon's threads when large.
+//! Elementwise and row kernels over contiguous slices, split over rayon's threads when
+//! large.
 //!
 //! Each output element depends on its inputs only, so the split cannot change a result; the
 //! chunk size is fixed anyway. Small slices stay on the calling thread, where a task would
@@ -54,6 +55,40 @@ where
     out
 }
 
+/// Elements of work per task of [`rows_mut`] (rounded to whole rows, at least one).
+const ROW_BLOCK: usize = 1 << 13;
+
+/// `f(i, row)` for every row `i` of `len` elements of `out` (a whole number of rows), with
+/// the results in row order; `work` is the number of elements a row's kernel reads (`len`
+/// when it maps a row onto a row). Blocks of a fixed number of rows go to rayon's threads
+/// when there are several: each row is computed alone, so no result depends on the split.
+pub(crate) fn rows_mut<T, R, F>(out: &mut [T], len: usize, work: usize, f: F) -> Vec<R>
+where
+    T: Send,
+    R: Send,
+    F: Fn(usize, &mut [T]) -> R + Sync + Send,
+{
+    if len == 0 {
+        return Vec::new();
+    }
+    debug_assert_eq!(out.len() % len, 0);
+    let block = (ROW_BLOCK / work.max(1)).max(1) * len;
+    let run = |start: usize, rows: &mut [T]| -> Vec<R> {
+        let rows = rows.chunks_exact_mut(len).enumerate();
+        rows.map(|(k, row)| f(start + k, row)).collect()
+    };
+    if out.len() <= block {
+        return run(0, out);
+    }
+    let per_block = block / len;
+    let parts: Vec<Vec<R>> = out
+        .par_chunks_mut(block)
+        .enumerate()
+        .map(|(b, rows)| run(b * per_block, rows))
+        .collect();
+    parts.into_iter().flatten().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,5 +104,26 @@ mod tests {
             let expected: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x - y).collect();
             assert_eq!(z, expected);
         }
+    }
+
+    #[test]
+    fn rows_mut_visits_every_row_once_in_order() {
+        for (rows, len) in [(0, 3), (1, 5), (7, 1000), (40, 1000), (3, ROW_BLOCK + 1)] {
+            let mut out = vec![0usize; rows * len];
+            let got = rows_mut(&mut out, len, len, |i, row| {
+                row.iter_mut().for_each(|v| *v = i);
+                i
+            });
+            assert_eq!(got, (0..rows).collect::<Vec<_>>());
+            assert!(
+                out.chunks(len)
+                    .enumerate()
+                    .all(|(i, r)| r.iter().all(|&v| v == i))
+            );
+        }
+        assert!(rows_mut(&mut [0.0f32; 0], 0, 0, |_, _| ()).is_empty());
+        let mut sums = vec![0usize; 300];
+        rows_mut(&mut sums, 1, 1000, |i, s| s[0] = i);
+        assert_eq!(sums, (0..300).collect::<Vec<_>>());
     }
 }

@@ -158,13 +158,7 @@ impl<T: Float> Var<T> {
     pub fn silu(&self) -> Result<Var<T>> {
         let x = self.value();
         Var::from_op("silu", x.silu(), &[self], move |g, grads| {
-            grads.set(0, || {
-                let s = x.sigmoid();
-                let d = s.zip_with("silu_backward", &x, |s, x| {
-                    s * (T::one() + x * (T::one() - s))
-                })?;
-                g.mul(&d)
-            })
+            grads.set(0, || g.silu_backward(&x))
         })
         .map(|y| {
             y.with_double_backward(curved("silu_backward", silu_d, |x: T| {

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use ferrite_tensor::{Float, Indices, Result, Tensor, gather_backward, normalize_dim};
+use ferrite_tensor::{
+    Float, Indices, Result, Tensor, gather_backward, logsumexp_backward, normalize_dim,
+};
 
 use crate::Var;
 use crate::ops::double::{linear_fn, linear_op, recomputed};
@@ -335,15 +337,21 @@ impl<T: Float> Var<T> {
     pub fn logsumexp(&self, dims: &[isize], keepdim: bool) -> Result<Var<T>> {
         let x = self.value();
         let value = x.logsumexp(dims, keepdim)?;
-        let kept = keepdim_shape(x.shape(), &reduced_dims("logsumexp", dims, x.ndim())?);
-        let y = value.reshape(&kept)?;
-        let (shift, dims) = (x.amax(dims, true)?, dims.to_vec());
+        let reduced = reduced_dims("logsumexp", dims, x.ndim())?;
+        if reduced.iter().any(|&d| x.shape()[d] == 0) {
+            // Refused as ever: the double backward shifts by the maximum, which an empty
+            // dim has none of (amax's error names the dim).
+            x.amax(dims, true)?;
+        }
+        let (result, dims) = (value.clone(), dims.to_vec());
         let out_shape = as_isize(value.shape());
+        let backward_dims = dims.clone();
         Var::from_op("logsumexp", value, &[self], move |g, grads| {
-            grads.set(0, || x.sub(&y)?.exp().mul(&g.reshape(&kept)?))
+            grads.set(0, || logsumexp_backward(g, &x, &result, &backward_dims))
         })
         .map(|y| {
             y.with_double_backward(recomputed(move |v| {
+                let shift = v[0].value().amax(&dims, true)?;
                 logsumexp_composite(&v[0], &shift, &dims)?.reshape(&out_shape)
             }))
         })

@@ -214,6 +214,27 @@ impl<T: Float> Tensor<T> {
         self.map(|x| x * sigmoid_scalar(x))
     }
 
+    /// The gradient of [`silu`](Tensor::silu): `self` (the output's gradient) times
+    /// `σ(x)·(1 + x·(1 − σ(x)))`, in one pass.
+    ///
+    /// # Errors
+    /// When `self` and `input` have different shapes.
+    ///
+    /// ```
+    /// use ferrite_tensor::Tensor;
+    /// let x = Tensor::<f64>::zeros(&[1]);
+    /// let g = Tensor::<f64>::full(&[1], 2.0).silu_backward(&x)?;
+    /// assert_eq!(g.to_vec(), vec![1.0]); // 2 · σ(0)
+    /// # Ok::<(), ferrite_tensor::TensorError>(())
+    /// ```
+    pub fn silu_backward(&self, input: &Tensor<T>) -> Result<Tensor<T>> {
+        check_same_shape("silu_backward", self, input)?;
+        self.zip_with("silu_backward", input, |g, x| {
+            let s = sigmoid_scalar(x);
+            g * (s * (T::one() + x * (T::one() - s)))
+        })
+    }
+
     /// `log(1 + e^(βx))/β`, and `x` itself where `βx > threshold`, like
     /// `F.softplus(x, beta, threshold)` (defaults 1 and 20).
     ///

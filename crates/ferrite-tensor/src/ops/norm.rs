@@ -24,7 +24,7 @@
 
 use rayon::prelude::*;
 
-use crate::{Float, Result, Tensor, TensorError, buffer};
+use crate::{Float, Result, Tensor, TensorError, buffer, parallel};
 
 mod layer;
 mod rows;
@@ -234,25 +234,25 @@ impl ChannelLayout {
         self.count * self.channels >= PARALLEL_MIN
     }
 
-    /// `plane_sum(ch, range)` summed over the batch for every channel, in batch order (the
-    /// bits depend on the shape only, not on the threads).
-    fn channel_sums(
+    /// `Σ f(g, x, p[ch], q[ch])` over the values `g` of `gs` and `x` of `xs` of each
+    /// channel `ch`, in `f64`, summed plane by plane in batch order (the bits depend on the
+    /// shape only, not on the threads).
+    fn channel_sums<T: Float>(
         &self,
-        plane_sum: impl Fn(usize, std::ops::Range<usize>) -> f64 + Sync,
+        (gs, xs): (&[T], &[T]),
+        [p, q]: [&[f64]; 2],
+        f: impl Fn(f64, f64, f64, f64) -> f64 + Sync,
     ) -> Vec<f64> {
         if self.inner == 1 {
-            // `[N, C]`: walk the rows (contiguous), adding in the same batch order.
-            let mut sums = vec![0.0; self.channels];
-            for n in 0..self.batch {
-                for (ch, s) in sums.iter_mut().enumerate() {
-                    *s += plane_sum(ch, self.plane(n, ch));
-                }
-            }
-            return sums;
+            return self.column_sums((gs, xs), [p, q], f);
         }
         let per_channel = |ch| {
+            let plane_f = |g, x| f(g, x, p[ch], q[ch]);
             (0..self.batch)
-                .map(|n| plane_sum(ch, self.plane(n, ch)))
+                .map(|n| {
+                    let plane = self.plane(n, ch);
+                    plane_sum2(&gs[plane.clone()], &xs[plane], plane_f)
+                })
                 .sum()
         };
         if self.parallel() {
@@ -265,24 +265,54 @@ impl ChannelLayout {
         }
     }
 
-    /// `g · a + x · b + c` per element, with `a`, `b`, `c` per channel (`f64`), as a new
-    /// tensor's values; every kernel of batch norm is this fused form, as in PyTorch's CPU
-    /// kernels. Samples go to different threads when the tensor is large; the loops run
-    /// over contiguous slices, so they vectorise.
+    /// [`channel_sums`](Self::channel_sums) of an `[N, C]` input: the rows (contiguous) are
+    /// added one after the other into the channels' sums, a loop over the channels that
+    /// vectorises; blocks of [`COLUMNS`] channels go to rayon's threads when large.
+    fn column_sums<T: Float>(
+        &self,
+        (gs, xs): (&[T], &[T]),
+        [p, q]: [&[f64]; 2],
+        f: impl Fn(f64, f64, f64, f64) -> f64 + Sync,
+    ) -> Vec<f64> {
+        let c = self.channels;
+        let mut sums = vec![0.0; c];
+        let run = |start: usize, sums: &mut [f64]| {
+            let cols = start..start + sums.len();
+            let (p, q) = (&p[cols.clone()], &q[cols.clone()]);
+            for n in 0..self.batch {
+                let (g, x) = (&gs[n * c..][cols.clone()], &xs[n * c..][cols.clone()]);
+                let terms = g.iter().zip(x).zip(p.iter().zip(q));
+                for (s, ((g, x), (p, q))) in sums.iter_mut().zip(terms) {
+                    *s += f(g.as_f64(), x.as_f64(), *p, *q);
+                }
+            }
+        };
+        if self.parallel() && c > COLUMNS {
+            let blocks = sums.par_chunks_mut(COLUMNS).enumerate();
+            blocks.for_each(|(b, sums)| run(b * COLUMNS, sums));
+        } else {
+            run(0, &mut sums);
+        }
+        sums
+    }
+
+    /// `g · a + x · b + c` per element, with `a`, `b`, `c` per channel (given in `f64`,
+    /// applied in the element type), as a new tensor's values; every kernel of batch norm is
+    /// this fused form, as in PyTorch's CPU kernels. Blocks of samples of a fixed size go to
+    /// rayon's threads; the loops run over contiguous slices, so they vectorise.
     fn affine<T: Float>(&self, g: &[T], x: &[T], [a, b, c]: [&[f64]; 3]) -> Vec<T> {
         let len = self.count * self.channels;
         let mut out = buffer::for_overwrite(len);
         let row = self.channels * self.inner;
-        if len == 0 {
-            return out;
-        }
-        let fill_row = |n: usize, o: &mut [T]| {
+        let of = |v: &[f64]| v.iter().map(|&v| T::of(v)).collect::<Vec<T>>();
+        let (a, b, c) = (of(a), of(b), of(c));
+        parallel::rows_mut(&mut out, row, row, |n, o| {
             let (g, x) = (&g[n * row..][..row], &x[n * row..][..row]);
             if self.inner == 1 {
                 // `[N, C]`: the channel is the position in the row.
-                let abc = a.iter().zip(b).zip(c);
-                for ((o, (g, x)), ((a, b), c)) in o.iter_mut().zip(g.iter().zip(x)).zip(abc) {
-                    *o = T::of(g.as_f64() * a + x.as_f64() * b + c);
+                let abc = a.iter().zip(&b).zip(&c);
+                for ((o, (&g, &x)), ((&a, &b), &c)) in o.iter_mut().zip(g.iter().zip(x)).zip(abc) {
+                    *o = g * a + x * b + c;
                 }
                 return;
             }
@@ -292,42 +322,22 @@ impl ChannelLayout {
                 .zip(x.chunks(self.inner));
             for (ch, ((o, g), x)) in planes.enumerate() {
                 let (a, b, c) = (a[ch], b[ch], c[ch]);
-                for ((o, g), x) in o.iter_mut().zip(g).zip(x) {
-                    *o = T::of(g.as_f64() * a + x.as_f64() * b + c);
+                for ((o, &g), &x) in o.iter_mut().zip(g).zip(x) {
+                    *o = g * a + x * b + c;
                 }
             }
-        };
-        if self.parallel() {
-            out.par_chunks_mut(row)
-                .enumerate()
-                .for_each(|(n, o)| fill_row(n, o));
-        } else {
-            out.chunks_mut(row)
-                .enumerate()
-                .for_each(|(n, o)| fill_row(n, o));
-        }
+        });
         out
     }
 }
 
 /// Below this many elements batch norm runs on the calling thread.
 const PARALLEL_MIN: usize = 1 << 15;
+/// Channels per task of the sums over an `[N, C]` input.
+const COLUMNS: usize = 128;
 
-/// `Σ f(x)` over one plane in `f64`, with four accumulators so the loop vectorises; the
-/// order of the additions depends on the plane's length only.
-fn plane_sum<T: Float>(xs: &[T], f: impl Fn(f64) -> f64) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let mut quads = xs.chunks_exact(4);
-    for q in &mut quads {
-        for k in 0..4 {
-            acc[k] += f(q[k].as_f64());
-        }
-    }
-    let tail: f64 = quads.remainder().iter().map(|&x| f(x.as_f64())).sum();
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
-}
-
-/// `Σ f(g, x)` over one plane of two tensors, as [`plane_sum`].
+/// `Σ f(g, x)` over one plane of two tensors in `f64`, with four accumulators so the loop
+/// vectorises; the order of the additions depends on the plane's length only.
 fn plane_sum2<T: Float>(gs: &[T], xs: &[T], f: impl Fn(f64, f64) -> f64) -> f64 {
     let mut acc = [0.0f64; 4];
     let (mut gq, mut xq) = (gs.chunks_exact(4), xs.chunks_exact(4));
@@ -557,12 +567,10 @@ fn normalize_with_batch_stats<T: Float>(
 /// accuracy.
 fn channel_stats<T: Float>(xs: &[T], layout: ChannelLayout) -> (Vec<f64>, Vec<f64>) {
     let m = layout.count as f64;
-    let sums = layout.channel_sums(|_, plane| plane_sum(&xs[plane], |x| x));
+    let none = vec![0.0; layout.channels];
+    let sums = layout.channel_sums((xs, xs), [&none, &none], |_, x, _, _| x);
     let mean: Vec<f64> = sums.iter().map(|s| s / m).collect();
-    let squares = layout.channel_sums(|ch, plane| {
-        let mu = mean[ch];
-        plane_sum(&xs[plane], |x| (x - mu) * (x - mu))
-    });
+    let squares = layout.channel_sums((xs, xs), [&mean, &none], |_, x, mu, _| (x - mu) * (x - mu));
     (mean, squares.iter().map(|s| s / m).collect())
 }
 
@@ -659,11 +667,8 @@ fn batch_stats_backward<T: Float>(
 ) -> Result<BatchNormGrads<T>> {
     let layout = saved.layout;
     let xs = input.row_major();
-    let sum_g = layout.channel_sums(|_, plane| plane_sum(&gs[plane], |g| g));
-    let sum_gx = layout.channel_sums(|ch, plane| {
-        let (mu, k) = (mean[ch], invstd[ch]);
-        plane_sum2(&gs[plane.clone()], &xs[plane], |g, x| g * ((x - mu) * k))
-    });
+    let sum_g = layout.channel_sums((gs, gs), [mean, mean], |g, _, _, _| g);
+    let sum_gx = layout.channel_sums((gs, &xs), [mean, invstd], |g, x, mu, k| g * ((x - mu) * k));
     let input = if needs[0] {
         let mf = layout.count as f64;
         let scale: Vec<f64> = weight.iter().zip(invstd).map(|(w, k)| w * k).collect();
@@ -709,18 +714,17 @@ fn running_stats_backward<T: Float>(
     };
     let dw = if needs[1] {
         let xs = input.row_major();
-        let dw = layout.channel_sums(|ch, plane| {
-            let (mu, k) = (mean[ch], invstd[ch]);
-            plane_sum2(&gs[plane.clone()], &xs[plane], |g, x| g * (x - mu) * k)
-        });
+        let dw = layout.channel_sums((gs, &xs), [mean, invstd], |g, x, mu, k| g * (x - mu) * k);
         Some(to_tensor(&dw)?)
     } else {
         None
     };
     let db = if needs[2] {
-        Some(to_tensor(
-            &layout.channel_sums(|_, plane| plane_sum(&gs[plane], |g| g)),
-        )?)
+        Some(to_tensor(&layout.channel_sums(
+            (gs, gs),
+            [mean, mean],
+            |g, _, _, _| g,
+        ))?)
     } else {
         None
     };

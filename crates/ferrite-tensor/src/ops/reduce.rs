@@ -3,6 +3,9 @@
 
 use ndarray::{ArrayD, Axis, IxDyn};
 
+mod logsumexp;
+pub use logsumexp::logsumexp_backward;
+
 use crate::{Float, Indices, Result, Tensor, TensorError, buffer, normalize_dim};
 
 /// Resolves a list of (possibly negative) dims; an empty list means every dim.
@@ -294,35 +297,6 @@ impl<T: Float> Tensor<T> {
             Tensor::from_vec(values, &out_shape)?,
             Indices::from_vec(indices, &out_shape)?,
         ))
-    }
-
-    /// `log(sum(exp(x)))` over `dims` (empty: all dims), like `torch.logsumexp`, computed
-    /// as `m + log(sum(exp(x - m)))` with `m` the maximum (0 where it is infinite), so large
-    /// inputs do not overflow. Over zero elements the result is `-inf`.
-    ///
-    /// # Errors
-    /// When a dim is out of range or repeated.
-    ///
-    /// ```
-    /// use ferrite_tensor::Tensor;
-    /// let t = Tensor::<f64>::from_vec(vec![1000.0, 1000.0, 0.0, 0.0], &[2, 2])?;
-    /// let y = t.logsumexp(&[1], false)?.to_vec();
-    /// assert!((y[0] - (1000.0 + 2f64.ln())).abs() < 1e-9);
-    /// assert!((y[1] - 2f64.ln()).abs() < 1e-12);
-    /// # Ok::<(), ferrite_tensor::TensorError>(())
-    /// ```
-    pub fn logsumexp(&self, dims: &[isize], keepdim: bool) -> Result<Tensor<T>> {
-        let resolved = resolve_dims("logsumexp", dims, self.ndim())?;
-        let kept = reduced_shape(self.shape(), &resolved, true);
-        let shift = if resolved.iter().any(|&d| self.shape()[d] == 0) {
-            Tensor::zeros(&kept)
-        } else {
-            self.amax(dims, true)?
-                .map(|m| if m.is_infinite() { T::zero() } else { m })
-        };
-        let out = self.sub(&shift)?.exp().sum(dims, true)?.log().add(&shift)?;
-        let shape = reduced_shape(self.shape(), &resolved, keepdim);
-        out.reshape(&shape.iter().map(|&d| d as isize).collect::<Vec<_>>())
     }
 
     /// Variance over `dims` (empty: all dims), like `torch.var(x, dims, correction=,

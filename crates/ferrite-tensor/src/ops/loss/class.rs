@@ -24,7 +24,7 @@ use super::Reduced;
 #[cfg(doc)]
 use super::Reduction;
 use super::options::{CROSS_ENTROPY, CrossEntropyOptions, CrossEntropyTarget, NllLossOptions};
-use crate::{Float, Indices, Result, Tensor, TensorError};
+use crate::{Float, Indices, Result, Tensor, TensorError, buffer, lanes, parallel};
 
 const NLL_LOSS: &str = "nll_loss";
 
@@ -246,49 +246,100 @@ fn classes_back<T: Float>(rows: Vec<T>, shape: &[usize]) -> Result<Tensor<T>> {
         .contiguous())
 }
 
+/// A row's log-sum-exp as `shift + ln_sum`: `shift` (the row's maximum, when finite) keeps
+/// the exponentials finite, and the losses use `lse - x = ln_sum - (x - shift)`, which
+/// has no cancellation for large logits.
+#[derive(Clone, Copy)]
+struct RowLse<T> {
+    shift: T,
+    ln_sum: f64,
+}
+
+impl<T: Float> RowLse<T> {
+    /// `-log p = lse - x` for a logit `x` of the row.
+    #[inline]
+    fn nll(&self, x: T) -> f64 {
+        self.ln_sum - (x - self.shift).as_f64()
+    }
+}
+
+/// The softmax of one row of logits into `probs` (in the element type, with the
+/// vectorisable [`Float::exp_kernel`]), returning the row's log-sum-exp.
+fn softmax_row<T: Float>(row: &[T], probs: &mut [T]) -> RowLse<T> {
+    let shift = lanes::stable_shift(lanes::max(row));
+    let sum = lanes::exp_shifted_into(row, shift, probs);
+    let inv = T::one() / sum;
+    probs.iter_mut().for_each(|p| *p *= inv);
+    RowLse {
+        shift,
+        ln_sum: sum.as_f64().ln(),
+    }
+}
+
 /// One row's loss `-Σ_c w_c q_c log p_c` given its log-sum-exp, for class `y` (or none:
 /// ignored) with smoothing `eps`.
-fn class_row_loss(
-    row: &[f64],
-    lse: f64,
+fn class_row_loss<T: Float>(
+    row: &[T],
+    lse: RowLse<T>,
     y: Option<usize>,
     eps: f64,
     weight: Option<&[f64]>,
 ) -> f64 {
     let Some(y) = y else { return 0.0 };
     let c = row.len() as f64;
+    let nll = lse.nll(row[y]);
     match weight {
-        None => {
-            let nll = lse - row[y];
-            if eps > 0.0 {
-                // Σ_c (-log p_c) / C = lse - mean(x)
-                let mean_x = row.iter().sum::<f64>() / c;
-                (1.0 - eps) * nll + eps * (lse - mean_x)
-            } else {
-                nll
-            }
+        None if eps > 0.0 => {
+            // Σ_c (-log p_c) / C = ln_sum - mean(x - shift)
+            let mean = lanes::sum_map(row, |x| x - lse.shift).as_f64() / c;
+            (1.0 - eps) * nll + eps * (lse.ln_sum - mean)
         }
-        Some(w) => {
-            let nll = w[y] * (lse - row[y]);
-            if eps > 0.0 {
-                let smooth: f64 = row.iter().zip(w).map(|(x, w)| w * (lse - x)).sum();
-                (1.0 - eps) * nll + eps / c * smooth
-            } else {
-                nll
-            }
+        None => nll,
+        Some(w) if eps > 0.0 => {
+            let smooth: f64 = row.iter().zip(w).map(|(&x, w)| w * lse.nll(x)).sum();
+            (1.0 - eps) * w[y] * nll + eps / c * smooth
         }
+        Some(w) => w[y] * nll,
     }
 }
 
 /// One row's loss with probability target `t` (smoothed to `(1 - ε) t + ε / C`).
-fn probability_row_loss(row: &[f64], lse: f64, t: &[f64], eps: f64, weight: Option<&[f64]>) -> f64 {
+fn probability_row_loss<T: Float>(
+    row: &[T],
+    lse: RowLse<T>,
+    t: &[f64],
+    eps: f64,
+    weight: Option<&[f64]>,
+) -> f64 {
     let off = eps / row.len() as f64;
     let mut loss = 0.0;
     for (j, (&x, &t)) in row.iter().zip(t).enumerate() {
         let q = (1.0 - eps) * t + off;
-        loss += weight.map_or(1.0, |w| w[j]) * q * (lse - x);
+        loss += weight.map_or(1.0, |w| w[j]) * q * lse.nll(x);
     }
     loss
+}
+
+/// The softmax of every row of `xs` (rows of `C` logits) and each position's loss. Rows
+/// are independent and spread over rayon's threads in blocks of a fixed size; the losses
+/// come back in position order.
+fn softmax_and_losses<T: Float>(xs: &[T], prepared: &Prepared, eps: f64) -> (Vec<T>, Vec<f64>) {
+    let c = prepared.layout.classes;
+    let weight = prepared.weight.as_deref();
+    let mut probs = buffer::for_overwrite(xs.len());
+    let mut losses = parallel::rows_mut(&mut probs, c, c, |i, p| {
+        let row = &xs[i * c..(i + 1) * c];
+        let lse = softmax_row(row, p);
+        match &prepared.targets {
+            RowTargets::Classes(y) => class_row_loss(row, lse, y[i], eps, weight),
+            RowTargets::Probabilities(t) => {
+                probability_row_loss(row, lse, &t[i * c..(i + 1) * c], eps, weight)
+            }
+        }
+    });
+    // Zero classes: no rows, but every position still has a (zero-term) loss.
+    losses.resize(prepared.layout.positions(), 0.0);
+    (probs, losses)
 }
 
 impl<T: Float> Tensor<T> {
@@ -339,28 +390,8 @@ impl<T: Float> Tensor<T> {
         T: 'a,
     {
         let prepared = prepare(self.shape(), target.into(), options)?;
-        let c = prepared.layout.classes;
-        let eps = options.label_smoothing;
-        let weight = prepared.weight.as_deref();
-        let xs: Vec<f64> = classes_last(self)?.iter().map(|v| v.as_f64()).collect();
-        let positions = prepared.layout.positions();
-        let mut losses = Vec::with_capacity(positions);
-        let mut probs: Vec<T> = Vec::with_capacity(xs.len());
-        for (i, row) in xs.chunks_exact(c.max(1)).take(positions).enumerate() {
-            let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            // A row of -inf: shift by 0 so the result is NaN/inf as in PyTorch, not a panic.
-            let shift = if max.is_finite() { max } else { 0.0 };
-            let lse = shift + row.iter().map(|&v| (v - shift).exp()).sum::<f64>().ln();
-            losses.push(match &prepared.targets {
-                RowTargets::Classes(y) => class_row_loss(row, lse, y[i], eps, weight),
-                RowTargets::Probabilities(t) => {
-                    probability_row_loss(row, lse, &t[i * c..(i + 1) * c], eps, weight)
-                }
-            });
-            probs.extend(row.iter().map(|&v| T::of((v - lse).exp())));
-        }
-        // Zero classes: no rows, but every position still has a (zero-term) loss.
-        losses.resize(positions, 0.0);
+        let xs = classes_last(self)?;
+        let (probs, losses) = softmax_and_losses(&xs, &prepared, options.label_smoothing);
         let loss = prepared
             .reduced
             .apply::<T>(&losses, &prepared.layout.unreduced_shape)?;
@@ -456,45 +487,63 @@ pub fn cross_entropy_backward<'a, T: Float + 'a>(
 ) -> Result<Tensor<T>> {
     let prepared = prepare(softmax.shape(), target.into(), options)?;
     let c = prepared.layout.classes;
-    let positions = prepared.layout.positions();
-    let scales = prepared.reduced.scales(grad_output, positions)?;
+    let scales = prepared
+        .reduced
+        .scales(grad_output, prepared.layout.positions())?;
     let eps = options.label_smoothing;
-    let off = eps / c as f64;
     let weight = prepared.weight.as_deref();
-    let w = |j: usize| weight.map_or(1.0, |w| w[j]);
     let probs = classes_last(softmax)?;
-    let mut grad = Vec::with_capacity(probs.len());
-    for (i, row) in probs.chunks_exact(c.max(1)).take(positions).enumerate() {
+    let mut grad = buffer::for_overwrite(probs.len());
+    parallel::rows_mut(&mut grad, c, c, |i, g| {
+        let p = &probs[i * c..(i + 1) * c];
         let s = scales.at(i);
         match &prepared.targets {
-            RowTargets::Classes(y) => {
-                let Some(y) = y[i] else {
-                    grad.extend(std::iter::repeat_n(T::zero(), c));
-                    continue;
-                };
-                // Σ_c w_c q_c with q = (1 - ε) one_hot(y) + ε / C.
-                let total = match weight {
-                    None => 1.0,
-                    Some(ws) => (1.0 - eps) * ws[y] + off * ws.iter().sum::<f64>(),
-                };
-                grad.extend(row.iter().enumerate().map(|(j, p)| {
-                    let q = if j == y { 1.0 - eps + off } else { off };
-                    T::of((p.as_f64() * total - w(j) * q) * s)
-                }));
-            }
+            RowTargets::Classes(y) => class_grad_row(p, g, y[i], (eps, weight), s),
             RowTargets::Probabilities(t) => {
-                let t = &t[i * c..(i + 1) * c];
-                let q = |j: usize| (1.0 - eps) * t[j] + off;
+                // Σ_c w_c q_c with q = (1 - ε) t + ε / C.
+                let q = |j: usize| (1.0 - eps) * t[i * c + j] + eps / c as f64;
+                let w = |j: usize| weight.map_or(1.0, |w| w[j]);
                 let total: f64 = (0..c).map(|j| w(j) * q(j)).sum();
-                grad.extend(
-                    row.iter()
-                        .enumerate()
-                        .map(|(j, p)| T::of((p.as_f64() * total - w(j) * q(j)) * s)),
-                );
+                for (j, (g, p)) in g.iter_mut().zip(p).enumerate() {
+                    *g = T::of((p.as_f64() * total - w(j) * q(j)) * s);
+                }
+            }
+        }
+    });
+    classes_back(grad, softmax.shape())
+}
+
+/// One row of [`cross_entropy_backward`] for class `y` (none: ignored, a zero gradient):
+/// `(p_j · Σ_c w_c q_c - w_j q_j) · s` with `q = (1 - ε) one_hot(y) + ε / C`; without
+/// weights `(p_j - q_j) · s`, computed in the element type.
+fn class_grad_row<T: Float>(
+    p: &[T],
+    g: &mut [T],
+    y: Option<usize>,
+    (eps, weight): (f64, Option<&[f64]>),
+    s: f64,
+) {
+    let Some(y) = y else {
+        g.fill(T::zero());
+        return;
+    };
+    let off = eps / p.len() as f64;
+    let q = |j: usize| if j == y { 1.0 - eps + off } else { off };
+    match weight {
+        None => {
+            let (s_t, off_t) = (T::of(s), T::of(off));
+            for (g, &p) in g.iter_mut().zip(p) {
+                *g = (p - off_t) * s_t;
+            }
+            g[y] = T::of((p[y].as_f64() - q(y)) * s);
+        }
+        Some(ws) => {
+            let total = (1.0 - eps) * ws[y] + off * ws.iter().sum::<f64>();
+            for (j, ((g, p), w)) in g.iter_mut().zip(p).zip(ws).enumerate() {
+                *g = T::of((p.as_f64() * total - w * q(j)) * s);
             }
         }
     }
-    classes_back(grad, softmax.shape())
 }
 
 /// The gradient of [`Tensor::nll_loss`] with respect to its input: `-w_y · scale` at

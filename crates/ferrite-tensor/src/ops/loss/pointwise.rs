@@ -21,7 +21,7 @@
 use rayon::prelude::*;
 
 use super::{Reduced, Reduction, Scales};
-use crate::{Float, Result, Tensor, TensorError};
+use crate::{Float, Result, Tensor, TensorError, buffer, lanes};
 
 const MSE_LOSS: &str = "mse_loss";
 const L1_LOSS: &str = "l1_loss";
@@ -175,6 +175,40 @@ pub(super) fn forward_in<T: Float>(
     reduced.apply::<T>(&losses, input.shape())
 }
 
+/// [`forward`] with each loss computed by `f` in the element type, for kernels whose loops
+/// vectorise only so (an `f64` result halves the vector width). A total is summed chunk by
+/// chunk ([`CHUNK`] elements, fixed), each chunk over lanes in `f64`, then the chunks in
+/// order: the bits depend on the input's length only.
+pub(super) fn forward_elementwise<T: Float>(
+    op: &'static str,
+    input: &Tensor<T>,
+    target: &Tensor<T>,
+    reduced: Reduced,
+    f: impl Fn(T, T) -> T + Sync + Send,
+) -> Result<Tensor<T>> {
+    same_shape(op, input, target)?;
+    let (xs, ts) = (input.row_major(), target.row_major());
+    let (xs, ts) = (&xs[..], &ts[..]);
+    let Reduced::Total { divisor } = reduced else {
+        let mut losses = buffer::for_overwrite(xs.len());
+        fill(xs, ts, &mut losses, |_, x, t| f(x, t));
+        return Tensor::from_vec(losses, input.shape());
+    };
+    let chunk_sum = |(xs, ts): (&[T], &[T])| {
+        let mut losses = vec![T::zero(); xs.len()];
+        lanes::map2_into(xs, ts, &mut losses, &f);
+        lanes::sum_as_f64(&losses)
+    };
+    let partials: Vec<f64> = if xs.len() <= CHUNK {
+        vec![chunk_sum((xs, ts))]
+    } else {
+        let chunks = xs.par_chunks(CHUNK).zip(ts.par_chunks(CHUNK));
+        chunks.map(chunk_sum).collect()
+    };
+    let sum: f64 = partials.iter().sum();
+    Ok(Tensor::scalar(T::of(sum / divisor)))
+}
+
 /// The backward of an elementwise loss: `f(i, x_i, t_i)` gives `(dl/dx, dl/dt)` per
 /// element (computed in `f64`), scaled by `grad_output` spread by the reduction.
 pub(super) fn backward<T: Float>(
@@ -219,6 +253,41 @@ pub(super) fn backward_in<T: Float>(
             let (dx, dt) = f(i, x, t);
             let s = scales.at(i);
             (T::of(dx * s), T::of(dt * s))
+        }),
+    }
+    Ok(LossGrads {
+        input: Tensor::from_vec(gx, input.shape())?,
+        target: Tensor::from_vec(gt, input.shape())?,
+    })
+}
+
+/// [`backward`] with `f` giving `(dl/dx, dl/dt)` in the element type (scaled there too when
+/// the scale is uniform), for kernels whose loops vectorise only so.
+pub(super) fn backward_elementwise<T: Float>(
+    op: &'static str,
+    grad_output: &Tensor<T>,
+    input: &Tensor<T>,
+    target: &Tensor<T>,
+    reduced: Reduced,
+    f: impl Fn(T, T) -> (T, T) + Sync + Send,
+) -> Result<LossGrads<T>> {
+    same_shape(op, input, target)?;
+    let scales = reduced.scales(grad_output, input.numel())?;
+    let (xs, ts) = (input.row_major(), target.row_major());
+    let (xs, ts) = (&xs[..], &ts[..]);
+    let mut gx = buffer::for_overwrite(xs.len());
+    let mut gt = buffer::for_overwrite(xs.len());
+    match &scales {
+        Scales::Uniform(s) => {
+            let s = T::of(*s);
+            fill_pairs(xs, ts, &mut gx, &mut gt, |_, x, t| {
+                let (dx, dt) = f(x, t);
+                (dx * s, dt * s)
+            })
+        }
+        Scales::Each(v) => fill_pairs(xs, ts, &mut gx, &mut gt, |i, x, t| {
+            let (dx, dt) = f(x, t);
+            (T::of(dx.as_f64() * v[i]), T::of(dt.as_f64() * v[i]))
         }),
     }
     Ok(LossGrads {

@@ -13,8 +13,8 @@
 //! ```
 
 use super::pointwise::{
-    LossGrads, backward, backward_in, broadcast_weight, elementwise, forward, forward_in,
-    same_shape,
+    LossGrads, backward, backward_elementwise, backward_in, broadcast_weight, elementwise, forward,
+    forward_elementwise, forward_in, same_shape,
 };
 use super::{KlDivReduction, Reduced, Reduction};
 use crate::ops::activation::sigmoid_scalar;
@@ -151,8 +151,8 @@ impl<T: Float> Tensor<T> {
         let one = T::one();
         if w.is_none() && pw.is_none() {
             // Apart, so the common case's loop has no per-element branch and vectorises.
-            return forward_in(BCE_LOGITS, self, target, reduced, |_, x, t| {
-                ((one - t) * x - log_sigmoid(x)).as_f64()
+            return forward_elementwise(BCE_LOGITS, self, target, reduced, |x, t| {
+                (one - t) * x - log_sigmoid(x)
             });
         }
         forward_in(BCE_LOGITS, self, target, reduced, |i, x, t| {
@@ -271,14 +271,9 @@ pub fn binary_cross_entropy_with_logits_backward<T: Float>(
     let one = T::one();
     if w.is_none() && pw.is_none() {
         // Apart, so the common case's loop has no per-element branch and vectorises.
-        return backward_in(
-            BCE_LOGITS,
-            grad_output,
-            input,
-            target,
-            reduced,
-            |_, x, t| ((sigmoid_scalar(x) - t).as_f64(), -x.as_f64()),
-        );
+        return backward_elementwise(BCE_LOGITS, grad_output, input, target, reduced, |x, t| {
+            (sigmoid_scalar(x) - t, -x)
+        });
     }
     backward_in(
         BCE_LOGITS,

@@ -138,3 +138,43 @@ fn elementwise_losses_give_the_same_bits_with_one_and_two_threads() {
     };
     assert_eq!(run(1), run(2));
 }
+
+/// `f` in a pool of `threads` threads.
+fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(f)
+}
+
+#[test]
+fn row_kernels_give_the_same_bits_with_one_and_three_threads() {
+    // Several blocks of rows of the softmax kernels (cross-entropy, logsumexp over the last
+    // dim and over a middle one), in f32 and f64.
+    fn bits<T: Float>(x: &Tensor<T>, classes: &Indices) -> Vec<u64> {
+        let opts = CrossEntropyOptions::new().with_label_smoothing(0.1);
+        let (loss, softmax) = x.cross_entropy(classes, &opts).unwrap();
+        let g = cross_entropy_backward(&Tensor::scalar(T::one()), &softmax, classes, &opts);
+        let x3 = x.reshape(&[8, 37, -1]).unwrap();
+        let mut out = vec![loss, softmax, g.unwrap()];
+        for (t, dim) in [(x, 1), (&x3, 1)] {
+            let y = t.logsumexp(&[dim], false).unwrap();
+            let g = crate::logsumexp_backward(&Tensor::ones(y.shape()), t, &y, &[dim]);
+            out.extend([y, g.unwrap()]);
+        }
+        out.iter()
+            .flat_map(|v| v.to_vec().into_iter().map(|v| v.as_f64().to_bits()))
+            .collect()
+    }
+    let x = randn(&[296, 1013], 4).mul_scalar(3.0);
+    let classes = Indices::from_classes(&(0..296).map(|i| (i * 37) % 1013).collect::<Vec<_>>());
+    let run = |threads| {
+        in_pool(threads, || {
+            let mut b = bits(&x, &classes);
+            b.extend(bits(&x.cast::<f32>(), &classes));
+            b
+        })
+    };
+    assert_eq!(run(1), run(3));
+}

@@ -469,4 +469,48 @@ mod tests {
             &[3, 0]
         );
     }
+
+    #[test]
+    fn norms_give_the_same_bits_with_one_and_three_threads() {
+        // Several blocks of rows, f32 and f64, all gradients; batch norm over [N, C] too.
+        fn bits<T: Float>(x: &Tensor<T>, w: &Tensor<T>) -> Vec<u64> {
+            let mut out = Vec::new();
+            let wc = Tensor::<T>::ones(&[64]);
+            let x4 = x.reshape(&[32, 64, 8, -1]).unwrap();
+            let ln = x.layer_norm(&[256], Some(w), Some(w), 1e-5).unwrap();
+            let g = Tensor::ones(x.shape());
+            let lg = layer_norm_backward(&g, &ln.saved, [true; 3]).unwrap();
+            let gn = x4.group_norm(8, Some(&wc), Some(&wc), 1e-5).unwrap();
+            let gg = group_norm_backward(&Tensor::ones(x4.shape()), &gn.saved, [true; 3]);
+            let gg = gg.unwrap();
+            let opts = crate::BatchNormOptions::new().with_training(true);
+            let bn = x.batch_norm(None, None, Some(w), Some(w), &opts).unwrap();
+            let bg = crate::batch_norm_backward(&g, &bn.saved, [true; 3]).unwrap();
+            for grads in [
+                [lg.input, lg.weight, lg.bias],
+                [gg.input, gg.weight, gg.bias],
+                [bg.input, bg.weight, bg.bias],
+            ] {
+                out.extend(grads.into_iter().map(Option::unwrap));
+            }
+            out.extend([ln.output, gn.output, bn.output]);
+            out.iter()
+                .flat_map(|v| v.to_vec().into_iter().map(|v| v.as_f64().to_bits()))
+                .collect()
+        }
+        let x = randn(&[512, 256], 5).mul_scalar(2.0).add_scalar(3.0);
+        let w = randn(&[256], 6);
+        let run = |threads| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut b = bits(&x, &w);
+                b.extend(bits(&x.cast::<f32>(), &w.cast::<f32>()));
+                b
+            })
+        };
+        assert_eq!(run(1), run(3));
+    }
 }

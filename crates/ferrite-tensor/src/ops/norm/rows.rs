@@ -3,15 +3,16 @@
 //! parameters that depend on the position in the row (layer norm: one per element; group
 //! norm: one per channel of `inner` consecutive elements).
 //!
-//! Statistics take one pass per row (sums of values shifted by the row's first element, which
-//! keeps the sums small and `E[d²] − E[d]²` free of cancellation); the backward is the fused
-//! closed form, two passes per row. Arithmetic is in `f64` whatever `T`, as for batch norm.
-//! Rows are independent: large inputs are spread over rayon's threads in blocks of rows of a
-//! fixed size, so results do not depend on the number of threads.
+//! Statistics take two passes per row (the mean, then the squared deviations from it: no
+//! cancellation); the backward is the fused closed form, two passes per row. Arithmetic is in
+//! the element type, the sums over lanes that vectorise ([`lanes`]); the per-row statistics
+//! are kept as `f64` (exactly the element type's values). Rows are independent: large inputs
+//! are spread over rayon's threads in blocks of rows of a fixed size, so results do not
+//! depend on the number of threads.
 
 use rayon::prelude::*;
 
-use crate::{Float, Result, Tensor, TensorError, buffer};
+use crate::{Float, Result, Tensor, TensorError, buffer, lanes};
 
 /// Elements below which the kernels stay on the calling thread.
 const PARALLEL_MIN: usize = 1 << 15;
@@ -66,7 +67,7 @@ pub struct NormSaved<T: Float> {
     pub(super) mean: Vec<f64>,
     pub(super) rstd: Vec<f64>,
     /// The weight, ones when the forward had none.
-    pub(super) weight: Vec<f64>,
+    pub(super) weight: Vec<T>,
 }
 
 impl<T: Float> NormSaved<T> {
@@ -110,14 +111,14 @@ pub struct NormGrads<T: Float> {
     pub bias: Option<Tensor<T>>,
 }
 
-/// An optional affine parameter as `f64`s, checked to have shape `want`.
+/// An optional affine parameter's values, checked to have shape `want`.
 pub(super) fn param<T: Float>(
     op: &'static str,
     name: &str,
     t: Option<&Tensor<T>>,
     want: &[usize],
     input_shape: &[usize],
-) -> Result<Option<Vec<f64>>> {
+) -> Result<Option<Vec<T>>> {
     let Some(t) = t else { return Ok(None) };
     if t.shape() != want {
         return Err(TensorError::shape(
@@ -128,35 +129,18 @@ pub(super) fn param<T: Float>(
             ),
         ));
     }
-    Ok(Some(t.row_major().iter().map(|v| v.as_f64()).collect()))
+    Ok(Some(t.row_major().into_owned()))
 }
 
-/// Mean and biased variance of one row, in one pass over the values shifted by the first.
-fn row_stats<T: Float>(row: &[T]) -> (f64, f64) {
-    let Some(first) = row.first() else {
-        return (f64::NAN, f64::NAN);
-    };
-    let k = first.as_f64();
-    // Four independent accumulators: the additions pipeline.
-    let (mut s, mut q) = ([0.0f64; 4], [0.0f64; 4]);
-    let chunks = row.chunks_exact(4);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for l in 0..4 {
-            let d = c[l].as_f64() - k;
-            s[l] += d;
-            q[l] += d * d;
-        }
+/// Mean and biased variance of one row: the mean, then the mean squared deviation from it.
+fn row_stats<T: Float>(row: &[T]) -> (T, T) {
+    if row.is_empty() {
+        return (T::nan(), T::nan());
     }
-    for (l, v) in rest.iter().enumerate() {
-        let d = v.as_f64() - k;
-        s[l] += d;
-        q[l] += d * d;
-    }
-    let n = row.len() as f64;
-    let mean_d = (s[0] + s[1] + s[2] + s[3]) / n;
-    let var = ((q[0] + q[1] + q[2] + q[3]) / n - mean_d * mean_d).max(0.0);
-    (k + mean_d, var)
+    let n = T::of(row.len() as f64);
+    let mean = lanes::sum_map(row, |x| x) / n;
+    let var = lanes::sum_map(row, |x| (x - mean) * (x - mean)) / n;
+    (mean, var)
 }
 
 /// Normalises every row of `x` (contiguous rows of `layout.len()` elements).
@@ -165,7 +149,7 @@ pub(super) fn normalize<T: Float>(
     x: &Tensor<T>,
     layout: RowLayout,
     param_shape: Vec<usize>,
-    (weight, bias): (Option<Vec<f64>>, Option<Vec<f64>>),
+    (weight, bias): (Option<Vec<T>>, Option<Vec<T>>),
     eps: f64,
 ) -> Result<NormOutput<T>> {
     let xs = x.row_major();
@@ -175,16 +159,16 @@ pub(super) fn normalize<T: Float>(
     let mut rstd = vec![0.0; layout.rows];
     // Absent parameters as ones and zeros: one loop shape for every case.
     let params = layout.params();
-    let weight = weight.unwrap_or_else(|| vec![1.0; params]);
-    let bias = bias.unwrap_or_else(|| vec![0.0; params]);
+    let weight = weight.unwrap_or_else(|| vec![T::one(); params]);
+    let bias = bias.unwrap_or_else(|| vec![T::zero(); params]);
     let block = layout.block_rows();
     let run = |bi: usize, (o, (m, r)): (&mut [T], (&mut [f64], &mut [f64]))| {
         for (k, (o_row, (m, r))) in o.chunks_mut(len).zip(m.iter_mut().zip(r)).enumerate() {
             let row = bi * block + k;
             let x_row = &xs[row * len..(row + 1) * len];
             let (mu, var) = row_stats(x_row);
-            let rs = 1.0 / (var + eps).sqrt();
-            (*m, *r) = (mu, rs);
+            let rs = T::one() / (var + T::of(eps)).sqrt();
+            (*m, *r) = (mu.as_f64(), rs.as_f64());
             let base = (row % layout.period) * layout.segs;
             let affine = (
                 &weight[base..base + layout.segs],
@@ -221,21 +205,21 @@ pub(super) fn normalize<T: Float>(
 fn normalize_row<T: Float>(
     x_row: &[T],
     o_row: &mut [T],
-    (mu, rs): (f64, f64),
-    (w, b): (&[f64], &[f64]),
+    (mu, rs): (T, T),
+    (w, b): (&[T], &[T]),
     inner: usize,
 ) {
     if inner == 1 {
-        for (((o, v), w), b) in o_row.iter_mut().zip(x_row).zip(w).zip(b) {
-            *o = T::of((v.as_f64() - mu) * rs * w + b);
+        for (((o, &v), &w), &b) in o_row.iter_mut().zip(x_row).zip(w).zip(b) {
+            *o = (v - mu) * rs * w + b;
         }
         return;
     }
     let segments = o_row.chunks_mut(inner).zip(x_row.chunks(inner));
-    for ((o_seg, x_seg), (w, b)) in segments.zip(w.iter().zip(b)) {
+    for ((o_seg, x_seg), (&w, &b)) in segments.zip(w.iter().zip(b)) {
         let scale = rs * w;
-        for (o, v) in o_seg.iter_mut().zip(x_seg) {
-            *o = T::of((v.as_f64() - mu) * scale + b);
+        for (o, &v) in o_seg.iter_mut().zip(x_seg) {
+            *o = (v - mu) * scale + b;
         }
     }
 }
@@ -255,7 +239,7 @@ fn out_par<'a, T: Float>(
 }
 
 /// Per-block partial sums of the parameter gradients: `Σ g · x̂` and `Σ g`.
-type Partial = (Vec<f64>, Vec<f64>);
+type Partial<T> = (Vec<T>, Vec<T>);
 
 /// The fused backward of [`normalize`]: per row, with `g' = g · weight` and
 /// `x̂ = (x − mean) · rstd`, `dx = rstd · (g' − mean(g') − x̂ · mean(g' · x̂))`; per parameter
@@ -280,9 +264,9 @@ pub(super) fn backward<T: Float>(
     let (gs, xs) = (grad_output.row_major(), saved.input.row_major());
     let mut dx = buffer::for_overwrite(if needs[0] { xs.len() } else { 0 });
     let params = needs[1] || needs[2];
-    let run = |bi: usize, dx_block: &mut [T]| -> Partial {
+    let run = |bi: usize, dx_block: &mut [T]| -> Partial<T> {
         let p = if params { layout.params() } else { 0 };
-        let mut partial = (vec![0.0; p], vec![0.0; p]);
+        let mut partial = (vec![T::zero(); p], vec![T::zero(); p]);
         let rows = (bi * block)..((bi + 1) * block).min(layout.rows);
         for (k, row) in rows.enumerate() {
             let range = row * len..(row + 1) * len;
@@ -298,7 +282,7 @@ pub(super) fn backward<T: Float>(
         partial
     };
     let blocks = layout.rows.div_ceil(block);
-    let partials: Vec<Partial> = if len == 0 {
+    let partials: Vec<Partial<T>> = if len == 0 {
         Vec::new()
     } else if needs[0] {
         if layout.parallel() {
@@ -316,10 +300,12 @@ pub(super) fn backward<T: Float>(
     } else {
         (0..blocks).map(|bi| run(bi, &mut [])).collect()
     };
-    let total = |pick: fn(&Partial) -> &Vec<f64>| -> Result<Tensor<T>> {
+    let total = |pick: fn(&Partial<T>) -> &Vec<T>| -> Result<Tensor<T>> {
         let mut sum = vec![0.0; layout.params()];
         for part in &partials {
-            sum.iter_mut().zip(pick(part)).for_each(|(s, v)| *s += v);
+            sum.iter_mut()
+                .zip(pick(part))
+                .for_each(|(s, v)| *s += v.as_f64());
         }
         Tensor::from_vec(sum.into_iter().map(T::of).collect(), &saved.param_shape)
     };
@@ -337,10 +323,10 @@ fn backward_row<T: Float>(
     row: usize,
     (g_row, x_row): (&[T], &[T]),
     dx_row: Option<&mut [T]>,
-    partial: &mut Partial,
+    partial: &mut Partial<T>,
 ) {
     let layout = saved.layout;
-    let (mu, rs) = (saved.mean[row], saved.rstd[row]);
+    let (mu, rs) = (T::of(saved.mean[row]), T::of(saved.rstd[row]));
     let base = (row % layout.period) * layout.segs;
     let w = &saved.weight[base..base + layout.segs];
     let inner = layout.inner;
@@ -353,16 +339,11 @@ fn backward_row<T: Float>(
         return backward_row_elementwise((mu, rs), w, (g_row, x_row), dx_row, part);
     }
     // Σ g' and Σ g' · x̂ over the row, from the per-segment Σ g and Σ g · x̂.
-    let (mut sum_g, mut sum_gx) = (0.0, 0.0);
+    let (mut sum_g, mut sum_gx) = (T::zero(), T::zero());
     let segments = g_row.chunks(inner).zip(x_row.chunks(inner));
-    for (s, ((g_seg, x_seg), ws)) in segments.zip(w).enumerate() {
-        let (mut db, mut ds) = (0.0, 0.0);
-        for (g, x) in g_seg.iter().zip(x_seg) {
-            let g = g.as_f64();
-            db += g;
-            ds += g * (x.as_f64() - mu);
-        }
-        ds *= rs;
+    for (s, ((g_seg, x_seg), &ws)) in segments.zip(w).enumerate() {
+        let db = lanes::sum_map(g_seg, |g| g);
+        let ds = lanes::sum_zip(g_seg, x_seg, |g, x| g * (x - mu)) * rs;
         sum_g += ws * db;
         sum_gx += ws * ds;
         if let (Some(pw), Some(pb)) = (partial.0.get_mut(base + s), partial.1.get_mut(base + s)) {
@@ -371,13 +352,13 @@ fn backward_row<T: Float>(
         }
     }
     let Some(dx_row) = dx_row else { return };
-    let n = layout.len() as f64;
+    let n = T::of(layout.len() as f64);
     let (mean_g, mean_gx) = (sum_g / n, sum_gx / n);
     let segments = dx_row.chunks_mut(inner).zip(g_row.chunks(inner));
-    for ((d_seg, g_seg), (x_seg, ws)) in segments.zip(x_row.chunks(inner).zip(w)) {
-        for ((d, g), x) in d_seg.iter_mut().zip(g_seg).zip(x_seg) {
-            let xhat = (x.as_f64() - mu) * rs;
-            *d = T::of(rs * (ws * g.as_f64() - mean_g - xhat * mean_gx));
+    for ((d_seg, g_seg), (x_seg, &ws)) in segments.zip(x_row.chunks(inner).zip(w)) {
+        for ((d, &g), &x) in d_seg.iter_mut().zip(g_seg).zip(x_seg) {
+            let xhat = (x - mu) * rs;
+            *d = rs * (ws * g - mean_g - xhat * mean_gx);
         }
     }
 }
@@ -385,36 +366,41 @@ fn backward_row<T: Float>(
 /// [`backward_row`] for a parameter per element (layer norm, group norm without spatial
 /// dims): plain zipped loops; `partial` holds the row's slices of the parameter sums.
 fn backward_row_elementwise<T: Float>(
-    (mu, rs): (f64, f64),
-    w: &[f64],
+    (mu, rs): (T, T),
+    w: &[T],
     (g_row, x_row): (&[T], &[T]),
     dx_row: Option<&mut [T]>,
-    partial: Option<(&mut [f64], &mut [f64])>,
+    partial: Option<(&mut [T], &mut [T])>,
 ) {
-    let (mut sum_g, mut sum_gx) = (0.0, 0.0);
-    for ((g, x), w) in g_row.iter().zip(x_row).zip(w) {
-        let gw = g.as_f64() * w;
-        sum_g += gw;
-        sum_gx += gw * (x.as_f64() - mu);
-    }
-    sum_gx *= rs;
-    if let Some((pw, pb)) = partial {
-        for (((g, x), pw), pb) in g_row
-            .iter()
-            .zip(x_row)
-            .zip(pw.iter_mut())
-            .zip(pb.iter_mut())
-        {
-            let g = g.as_f64();
-            *pw += g * (x.as_f64() - mu) * rs;
-            *pb += g;
+    let (sum_g, sum_gx) = lanes::sum2_zip3(g_row, x_row, w, |g, x, w| {
+        let gw = g * w;
+        (gw, gw * (x - mu))
+    });
+    let n = T::of(g_row.len() as f64);
+    let (mean_g, mean_gx) = (sum_g / n, sum_gx * rs / n);
+    let dx = |g: T, x: T, w: T| rs * (w * g - mean_g - (x - mu) * rs * mean_gx);
+    match (partial, dx_row) {
+        // One pass for both when both are wanted.
+        (Some((pw, pb)), Some(dx_row)) => {
+            let outs = dx_row.iter_mut().zip(pw.iter_mut().zip(pb.iter_mut()));
+            for ((d, (pw, pb)), ((&g, &x), &w)) in outs.zip(g_row.iter().zip(x_row).zip(w)) {
+                *pw += g * (x - mu) * rs;
+                *pb += g;
+                *d = dx(g, x, w);
+            }
         }
-    }
-    let Some(dx_row) = dx_row else { return };
-    let n = g_row.len() as f64;
-    let (mean_g, mean_gx) = (sum_g / n, sum_gx / n);
-    for (((d, g), x), w) in dx_row.iter_mut().zip(g_row).zip(x_row).zip(w) {
-        let xhat = (x.as_f64() - mu) * rs;
-        *d = T::of(rs * (w * g.as_f64() - mean_g - xhat * mean_gx));
+        (Some((pw, pb)), None) => {
+            let sums = pw.iter_mut().zip(pb.iter_mut());
+            for ((pw, pb), (&g, &x)) in sums.zip(g_row.iter().zip(x_row)) {
+                *pw += g * (x - mu) * rs;
+                *pb += g;
+            }
+        }
+        (None, Some(dx_row)) => {
+            for (((d, &g), &x), &w) in dx_row.iter_mut().zip(g_row).zip(x_row).zip(w) {
+                *d = dx(g, x, w);
+            }
+        }
+        (None, None) => {}
     }
 }
