@@ -296,7 +296,9 @@ fn history_survives_a_checkpoint_round_trip() {
     let text = EpochStats::format_history(&history);
     assert_eq!(EpochStats::parse_history(&text).unwrap(), history);
     assert!(EpochStats::parse_history("").unwrap().is_empty());
-    let err = EpochStats::parse_history("1,0.5,0.9").unwrap_err().to_string();
+    let err = EpochStats::parse_history("1,0.5,0.9")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("'1,0.5,0.9' is malformed"), "{err}");
     assert!(EpochStats::parse_history("1,x,0.9,0.9").is_err());
 }
