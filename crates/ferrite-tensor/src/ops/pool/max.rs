@@ -5,6 +5,8 @@ use super::{
     Geometry, PARALLEL_MIN_WORK, Pool2dParams, PoolProblem, for_each_plane, for_each_plane2,
     row_major, split_input,
 };
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crate::{Float, Result, Tensor, TensorError, buffer, checked_numel};
 
 /// Windows processed together by the interior loop of [`max_plane`].
@@ -410,32 +412,52 @@ pub fn max_pool2d_backward<T: Float>(
         ));
     }
     let plane_in = h * w;
-    if let Some((at, &bad)) = indices.iter().enumerate().find(|&(_, &i)| i >= plane_in) {
-        return Err(TensorError::invalid(
-            OP,
-            format!(
-                "index {bad} at position {at} is outside the {h}x{w} input plane \
-                 (expected below {plane_in})"
-            ),
-        ));
-    }
+    // `split_input` refuses empty planes, so every index is checked below.
+    debug_assert!(plane_in > 0);
     let plane_out = oh * ow;
     let gi = if plane_out > 0 {
-        // Each plane is zeroed by the task that fills it (in parallel, while it is in
-        // cache), not by one serial pass over the whole buffer first.
+        // Each plane is zeroed and its indices checked by the task that fills it (in
+        // parallel, while they are in cache), not by serial passes over the whole buffers
+        // first: the serial check of W4's indices had cost 1.5% of its step.
         let mut gi = buffer::for_overwrite(total);
         let go = row_major(grad_output);
         let parallel = planes > 1 && total.max(go.len()) >= PARALLEL_MIN_WORK;
+        let out_of_plane = AtomicBool::new(false);
         for_each_plane(&mut gi, plane_in, parallel, |i, g| {
-            g.fill(T::zero());
             let range = i * plane_out..(i + 1) * plane_out;
-            for (&v, &at) in go[range.clone()].iter().zip(&indices[range]) {
+            let picks = &indices[range.clone()];
+            if picks.iter().fold(0, |m, &at| m.max(at)) >= plane_in {
+                out_of_plane.store(true, Ordering::Relaxed);
+                return;
+            }
+            g.fill(T::zero());
+            for (&v, &at) in go[range].iter().zip(picks) {
                 g[at] += v;
             }
         });
+        if out_of_plane.into_inner() {
+            return Err(index_outside_plane(indices, [h, w]));
+        }
         gi
     } else {
         buffer::zeros(total)
     };
     Tensor::from_vec(gi, input_shape)
+}
+
+/// The error for the first of `indices` outside an `h x w` plane (there is one).
+fn index_outside_plane(indices: &[usize], [h, w]: [usize; 2]) -> TensorError {
+    let plane_in = h * w;
+    let (at, bad) = indices
+        .iter()
+        .enumerate()
+        .find(|&(_, &i)| i >= plane_in)
+        .map_or((0, 0), |(at, &i)| (at, i));
+    TensorError::invalid(
+        "max_pool2d_backward",
+        format!(
+            "index {bad} at position {at} is outside the {h}x{w} input plane \
+             (expected below {plane_in})"
+        ),
+    )
 }

@@ -851,3 +851,18 @@ fn max_unpool_refusals() {
     assert!(max_unpool2d_backward(&g, &Indices::from_vec(vec![0], &[1]).unwrap()).is_err());
     assert!(max_unpool2d_backward(&g, &Indices::from_vec(vec![16], &[1, 1, 1]).unwrap()).is_err());
 }
+
+#[test]
+fn max_pool2d_backward_names_the_first_index_outside_its_plane_on_any_thread() {
+    // 128 planes of 16x16 (2^15 elements: enough work to run in parallel); two bad indices
+    // in late planes: the error names the first, whichever task finds a bad plane first.
+    let g = Tensor::<f64>::ones(&[8, 16, 8, 8]);
+    let mut idx = vec![0usize; g.numel()];
+    idx[100 * 64 + 5] = 256;
+    idx[120 * 64 + 1] = 300;
+    let m = message(max_pool2d_backward(&g, &idx, &[8, 16, 16, 16]));
+    assert!(
+        m.starts_with("max_pool2d_backward: index 256 at position 6405 is outside the 16x16"),
+        "{m}"
+    );
+}
