@@ -331,11 +331,7 @@ mod tests {
         let a = Array2::from_shape_vec((m, k), a).unwrap();
         let b = Array2::from_shape_vec((k, n), b).unwrap();
         let run = |threads: usize, transposed: bool| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+            crate::parallel::with_threads(threads, || {
                 let mut c = Array2::<f32>::zeros((m, n));
                 if transposed {
                     let mut ct = Array2::<f32>::zeros((n, m));

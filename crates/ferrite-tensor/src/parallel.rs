@@ -89,6 +89,17 @@ where
     parts.into_iter().flatten().collect()
 }
 
+/// Runs `f` on a pool of `threads` threads: for the tests that results do not depend on
+/// the number of threads.
+#[cfg(test)]
+pub(crate) fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a thread pool")
+        .install(f)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -930,11 +930,7 @@ mod tests {
         let (w, b, g) = (randn(&[4], 8), randn(&[4], 9), randn(x.shape(), 10));
         let (rm, rv) = (randn(&[4], 11), randn(&[4], 12).abs());
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+            crate::parallel::with_threads(threads, || {
                 let mut bits = Vec::new();
                 for training in [true, false] {
                     let opts = BatchNormOptions::new().with_training(training);

@@ -536,11 +536,7 @@ fn results_do_not_depend_on_the_number_of_threads() {
     let b = Tensor::<f32>::randn(&[6], &mut rng);
     let g = Tensor::<f32>::randn(&[9, 6, 12, 11], &mut rng);
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
+        crate::parallel::with_threads(threads, || {
             (
                 x.conv2d(&w, Some(&b), &p).unwrap(),
                 conv2d_backward(&g, &x, &w, &p, [true, true, true]).unwrap(),
@@ -886,11 +882,7 @@ fn forward_and_backward_are_bit_identical_with_1_2_and_4_threads() {
         let y_shape = x.conv2d(&w, Some(&b), &p).unwrap().shape().to_vec();
         let g = Tensor::<f32>::randn(&y_shape, &mut rng);
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+            crate::parallel::with_threads(threads, || {
                 let y = x.conv2d(&w, Some(&b), &p).unwrap();
                 let grads = conv2d_backward(&g, &x, &w, &p, [true, true, true]).unwrap();
                 [

@@ -126,26 +126,13 @@ fn elementwise_losses_give_the_same_bits_with_one_and_two_threads() {
     let t = randn(&shape, 2).sigmoid();
     let pw = randn(&shape[1..], 3).abs();
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
+        crate::parallel::with_threads(threads, || {
             let mut b = bits(&x, &t, &pw);
             b.extend(bits(&x.cast::<f32>(), &t.cast::<f32>(), &pw.cast::<f32>()));
             b
         })
     };
     assert_eq!(run(1), run(2));
-}
-
-/// `f` in a pool of `threads` threads.
-fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap();
-    pool.install(f)
 }
 
 #[test]
@@ -170,7 +157,7 @@ fn row_kernels_give_the_same_bits_with_one_and_three_threads() {
     let x = randn(&[296, 1013], 4).mul_scalar(3.0);
     let classes = Indices::from_classes(&(0..296).map(|i| (i * 37) % 1013).collect::<Vec<_>>());
     let run = |threads| {
-        in_pool(threads, || {
+        crate::parallel::with_threads(threads, || {
             let mut b = bits(&x, &classes);
             b.extend(bits(&x.cast::<f32>(), &classes));
             b

@@ -501,11 +501,7 @@ mod tests {
         let x = randn(&[512, 256], 5).mul_scalar(2.0).add_scalar(3.0);
         let w = randn(&[256], 6);
         let run = |threads| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+            crate::parallel::with_threads(threads, || {
                 let mut b = bits(&x, &w);
                 b.extend(bits(&x.cast::<f32>(), &w.cast::<f32>()));
                 b

@@ -505,15 +505,6 @@ fn strided_inputs_and_empty_batches() {
     assert_eq!(g.shape(), &[0, 3, 4, 4]);
 }
 
-/// Runs `f` on a pool of `threads` threads.
-fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap()
-        .install(f)
-}
-
 #[test]
 fn results_do_not_depend_on_the_thread_count() {
     let mut v = Tensor::<f32>::randn(&[4, 16, 32, 31], &mut seeded_rng(5)).to_vec();
@@ -536,8 +527,8 @@ fn results_do_not_depend_on_the_thread_count() {
             let gavg = avg_pool2d_backward(&a, x.shape(), &p).unwrap();
             (bits(&y), idx, bits(&gmax), bits(&a), bits(&gavg))
         };
-        let one = with_threads(1, run);
-        let four = with_threads(4, run);
+        let one = crate::parallel::with_threads(1, run);
+        let four = crate::parallel::with_threads(4, run);
         assert!(one == four, "{p:?}");
         // And the parallel result is the reference's.
         let (want, want_idx, _) = naive_pool(&x.cast::<f64>().to_vec(), x.shape(), &p, true);
