@@ -265,6 +265,12 @@ impl ChannelLayout {
         }
     }
 
+    /// `Σ x` over the values of each channel, as [`channel_sums`](Self::channel_sums).
+    fn channel_totals<T: Float>(&self, xs: &[T]) -> Vec<f64> {
+        let unused = vec![0.0; self.channels];
+        self.channel_sums((xs, xs), [&unused, &unused], |x, _, _, _| x)
+    }
+
     /// [`channel_sums`](Self::channel_sums) of an `[N, C]` input: the rows (contiguous) are
     /// added one after the other into the channels' sums, a loop over the channels that
     /// vectorises; blocks of [`COLUMNS`] channels go to rayon's threads when large.
@@ -567,10 +573,8 @@ fn normalize_with_batch_stats<T: Float>(
 /// accuracy.
 fn channel_stats<T: Float>(xs: &[T], layout: ChannelLayout) -> (Vec<f64>, Vec<f64>) {
     let m = layout.count as f64;
-    let none = vec![0.0; layout.channels];
-    let sums = layout.channel_sums((xs, xs), [&none, &none], |_, x, _, _| x);
-    let mean: Vec<f64> = sums.iter().map(|s| s / m).collect();
-    let squares = layout.channel_sums((xs, xs), [&mean, &none], |_, x, mu, _| (x - mu) * (x - mu));
+    let mean: Vec<f64> = layout.channel_totals(xs).iter().map(|s| s / m).collect();
+    let squares = layout.channel_sums((xs, xs), [&mean, &mean], |_, x, mu, _| (x - mu) * (x - mu));
     (mean, squares.iter().map(|s| s / m).collect())
 }
 
@@ -667,7 +671,7 @@ fn batch_stats_backward<T: Float>(
 ) -> Result<BatchNormGrads<T>> {
     let layout = saved.layout;
     let xs = input.row_major();
-    let sum_g = layout.channel_sums((gs, gs), [mean, mean], |g, _, _, _| g);
+    let sum_g = layout.channel_totals(gs);
     let sum_gx = layout.channel_sums((gs, &xs), [mean, invstd], |g, x, mu, k| g * ((x - mu) * k));
     let input = if needs[0] {
         let mf = layout.count as f64;
@@ -720,11 +724,7 @@ fn running_stats_backward<T: Float>(
         None
     };
     let db = if needs[2] {
-        Some(to_tensor(&layout.channel_sums(
-            (gs, gs),
-            [mean, mean],
-            |g, _, _, _| g,
-        ))?)
+        Some(to_tensor(&layout.channel_totals(gs))?)
     } else {
         None
     };
