@@ -96,6 +96,21 @@ fn var_ops_refuse_bad_dims() {
             .map_err(|e| e.to_string())?;
         ensure(y.shape() == [2, 0], || format!("got {:?}", y.shape()))
     });
+    a.holds(
+        "Var::logsumexp over an empty dim is -inf, its gradient empty (as PyTorch)",
+        || {
+            let x = Var::parameter(z(&[2, 0]));
+            let y = x.logsumexp(&[1], false).map_err(|e| e.to_string())?;
+            ensure(y.value().to_vec() == [f32::NEG_INFINITY; 2], || {
+                format!("got {:?}", y.value().to_vec())
+            })?;
+            y.sum(&[], false)
+                .and_then(|s| s.backward())
+                .map_err(|e| e.to_string())?;
+            let g = x.grad().ok_or("no gradient".to_string())?;
+            ensure(g.shape() == [2, 0], || format!("gradient {:?}", g.shape()))
+        },
+    );
     a.refuses(
         "Var::conv2d: channel mismatch",
         &["conv2d", "3 channels", "expects 1"],

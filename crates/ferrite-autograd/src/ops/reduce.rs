@@ -338,11 +338,13 @@ impl<T: Float> Var<T> {
         let x = self.value();
         let value = x.logsumexp(dims, keepdim)?;
         let reduced = reduced_dims("logsumexp", dims, x.ndim())?;
-        if reduced.iter().any(|&d| x.shape()[d] == 0) {
-            // Refused as ever: the double backward shifts by the maximum, which an empty
-            // dim has none of (amax's error names the dim).
-            x.amax(dims, true)?;
-        }
+        // Over an empty dim the result is -inf, as in PyTorch, and the recomputation for the
+        // double backward shifts by 0: there is no maximum to shift by.
+        let empty = reduced.iter().any(|&d| x.shape()[d] == 0);
+        let kept: Vec<usize> = keepdim_shape(x.shape(), &reduced)
+            .iter()
+            .map(|&d| d as usize)
+            .collect();
         let (result, dims) = (value.clone(), dims.to_vec());
         let out_shape = as_isize(value.shape());
         let backward_dims = dims.clone();
@@ -351,7 +353,11 @@ impl<T: Float> Var<T> {
         })
         .map(|y| {
             y.with_double_backward(recomputed(move |v| {
-                let shift = v[0].value().amax(&dims, true)?;
+                let shift = if empty {
+                    Tensor::zeros(&kept)
+                } else {
+                    v[0].value().amax(&dims, true)?
+                };
                 logsumexp_composite(&v[0], &shift, &dims)?.reshape(&out_shape)
             }))
         })
