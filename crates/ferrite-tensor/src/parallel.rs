@@ -11,8 +11,8 @@ use crate::buffer;
 
 /// Below this many elements an elementwise kernel runs on the calling thread.
 const PARALLEL_MIN: usize = 1 << 16;
-/// Elements per task above it.
-const CHUNK: usize = 1 << 14;
+/// Elements per task above it (and of every fixed-chunk split of this crate's kernels).
+pub(crate) const CHUNK: usize = 1 << 14;
 
 /// `f(x)` for every `x` of `src`, in a recycled buffer.
 pub(crate) fn map<T, F>(src: &[T], f: F) -> Vec<T>
@@ -53,6 +53,53 @@ where
             }
         });
     out
+}
+
+/// `out[i] = f(i, a[i], b[i])` for every index (slices of equal lengths): [`zip`] with the
+/// position given and an output of any type, written in place. Chunks of [`CHUNK`] go to
+/// rayon's threads when there are several.
+pub(crate) fn zip_indexed_into<T, U, F>(a: &[T], b: &[T], out: &mut [U], f: F)
+where
+    T: Copy + Sync,
+    U: Send,
+    F: Fn(usize, T, T) -> U + Sync + Send,
+{
+    debug_assert!(a.len() == out.len() && b.len() == out.len());
+    let run = |start: usize, out: &mut [U], a: &[T], b: &[T]| {
+        for (j, ((o, &x), &y)) in out.iter_mut().zip(a).zip(b).enumerate() {
+            *o = f(start + j, x, y);
+        }
+    };
+    if out.len() <= CHUNK {
+        return run(0, out, a, b);
+    }
+    out.par_chunks_mut(CHUNK)
+        .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
+        .enumerate()
+        .for_each(|(k, (o, (x, y)))| run(k * CHUNK, o, x, y));
+}
+
+/// [`zip_indexed_into`] with two outputs: `(out.0[i], out.1[i]) = f(i, a[i], b[i])`.
+pub(crate) fn zip_indexed_into2<T, F>(a: &[T], b: &[T], out: (&mut [T], &mut [T]), f: F)
+where
+    T: Copy + Send + Sync,
+    F: Fn(usize, T, T) -> (T, T) + Sync + Send,
+{
+    let (p, q) = out;
+    debug_assert!(a.len() == p.len() && b.len() == p.len() && q.len() == p.len());
+    let run = |start: usize, p: &mut [T], q: &mut [T], a: &[T], b: &[T]| {
+        let outs = p.iter_mut().zip(q.iter_mut());
+        for (j, ((p, q), (&x, &y))) in outs.zip(a.iter().zip(b)).enumerate() {
+            (*p, *q) = f(start + j, x, y);
+        }
+    };
+    if p.len() <= CHUNK {
+        return run(0, p, q, a, b);
+    }
+    let outs = p.par_chunks_mut(CHUNK).zip(q.par_chunks_mut(CHUNK));
+    outs.zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
+        .enumerate()
+        .for_each(|(k, ((p, q), (x, y)))| run(k * CHUNK, p, q, x, y));
 }
 
 /// Elements of work per task of [`rows_mut`] (rounded to whole rows, at least one).
@@ -114,6 +161,25 @@ mod tests {
             let z = zip(&a, &b, |x, y| x - y);
             let expected: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x - y).collect();
             assert_eq!(z, expected);
+        }
+    }
+
+    #[test]
+    fn indexed_zips_see_every_position_once() {
+        for n in [0, 5, CHUNK, 3 * CHUNK + 7] {
+            let a: Vec<f64> = (0..n).map(|i| i as f64).collect();
+            let b: Vec<f64> = (0..n).map(|i| 2.0 * i as f64).collect();
+            let mut out = vec![(0, 0.0); n];
+            zip_indexed_into(&a, &b, &mut out, |i, x, y| (i, x + y));
+            assert!(
+                out.iter()
+                    .enumerate()
+                    .all(|(i, &o)| o == (i, 3.0 * i as f64))
+            );
+            let (mut p, mut q) = (vec![0.0; n], vec![0.0; n]);
+            zip_indexed_into2(&a, &b, (&mut p, &mut q), |i, x, y| (x * y, i as f64));
+            assert!(p.iter().zip(&a).all(|(p, x)| *p == 2.0 * x * x));
+            assert!(q.iter().enumerate().all(|(i, &v)| v == i as f64));
         }
     }
 

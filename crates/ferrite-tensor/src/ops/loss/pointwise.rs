@@ -21,7 +21,7 @@
 use rayon::prelude::*;
 
 use super::{Reduced, Reduction, Scales};
-use crate::{Float, Result, Tensor, TensorError, buffer, lanes};
+use crate::{Float, Result, Tensor, TensorError, buffer, lanes, parallel};
 
 const MSE_LOSS: &str = "mse_loss";
 const L1_LOSS: &str = "l1_loss";
@@ -95,55 +95,6 @@ pub(super) fn elementwise(reduction: Reduction, numel: usize) -> Reduced {
     Reduced::new(reduction, numel as f64)
 }
 
-/// Elements per task of the drivers below (fixed, so no result depends on the number of
-/// threads: every element is computed alone and the reduction sums in index order).
-const CHUNK: usize = 1 << 14;
-
-/// `out[i] = f(i, xs[i], ts[i])` for every index (slices of equal lengths), over rayon's
-/// threads in chunks of [`CHUNK`] when there are several chunks.
-fn fill<T: Float, U: Send>(
-    xs: &[T],
-    ts: &[T],
-    out: &mut [U],
-    f: impl Fn(usize, T, T) -> U + Sync + Send,
-) {
-    let run = |start: usize, out: &mut [U], xs: &[T], ts: &[T]| {
-        for (j, ((o, &x), &t)) in out.iter_mut().zip(xs).zip(ts).enumerate() {
-            *o = f(start + j, x, t);
-        }
-    };
-    if out.len() <= CHUNK {
-        return run(0, out, xs, ts);
-    }
-    out.par_chunks_mut(CHUNK)
-        .zip(xs.par_chunks(CHUNK).zip(ts.par_chunks(CHUNK)))
-        .enumerate()
-        .for_each(|(k, (o, (x, t)))| run(k * CHUNK, o, x, t));
-}
-
-/// [`fill`] with two outputs: `(a[i], b[i]) = f(i, xs[i], ts[i])`.
-fn fill_pairs<T: Float>(
-    xs: &[T],
-    ts: &[T],
-    a: &mut [T],
-    b: &mut [T],
-    f: impl Fn(usize, T, T) -> (T, T) + Sync + Send,
-) {
-    let run = |start: usize, a: &mut [T], b: &mut [T], xs: &[T], ts: &[T]| {
-        let outs = a.iter_mut().zip(b.iter_mut());
-        for (j, ((a, b), (&x, &t))) in outs.zip(xs.iter().zip(ts)).enumerate() {
-            (*a, *b) = f(start + j, x, t);
-        }
-    };
-    if a.len() <= CHUNK {
-        return run(0, a, b, xs, ts);
-    }
-    let outs = a.par_chunks_mut(CHUNK).zip(b.par_chunks_mut(CHUNK));
-    outs.zip(xs.par_chunks(CHUNK).zip(ts.par_chunks(CHUNK)))
-        .enumerate()
-        .for_each(|(k, ((a, b), (x, t)))| run(k * CHUNK, a, b, x, t));
-}
-
 /// The forward of an elementwise loss: `f(i, x_i, t_i)` per element (computed in `f64`),
 /// then `reduced`.
 pub(super) fn forward<T: Float>(
@@ -171,13 +122,13 @@ pub(super) fn forward_in<T: Float>(
     let (xs, ts) = (input.row_major(), target.row_major());
     let (xs, ts) = (&xs[..], &ts[..]);
     let mut losses = vec![0.0; xs.len()];
-    fill(xs, ts, &mut losses, f);
+    parallel::zip_indexed_into(xs, ts, &mut losses, f);
     reduced.apply::<T>(&losses, input.shape())
 }
 
 /// [`forward`] with each loss computed by `f` in the element type, for kernels whose loops
 /// vectorise only so (an `f64` result halves the vector width). A total is summed chunk by
-/// chunk ([`CHUNK`] elements, fixed), each chunk over lanes in `f64`, then the chunks in
+/// chunk (`parallel::CHUNK` elements, fixed), each chunk over lanes in `f64`, then the chunks in
 /// order: the bits depend on the input's length only.
 pub(super) fn forward_elementwise<T: Float>(
     op: &'static str,
@@ -191,7 +142,7 @@ pub(super) fn forward_elementwise<T: Float>(
     let (xs, ts) = (&xs[..], &ts[..]);
     let Reduced::Total { divisor } = reduced else {
         let mut losses = buffer::for_overwrite(xs.len());
-        fill(xs, ts, &mut losses, |_, x, t| f(x, t));
+        parallel::zip_indexed_into(xs, ts, &mut losses, |_, x, t| f(x, t));
         return Tensor::from_vec(losses, input.shape());
     };
     let chunk_sum = |(xs, ts): (&[T], &[T])| {
@@ -199,10 +150,12 @@ pub(super) fn forward_elementwise<T: Float>(
         lanes::map2_into(xs, ts, &mut losses, &f);
         lanes::sum_as_f64(&losses)
     };
-    let partials: Vec<f64> = if xs.len() <= CHUNK {
+    let partials: Vec<f64> = if xs.len() <= parallel::CHUNK {
         vec![chunk_sum((xs, ts))]
     } else {
-        let chunks = xs.par_chunks(CHUNK).zip(ts.par_chunks(CHUNK));
+        let chunks = xs
+            .par_chunks(parallel::CHUNK)
+            .zip(ts.par_chunks(parallel::CHUNK));
         chunks.map(chunk_sum).collect()
     };
     let sum: f64 = partials.iter().sum();
@@ -245,11 +198,11 @@ pub(super) fn backward_in<T: Float>(
     let (mut gx, mut gt) = (vec![T::zero(); xs.len()], vec![T::zero(); xs.len()]);
     match scales {
         // Apart, so the loop over a uniform scale has no per-element branch.
-        Scales::Uniform(s) => fill_pairs(xs, ts, &mut gx, &mut gt, |i, x, t| {
+        Scales::Uniform(s) => parallel::zip_indexed_into2(xs, ts, (&mut gx, &mut gt), |i, x, t| {
             let (dx, dt) = f(i, x, t);
             (T::of(dx * s), T::of(dt * s))
         }),
-        Scales::Each(_) => fill_pairs(xs, ts, &mut gx, &mut gt, |i, x, t| {
+        Scales::Each(_) => parallel::zip_indexed_into2(xs, ts, (&mut gx, &mut gt), |i, x, t| {
             let (dx, dt) = f(i, x, t);
             let s = scales.at(i);
             (T::of(dx * s), T::of(dt * s))
@@ -280,12 +233,12 @@ pub(super) fn backward_elementwise<T: Float>(
     match &scales {
         Scales::Uniform(s) => {
             let s = T::of(*s);
-            fill_pairs(xs, ts, &mut gx, &mut gt, |_, x, t| {
+            parallel::zip_indexed_into2(xs, ts, (&mut gx, &mut gt), |_, x, t| {
                 let (dx, dt) = f(x, t);
                 (dx * s, dt * s)
             })
         }
-        Scales::Each(v) => fill_pairs(xs, ts, &mut gx, &mut gt, |i, x, t| {
+        Scales::Each(v) => parallel::zip_indexed_into2(xs, ts, (&mut gx, &mut gt), |i, x, t| {
             let (dx, dt) = f(x, t);
             (T::of(dx.as_f64() * v[i]), T::of(dt.as_f64() * v[i]))
         }),
