@@ -66,15 +66,20 @@ impl EpochStats {
     pub fn parse_history(text: &str) -> Result<Vec<EpochStats>, PlotError> {
         let mut out = Vec::new();
         for item in text.split(';').filter(|s| !s.is_empty()) {
+            let malformed = || format!("checkpoint history entry '{item}' is malformed");
             let f: Vec<&str> = item.split(',').collect();
             if f.len() != 4 {
-                return Err(format!("checkpoint history entry '{item}' is malformed").into());
+                return Err(malformed().into());
             }
+            let number = |s: &str| {
+                s.parse::<f64>()
+                    .map_err(|e| format!("{}: {e}", malformed()))
+            };
             out.push(EpochStats {
-                epoch: f[0].parse()?,
-                train_loss: f[1].parse()?,
-                train_accuracy: f[2].parse()?,
-                test_accuracy: f[3].parse()?,
+                epoch: f[0].parse().map_err(|e| format!("{}: {e}", malformed()))?,
+                train_loss: number(f[1])?,
+                train_accuracy: number(f[2])?,
+                test_accuracy: number(f[3])?,
             });
         }
         Ok(out)
